@@ -1,0 +1,28 @@
+import type { CandidateSpec, TrainProgress, TrainResult } from '../spec/candidate.js';
+
+/**
+ * Where a candidate trains. `local` runs the trainer entry point as a child process; `kubernetes` runs it as a
+ * pod. The workflow never knows which: activities call `executor.train` and get a `TrainResult` back.
+ */
+export interface TrainingJob {
+  searchId: string;
+  /** Deterministic within the search: a retried activity must find the same process output / pod. */
+  candidateId: string;
+  spec: CandidateSpec;
+  /** Artifacts directory for this candidate (checkpoints, model, result.json); shared storage on a cluster. */
+  outDir: string;
+  /** Workflow id and coefficients, for labels/annotations and logs. */
+  labels: Record<string, string>;
+}
+
+export interface TrainingHooks {
+  /** Called for every progress line of the trainer; activities turn it into a heartbeat. */
+  onProgress(progress: TrainProgress): void;
+  /** Aborted when the activity is cancelled: the executor must stop the training (and delete pods). */
+  signal: AbortSignal;
+}
+
+export interface Executor {
+  readonly kind: 'local' | 'kubernetes';
+  train(job: TrainingJob, hooks: TrainingHooks): Promise<TrainResult>;
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+// The CLI is written in TypeScript and compiled to dist/ by `npm run setup` (or `npm run build`).
+import { existsSync } from 'node:fs';
+
+const main = new URL('../dist/cli/main.js', import.meta.url);
+if (!existsSync(main)) {
+  console.error('effscale: not built yet. Run `npm run setup` (or `npm run build`) in the effscale checkout first.');
+  process.exit(1);
+}
+await import(main.href);

@@ -1,0 +1,13 @@
+import { Command } from 'commander';
+import { runCli } from './run.js';
+
+const program = new Command()
+  .name('effscale')
+  .description('Compound scaling (EfficientNet) of convolutional networks to a compute budget')
+  .showHelpAfterError();
+
+// Each command lives in its own module under commands/ and registers itself here.
+const commands: ((program: Command) => void)[] = [];
+for (const register of commands) register(program);
+
+await runCli(program, process.argv);

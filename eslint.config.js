@@ -1,0 +1,51 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'coverage/'] },
+  js.configs.recommended,
+  ...tseslint.configs.strict,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-imports': ['error', { patterns: ['**/dist/**'] }],
+    },
+  },
+  {
+    // Workflow code runs in Temporal's deterministic sandbox: no I/O modules, no activity implementations.
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', 'fs', 'path', 'child_process', 'os'], message: 'workflows must stay deterministic' },
+            {
+              group: ['../activities/*', '../trainer/*', '../registry/*'],
+              allowTypeImports: true,
+              message: 'import activity types only',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The scaling core is pure math, importable from workflows.
+    files: ['scaling/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', 'fs', 'path', 'child_process', '../*/**'],
+              message: 'scaling/ is pure and imports nothing outside itself',
+            },
+          ],
+        },
+      ],
+    },
+  },
+);

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `npm run setup`: provisions everything effscale needs on a fresh machine, idempotently, from package registries
+# only. Heavy artifacts are cached in $EFFSCALE_CACHE (default ~/.cache/effscale), keyed by version.
+#   infra/setup.sh            JS deps, native TensorFlow, Temporal CLI, Fashion-MNIST, build
+#   infra/setup.sh --with-k8s also etcd and a kube-apiserver built from the Go module proxy (for the k8s tests)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WITH_K8S=0; [ "${1:-}" = "--with-k8s" ] && WITH_K8S=1
+
+# npm ci runs dependencies' install scripts; tfjs-node's would download libtensorflow and fail, so skip them all
+# and run the ones we need explicitly below.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing JS dependencies"
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+fi
+bash infra/setup-tfjs.sh
+bash infra/setup-temporal.sh >/dev/null
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  echo "setup: installing dataset-fashion-mnist from Debian"
+  apt-get install -y dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y dataset-fashion-mnist >/dev/null; }
+fi
+[ "$WITH_K8S" = 1 ] && bash infra/setup-k8s.sh
+npx tsc -p tsconfig.json

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { Architecture } from '../scaling/architecture.js';
+import { Task, Training } from './task.js';
+
+/**
+ * The contract between the pipeline and the trainer. A candidate spec file (JSON) is what one training run
+ * gets — as a local child process or as a Kubernetes pod — and a `TrainResult` is what it gives back
+ * (`result.json`, and the termination message on Kubernetes).
+ */
+
+export const CandidateSpec = z
+  .object({
+    id: z.string().min(1).describe('candidate id, unique within a search'),
+    architecture: Architecture,
+    task: Task,
+    training: Training,
+  })
+  .strict();
+export type CandidateSpec = z.infer<typeof CandidateSpec>;
+export type CandidateSpecInput = z.input<typeof CandidateSpec>;
+
+export const EpochMetrics = z.object({
+  epoch: z.number().int().min(1),
+  trainLoss: z.number(),
+  trainAccuracy: z.number(),
+  valLoss: z.number(),
+  valAccuracy: z.number(),
+  imagesPerSecond: z.number(),
+  elapsedSeconds: z.number(),
+});
+export type EpochMetrics = z.infer<typeof EpochMetrics>;
+
+export const TrainResult = z.object({
+  candidateId: z.string(),
+  score: z.number().describe('the task metric reduced by the score rule; higher is better for accuracy'),
+  metric: z.string(),
+  epochs: z.array(EpochMetrics),
+  imagesPerSecond: z.number(),
+  backend: z.string().describe('tfjs backend that trained: "tensorflow" for native libtensorflow'),
+  tfVersion: z.string(),
+  params: z.object({ trainable: z.number().int(), total: z.number().int() }),
+  macs: z.number(),
+  seconds: z.number(),
+  peakRssBytes: z.number().int(),
+  modelUri: z.string().describe('where the trained model (tfjs format) was written'),
+  resumedFromEpoch: z.number().int().min(0).default(0),
+});
+export type TrainResult = z.infer<typeof TrainResult>;
+
+/** One line of `effscale train --progress jsonl`; the executors turn these into activity heartbeats. */
+export const TrainProgress = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('start'), candidateId: z.string(), epochs: z.number(), resumedFromEpoch: z.number() }),
+  z.object({
+    type: z.literal('batch'),
+    epoch: z.number(),
+    batch: z.number(),
+    batches: z.number(),
+    loss: z.number(),
+  }),
+  z.object({ type: z.literal('epoch'), metrics: EpochMetrics }),
+  z.object({ type: z.literal('result'), result: TrainResult }),
+]);
+export type TrainProgress = z.infer<typeof TrainProgress>;
