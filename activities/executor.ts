@@ -20,9 +20,22 @@ export interface TrainingHooks {
   onProgress(progress: TrainProgress): void;
   /** Aborted when the activity is cancelled: the executor must stop the training (and delete pods). */
   signal: AbortSignal;
+  /** Called once the training process or pod exists. */
+  onLaunch?(info: LaunchInfo): void;
 }
 
 export interface Executor {
   readonly kind: 'local' | 'kubernetes';
   train(job: TrainingJob, hooks: TrainingHooks): Promise<TrainResult>;
+}
+
+/** The trainer rejected its input (exit code 2): retrying cannot help, the candidate is recorded as failed. */
+export class CandidateInputError extends Error {
+  override name = 'BadCandidateInput';
+}
+
+/** Where a launched training runs, for the launch record (`runs.jsonl`) and orphan checks. */
+export interface LaunchInfo {
+  pid?: number;
+  pod?: string;
 }
