@@ -32,8 +32,15 @@ export type EpochMetrics = z.infer<typeof EpochMetrics>;
 
 export const TrainResult = z.object({
   candidateId: z.string(),
-  score: z.number().describe('the task metric reduced by the score rule; higher is better for accuracy'),
+  score: z
+    .number()
+    .describe(
+      'the validation metric itself (not negated) reduced by the score rule over the last k epochs; ' +
+        'accuracy: higher is better; loss and error (1 − accuracy): lower is better, and the rule `max` picks the ' +
+        'lowest — compare scores with `higherIsBetter`',
+    ),
   metric: z.string(),
+  higherIsBetter: z.boolean().optional().describe('true for accuracy, false for loss and error'),
   epochs: z.array(EpochMetrics),
   imagesPerSecond: z.number(),
   backend: z.string().describe('tfjs backend that trained: "tensorflow" for native libtensorflow'),
@@ -44,6 +51,12 @@ export const TrainResult = z.object({
   peakRssBytes: z.number().int(),
   modelUri: z.string().describe('where the trained model (tfjs format) was written'),
   resumedFromEpoch: z.number().int().min(0).default(0),
+  paramBytes: z.number().int().optional().describe('from the cost model'),
+  peakActivationBytes: z.number().int().optional().describe('from the cost model, per image'),
+  tfjsVersion: z.string().optional(),
+  specHash: z.string().optional().describe('sha256 of the normalized candidate spec the result belongs to'),
+  startedAt: z.string().optional().describe('ISO time the run (or its last resume) started'),
+  finishedAt: z.string().optional(),
 });
 export type TrainResult = z.infer<typeof TrainResult>;
 
