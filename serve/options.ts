@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/** Flags of `effscale serve` (and options of `PredictionServer`): one schema, validated with `parseSpec`. */
+export const ServeOptions = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8501).describe('TF Serving REST port; 0 picks a free one'),
+    maxBodyBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(8 * 1024 * 1024)
+      .describe('larger request bodies get 413'),
+    maxInstances: z.number().int().min(1).default(256).describe('instances per request'),
+    maxSide: z.number().int().min(1).default(2048).describe('largest image side accepted, in pixels'),
+    maxBatchSize: z.number().int().min(1).max(4096).default(32).describe('instances per model invocation'),
+    maxWaitMs: z.number().min(0).max(10000).default(2).describe('how long a batch waits to fill up'),
+    topK: z.number().int().min(1).default(5),
+    drainTimeoutMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(30000)
+      .describe('on shutdown, in-flight requests get this long before connections are cut'),
+  })
+  .strict();
+export type ServeOptions = z.infer<typeof ServeOptions>;
+export type ServeOptionsInput = z.input<typeof ServeOptions>;

@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { FASHION_MNIST_LABELS } from '../../../serve/labels.js';
+import { ServeOptions, type ServeOptionsInput } from '../../../serve/options.js';
+import { PredictionServer } from '../../../serve/server.js';
+import type { ServedModel } from '../../../serve/model.js';
+import type { RawImage } from '../../../trainer/data/source.js';
+import { preprocessImages } from '../../../trainer/preprocess.js';
+import { loadNativeTf } from '../../../trainer/tf.js';
+import { fashionImages, nestedArray, pngBase64, savedMicro28 } from './fixture.js';
+
+const tf = loadNativeTf();
+
+async function start(served: ServedModel | undefined, options: ServeOptionsInput = {}) {
+  const server = new PredictionServer(tf, 'micro', ServeOptions.parse({ port: 0, ...options }));
+  if (served) server.setModel(served);
+  const port = await server.listen();
+  return { server, base: `http://127.0.0.1:${port}` };
+}
+
+async function post(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+function expected(served: ServedModel, image: RawImage): number[] {
+  return tf.tidy(() => {
+    const raw = tf.tensor3d(image.pixels, [image.height, image.width, image.channels], 'float32');
+    return (
+      served.model.predict(preprocessImages(tf, raw, served.architecture)) as import('@tensorflow/tfjs-node').Tensor2D
+    ).arraySync()[0]!;
+  });
+}
+
+describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', () => {
+  let served: ServedModel;
+  let dir: string;
+  let images: RawImage[];
+  let server: PredictionServer;
+  let base: string;
+
+  before(async () => {
+    ({ served, dir } = await savedMicro28(tf));
+    images = await fashionImages(4);
+    ({ server, base } = await start(served, { maxBatchSize: 8, maxWaitMs: 20 }));
+  });
+  after(async () => {
+    await server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('predicts base64 PNGs and nested arrays exactly as the model does on trainer-preprocessed input', async () => {
+    const instances = [{ b64: await pngBase64(tf, images[0]!) }, nestedArray(images[1]!)];
+    const { status, json } = await post(`${base}/v1/models/micro:predict`, { instances });
+    assert.equal(status, 200, JSON.stringify(json));
+    const predictions = json.predictions as {
+      probabilities: number[];
+      top_k: { label: string; index: number; score: number }[];
+    }[];
+    assert.equal(predictions.length, 2);
+    predictions.forEach((p, i) => {
+      const want = expected(served, images[i]!);
+      assert.equal(p.probabilities.length, 10);
+      p.probabilities.forEach((v, c) =>
+        assert.ok(Math.abs(v - want[c]!) < 1e-5, `instance ${i} class ${c}: ${v} vs ${want[c]}`),
+      );
+      assert.ok(Math.abs(p.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+      assert.equal(p.top_k.length, 5);
+      const best = want.indexOf(Math.max(...want));
+      assert.equal(p.top_k[0]!.index, best);
+      assert.equal(p.top_k[0]!.label, FASHION_MNIST_LABELS[best]);
+      for (let k = 1; k < p.top_k.length; k++) assert.ok(p.top_k[k - 1]!.score >= p.top_k[k]!.score);
+    });
+  });
+
+  it('resizes and converts images of another size and channel count like the trainer', async () => {
+    const rgb = tf.tidy(() => tf.tile(tf.tensor3d(images[2]!.pixels, [28, 28, 1], 'int32'), [2, 2, 3]));
+    const b64 = Buffer.from(await tf.node.encodePng(rgb as import('@tensorflow/tfjs-node').Tensor3D)).toString(
+      'base64',
+    );
+    const want = tf.tidy(
+      () =>
+        (
+          served.model.predict(
+            preprocessImages(tf, rgb.toFloat() as import('@tensorflow/tfjs-node').Tensor3D, served.architecture),
+          ) as import('@tensorflow/tfjs-node').Tensor2D
+        ).arraySync()[0]!,
+    );
+    rgb.dispose();
+    const { status, json } = await post(`${base}/v1/models/micro/versions/1:predict`, { instances: [{ b64 }] });
+    assert.equal(status, 200, JSON.stringify(json));
+    const [prediction] = json.predictions as { probabilities: number[] }[];
+    prediction!.probabilities.forEach((v, c) => assert.ok(Math.abs(v - want[c]!) < 1e-5));
+  });
+
+  it('answers 400 naming the instance and what is expected', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{}, /instances: .*expected \{"instances"/],
+      [{ instances: [] }, /at least one instance/],
+      ['{not json', /body: not valid JSON/],
+      [{ instances: [nestedArray(images[0]!), { b64: 'aGVsbG8=' }] }, /instances\[1\]\.b64: not a base64 PNG or JPEG/],
+      [{ instances: [[[1, 2], [3]]] }, /instances\[0\]\[1\]: expected a row of 2 pixels/],
+      [{ instances: [[[1, 'x']]] }, /instances\[0\]\[0\]\[1\]: expected a pixel value 0–255, got "x"/],
+      [
+        {
+          instances: [
+            [
+              [1, 2],
+              [3, 900],
+            ],
+          ],
+        },
+        /instances\[0\]\[1\]\[1\]: expected a pixel value 0–255, got 900/,
+      ],
+      [{ instances: [{ image: 'x' }] }, /instances\[0\]: expected \{"b64"/],
+      [{ instances: [[[[1, 2]]]] }, /instances\[0\]\[0\]\[0\]: 2 channels; expected 1, 3 or 4/],
+      [{ instances: Array.from({ length: 300 }, () => [[0]]) }, /at most 256 per request/],
+    ];
+    for (const [body, message] of cases) {
+      const { status, json } = await post(`${base}/v1/models/micro:predict`, body);
+      assert.equal(status, 400, JSON.stringify(body).slice(0, 80));
+      assert.match(String(json.error), message);
+    }
+  });
+
+  it('answers 404 for another model or version, 405 for a wrong method, 413 over the body limit', async () => {
+    assert.equal((await post(`${base}/v1/models/other:predict`, { instances: [[[0]]] })).status, 404);
+    const version = await post(`${base}/v1/models/micro/versions/9:predict`, { instances: [[[0]]] });
+    assert.equal(version.status, 404);
+    assert.match(String(version.json.error), /no version 9.*serving version 1/);
+    assert.equal((await fetch(`${base}/v1/models/micro:predict`)).status, 405);
+    const big = await post(`${base}/v1/models/micro:predict`, { instances: [{ b64: 'A'.repeat(9 * 1024 * 1024) }] });
+    assert.equal(big.status, 413);
+    assert.match(String(big.json.error), /exceeds the limit of 8388608 bytes/);
+  });
+
+  it('reports status, metadata, liveness and readiness', async () => {
+    const status = (await (await fetch(`${base}/v1/models/micro`)).json()) as Record<string, unknown>;
+    assert.deepEqual((status.model_version_status as { state: string }[])[0]!.state, 'AVAILABLE');
+    assert.equal((status.metadata as { architecture: { resolution: number } }).architecture.resolution, 28);
+    assert.equal((await fetch(`${base}/v1/models/micro/versions/1`)).status, 200);
+    const metadata = (await (await fetch(`${base}/v1/models/micro/metadata`)).json()) as {
+      metadata: { labels: string[] };
+    };
+    assert.deepEqual(metadata.metadata.labels, FASHION_MNIST_LABELS);
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    assert.equal((await fetch(`${base}/readyz`)).status, 200);
+  });
+
+  it('batches concurrent requests and exposes Prometheus metrics', async () => {
+    const before = await (await fetch(`${base}/metrics`)).text();
+    const countBefore = Number(/effscale_serve_batch_size_count\{[^}]*\} (\d+)/.exec(before)?.[1] ?? 0);
+    const instance = nestedArray(images[3]!);
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, () => post(`${base}/v1/models/micro:predict`, { instances: [instance] })),
+    );
+    assert.ok(answers.every((a) => a.status === 200));
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const batches = Number(/effscale_serve_batch_size_count\{[^}]*\} (\d+)/.exec(metrics)?.[1]) - countBefore;
+    assert.ok(batches < 16, `16 concurrent requests ran in ${batches} model invocations`);
+    assert.match(metrics, /effscale_serve_requests_total\{route="predict",code="200"\} \d+/);
+    assert.match(metrics, /effscale_serve_requests_total\{route="predict",code="400"\} \d+/);
+    assert.match(metrics, /effscale_serve_request_duration_seconds_bucket\{route="predict",le="\+Inf"\} \d+/);
+    assert.match(metrics, /effscale_serve_batch_size_bucket\{model="micro",le="8"\} \d+/);
+  });
+});
+
+describe('prediction server lifecycle', () => {
+  it('is live but not ready until the model is loaded', async () => {
+    const { server, base } = await start(undefined);
+    try {
+      assert.equal((await fetch(`${base}/healthz`)).status, 200);
+      assert.equal((await fetch(`${base}/readyz`)).status, 503);
+      assert.equal((await post(`${base}/v1/models/micro:predict`, { instances: [[[0]]] })).status, 503);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('shuts down gracefully: in-flight requests finish, new connections are refused', async () => {
+    const { served, dir } = await savedMicro28(tf);
+    const { server, base } = await start(served, { maxBatchSize: 64, maxWaitMs: 400 });
+    const inFlight = post(`${base}/v1/models/micro:predict`, {
+      instances: [
+        [
+          [0, 0],
+          [0, 0],
+        ],
+      ],
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const closed = server.close();
+    assert.equal(server.ready, false);
+    const answer = await inFlight;
+    assert.equal(answer.status, 200);
+    await closed;
+    await assert.rejects(fetch(`${base}/healthz`));
+    await rm(dir, { recursive: true, force: true });
+  });
+});
