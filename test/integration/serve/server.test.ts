@@ -24,12 +24,18 @@ async function post(url: string, body: unknown): Promise<{ status: number; json:
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
+function at<T>(list: readonly T[], index: number): T {
+  const value = list[index];
+  assert.ok(value !== undefined, `no element ${index}`);
+  return value;
+}
+
 function expected(served: ServedModel, image: RawImage): number[] {
   return tf.tidy(() => {
     const raw = tf.tensor3d(image.pixels, [image.height, image.width, image.channels], 'float32');
     return (
       served.model.predict(preprocessImages(tf, raw, served.architecture)) as import('@tensorflow/tfjs-node').Tensor2D
-    ).arraySync()[0]!;
+    ).arraySync()[0] as number[];
   });
 }
 
@@ -51,7 +57,7 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
   });
 
   it('predicts base64 PNGs and nested arrays exactly as the model does on trainer-preprocessed input', async () => {
-    const instances = [{ b64: await pngBase64(tf, images[0]!) }, nestedArray(images[1]!)];
+    const instances = [{ b64: await pngBase64(tf, at(images, 0)) }, nestedArray(at(images, 1))];
     const { status, json } = await post(`${base}/v1/models/micro:predict`, { instances });
     assert.equal(status, 200, JSON.stringify(json));
     const predictions = json.predictions as {
@@ -60,22 +66,22 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
     }[];
     assert.equal(predictions.length, 2);
     predictions.forEach((p, i) => {
-      const want = expected(served, images[i]!);
+      const want = expected(served, at(images, i));
       assert.equal(p.probabilities.length, 10);
       p.probabilities.forEach((v, c) =>
-        assert.ok(Math.abs(v - want[c]!) < 1e-5, `instance ${i} class ${c}: ${v} vs ${want[c]}`),
+        assert.ok(Math.abs(v - at(want, c)) < 1e-5, `instance ${i} class ${c}: ${v} vs ${want[c]}`),
       );
       assert.ok(Math.abs(p.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4);
       assert.equal(p.top_k.length, 5);
       const best = want.indexOf(Math.max(...want));
-      assert.equal(p.top_k[0]!.index, best);
-      assert.equal(p.top_k[0]!.label, FASHION_MNIST_LABELS[best]);
-      for (let k = 1; k < p.top_k.length; k++) assert.ok(p.top_k[k - 1]!.score >= p.top_k[k]!.score);
+      assert.equal(at(p.top_k, 0).index, best);
+      assert.equal(at(p.top_k, 0).label, FASHION_MNIST_LABELS[best]);
+      for (let k = 1; k < p.top_k.length; k++) assert.ok(at(p.top_k, k - 1).score >= at(p.top_k, k).score);
     });
   });
 
   it('resizes and converts images of another size and channel count like the trainer', async () => {
-    const rgb = tf.tidy(() => tf.tile(tf.tensor3d(images[2]!.pixels, [28, 28, 1], 'int32'), [2, 2, 3]));
+    const rgb = tf.tidy(() => tf.tile(tf.tensor3d(at(images, 2).pixels, [28, 28, 1], 'int32'), [2, 2, 3]));
     const b64 = Buffer.from(await tf.node.encodePng(rgb as import('@tensorflow/tfjs-node').Tensor3D)).toString(
       'base64',
     );
@@ -85,13 +91,14 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
           served.model.predict(
             preprocessImages(tf, rgb.toFloat() as import('@tensorflow/tfjs-node').Tensor3D, served.architecture),
           ) as import('@tensorflow/tfjs-node').Tensor2D
-        ).arraySync()[0]!,
+        ).arraySync()[0] as number[],
     );
     rgb.dispose();
     const { status, json } = await post(`${base}/v1/models/micro/versions/1:predict`, { instances: [{ b64 }] });
     assert.equal(status, 200, JSON.stringify(json));
-    const [prediction] = json.predictions as { probabilities: number[] }[];
-    prediction!.probabilities.forEach((v, c) => assert.ok(Math.abs(v - want[c]!) < 1e-5));
+    at(json.predictions as { probabilities: number[] }[], 0).probabilities.forEach((v, c) =>
+      assert.ok(Math.abs(v - at(want, c)) < 1e-5),
+    );
   });
 
   it('answers 400 naming the instance and what is expected', async () => {
@@ -99,7 +106,10 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
       [{}, /instances: .*expected \{"instances"/],
       [{ instances: [] }, /at least one instance/],
       ['{not json', /body: not valid JSON/],
-      [{ instances: [nestedArray(images[0]!), { b64: 'aGVsbG8=' }] }, /instances\[1\]\.b64: not a base64 PNG or JPEG/],
+      [
+        { instances: [nestedArray(at(images, 0)), { b64: 'aGVsbG8=' }] },
+        /instances\[1\]\.b64: not a base64 PNG or JPEG/,
+      ],
       [{ instances: [[[1, 2], [3]]] }, /instances\[0\]\[1\]: expected a row of 2 pixels/],
       [{ instances: [[[1, 'x']]] }, /instances\[0\]\[0\]\[1\]: expected a pixel value 0–255, got "x"/],
       [
@@ -137,7 +147,7 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
 
   it('reports status, metadata, liveness and readiness', async () => {
     const status = (await (await fetch(`${base}/v1/models/micro`)).json()) as Record<string, unknown>;
-    assert.deepEqual((status.model_version_status as { state: string }[])[0]!.state, 'AVAILABLE');
+    assert.equal(at(status.model_version_status as { state: string }[], 0).state, 'AVAILABLE');
     assert.equal((status.metadata as { architecture: { resolution: number } }).architecture.resolution, 28);
     assert.equal((await fetch(`${base}/v1/models/micro/versions/1`)).status, 200);
     const metadata = (await (await fetch(`${base}/v1/models/micro/metadata`)).json()) as {
@@ -151,7 +161,7 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
   it('batches concurrent requests and exposes Prometheus metrics', async () => {
     const before = await (await fetch(`${base}/metrics`)).text();
     const countBefore = Number(/effscale_serve_batch_size_count\{[^}]*\} (\d+)/.exec(before)?.[1] ?? 0);
-    const instance = nestedArray(images[3]!);
+    const instance = nestedArray(at(images, 3));
     const answers = await Promise.all(
       Array.from({ length: 16 }, () => post(`${base}/v1/models/micro:predict`, { instances: [instance] })),
     );
