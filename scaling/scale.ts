@@ -74,3 +74,17 @@ export function architectureKey(arch: Architecture): string {
   );
   return `${arch.resolution}|${arch.stem.filters}|${stages.join(',')}|${arch.head.filters}|${arch.classes}`;
 }
+
+/**
+ * The part of architectureKey that scaling changes, computed without building the architecture: two scalings of
+ * the same baseline give the same network exactly when these keys are equal (the grid's hot path).
+ */
+export function scalingKey(baseline: Architecture, f: ScalingFactors): string {
+  const { rounding } = baseline;
+  let key = `${roundResolution(baseline.resolution, f.resolution, rounding)}|${roundFilters(baseline.stem.filters, f.width, rounding)}`;
+  for (const stage of baseline.stages) {
+    key += `|${roundRepeats(stage.repeats, f.depth)}/${roundFilters(stage.filters, f.width, rounding)}`;
+    if (stage.inputFilters !== undefined) key += `/${roundFilters(stage.inputFilters, f.width, rounding)}`;
+  }
+  return baseline.head.filters === 0 ? key : `${key}|${roundFilters(baseline.head.filters, f.width, rounding)}`;
+}

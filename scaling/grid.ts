@@ -1,0 +1,267 @@
+import { z } from 'zod';
+import type { Architecture } from './architecture.js';
+import { architectureTotals, type CostTotals } from './cost.js';
+import { describeViolations, ResourceLimits, violations } from './limits.js';
+import { seededRandom } from './random.js';
+import {
+  costMultiplier,
+  scaleArchitecture,
+  scalingKey,
+  scalingFactors,
+  ScalingRule,
+  type Coefficients,
+  type ScalingFactors,
+} from './scale.js';
+import { parseSpec, SpecError } from './validate.js';
+
+const CoefficientRange = z
+  .object({
+    min: z.number().min(0),
+    max: z.number().min(0),
+    step: z.number().positive().describe('grid spacing (ignored by random sampling)'),
+  })
+  .strict()
+  .refine((r) => r.min <= r.max, { message: 'min must be <= max' });
+export type CoefficientRange = z.infer<typeof CoefficientRange>;
+
+const defaultRange = { min: 1, max: 2, step: 0.05 };
+
+/** The coefficient search: a grid (or seeded random set) of α, β, γ under the compound constraint at φ. */
+export const GridOptions = z
+  .object({
+    phi: z.number().positive().default(1).describe('the small φ of the coefficient search'),
+    rule: ScalingRule.default('exponential'),
+    alpha: CoefficientRange.default(defaultRange),
+    beta: CoefficientRange.default(defaultRange),
+    gamma: CoefficientRange.default(defaultRange),
+    tolerance: z.number().min(0).default(0.05).describe('allowed |d·w²·r² − 2^φ| as a fraction of 2^φ'),
+    random: z
+      .object({ count: z.number().int().min(1).max(1_000_000), seed: z.number().int().default(0) })
+      .strict()
+      .optional(),
+    limits: ResourceLimits.optional(),
+    maxPoints: z.number().int().positive().default(5_000_000).describe('guard against a step too fine'),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    const floor = o.rule === 'exponential' ? 1 : 0;
+    for (const name of ['alpha', 'beta', 'gamma'] as const) {
+      if (o[name].min < floor) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name, 'min'],
+          message: `the ${o.rule} rule needs ${name} >= ${floor} (got ${o[name].min})`,
+        });
+      }
+    }
+  });
+export type GridOptions = z.infer<typeof GridOptions>;
+export type GridOptionsInput = z.input<typeof GridOptions>;
+
+export interface GridCandidate {
+  index: number;
+  alpha: number;
+  beta: number;
+  gamma: number;
+  factors: ScalingFactors;
+  costMultiplier: number;
+  architecture: Architecture;
+  cost: CostTotals;
+  /** Candidates with the same rounded architecture share a group (and one architecture object, not to be mutated) and are trained once. */
+  dedupGroup: number;
+  /** Why the candidate must not be trained (over the target resources). */
+  excluded?: string;
+}
+
+export interface GridPlan {
+  candidates: GridCandidate[];
+  /** Distinct rounded architectures among the candidates (excluded ones included). */
+  groupCount: number;
+  /** Distinct architectures that are within the limits: the trainings the search needs. */
+  trainCount: number;
+  /** Grid points (or random draws) examined before the constraint. */
+  pointsEvaluated: number;
+  /** 2^φ, the multiplier the constraint aims at. */
+  target: number;
+  /** Present when nothing can be trained, saying why. */
+  emptyReason?: string;
+}
+
+interface Closest {
+  coefficients: Coefficients;
+  multiplier: number;
+  error: number;
+}
+
+export function planGrid(baseline: Architecture, input: GridOptionsInput): GridPlan {
+  const options = parseSpec(GridOptions, input, 'grid options');
+  const target = 2 ** options.phi;
+
+  const {
+    points: accepted,
+    closest,
+    evaluated,
+  } = options.random ? randomPoints(options, target) : gridPoints(options, target);
+
+  const groups = new Map<string, { id: number; architecture: Architecture; cost: CostTotals; excluded?: string }>();
+  const candidates = accepted.map(({ c, factors, multiplier }, index): GridCandidate => {
+    const key = scalingKey(baseline, factors);
+    let group = groups.get(key);
+    if (!group) {
+      const architecture = scaleArchitecture(baseline, factors);
+      const cost = architectureTotals(architecture);
+      const broken = options.limits ? violations(cost, options.limits) : [];
+      group = {
+        id: groups.size,
+        architecture,
+        cost,
+        ...(broken.length ? { excluded: describeViolations(broken) } : {}),
+      };
+      groups.set(key, group);
+    }
+    return {
+      index,
+      ...c,
+      factors,
+      costMultiplier: multiplier,
+      architecture: group.architecture,
+      cost: group.cost,
+      dedupGroup: group.id,
+      ...(group.excluded ? { excluded: group.excluded } : {}),
+    };
+  });
+
+  const trainCount = [...groups.values()].filter((g) => !g.excluded).length;
+  const plan: GridPlan = { candidates, groupCount: groups.size, trainCount, pointsEvaluated: evaluated, target };
+  const emptyReason = explainEmpty(options, plan, closest);
+  return emptyReason ? { ...plan, emptyReason } : plan;
+}
+
+function explainEmpty(options: GridOptions, plan: GridPlan, closest: Closest | undefined): string | undefined {
+  const constraint = `|d·w²·r² − 2^${options.phi}| <= ${options.tolerance} · ${round(plan.target)}`;
+  if (plan.candidates.length === 0) {
+    if (!closest) return `the grid has no points`;
+    const { alpha, beta, gamma } = closest.coefficients;
+    const how = options.random
+      ? 'widen the coefficient ranges or the tolerance'
+      : `raise the tolerance to at least ${ceil4(closest.error)} or use a finer step`;
+    return (
+      `no ${options.random ? 'random sample' : 'grid point'} of ${plan.pointsEvaluated} satisfies ${constraint}; ` +
+      `the closest multiplier is ${round(closest.multiplier)} at alpha=${alpha}, beta=${beta}, gamma=${gamma} ` +
+      `(off by ${round(closest.error * 100)} %); ${how}`
+    );
+  }
+  if (plan.trainCount === 0) {
+    const smallest = plan.candidates.reduce((a, b) => (b.cost.macs < a.cost.macs ? b : a));
+    return (
+      `all ${plan.candidates.length} candidates (${plan.groupCount} distinct architectures) exceed the resource ` +
+      `limits; the smallest breaks them with ${smallest.excluded}`
+    );
+  }
+  return undefined;
+}
+
+function values(range: CoefficientRange): number[] {
+  const count = Math.floor((range.max - range.min) / range.step + 1e-9) + 1;
+  return Array.from({ length: count }, (_, i) => Number((range.min + i * range.step).toFixed(10)));
+}
+
+interface Sampled {
+  points: Accepted[];
+  closest?: Closest;
+  evaluated: number;
+}
+
+interface Accepted {
+  c: Coefficients;
+  factors: ScalingFactors;
+  multiplier: number;
+}
+
+/**
+ * Every (α, β) of the grid with the γ values that meet the constraint. The multiplier grows with γ, so the
+ * admissible γ form one index interval found analytically; its edges (±1) are checked exactly, which also finds
+ * the closest point when none is admissible. A fine grid thus costs O(|α|·|β|), not O(|α|·|β|·|γ|).
+ */
+function gridPoints(options: GridOptions, target: number): Sampled {
+  const [alphas, betas, gammas] = [values(options.alpha), values(options.beta), values(options.gamma)];
+  const total = alphas.length * betas.length * gammas.length;
+  if (total > options.maxPoints) {
+    throw new SpecError(
+      `invalid grid options: alpha, beta, gamma ranges with their steps give ${total} points, more than ` +
+        `maxPoints ${options.maxPoints}; use a coarser step or narrower ranges`,
+    );
+  }
+  const { phi, rule, tolerance } = options;
+  const { min, step } = options.gamma;
+  const points: Accepted[] = [];
+  let closest: Closest | undefined;
+  for (const alpha of alphas) {
+    for (const beta of betas) {
+      // γ = 1 (equation 3) or 0 (equation 4) gives r = 1, leaving a = d·w².
+      const base = scalingFactors(rule, { alpha, beta, gamma: rule === 'exponential' ? 1 : 0 }, phi);
+      const a = base.depth * base.width * base.width;
+      const gammaAt = (m: number) => invertResolution(rule, phi, Math.sqrt(m / a));
+      const lo = Math.max(0, Math.ceil((gammaAt(target * (1 - tolerance)) - min) / step) - 1);
+      const hi = Math.min(gammas.length - 1, Math.floor((gammaAt(target * (1 + tolerance)) - min) / step) + 1);
+      for (let i = Math.min(lo, gammas.length - 1); i <= Math.max(hi, 0); i++) {
+        const c = { alpha, beta, gamma: gammas[i] as number };
+        const factors = scalingFactors(rule, c, phi);
+        const multiplier = costMultiplier(factors);
+        const error = Math.abs(multiplier - target) / target;
+        if (!closest || error < closest.error) closest = { coefficients: c, multiplier, error };
+        if (error <= tolerance + 1e-12) points.push({ c, factors, multiplier });
+      }
+    }
+  }
+  return { points, evaluated: total, ...(closest ? { closest } : {}) };
+}
+
+/** γ whose resolution factor is r: r = γ^φ (equation 3) or r = 1 + γ·φ (equation 4); NaN-safe for r <= 0. */
+function invertResolution(rule: ScalingRule, phi: number, r: number): number {
+  if (!(r > 0)) return -Infinity;
+  return rule === 'exponential' ? r ** (1 / phi) : (r - 1) / phi;
+}
+
+/**
+ * Seeded random draws of α and β in their ranges; γ is solved from the constraint (d·w²·r² = 2^φ exactly),
+ * clamped to its range, and the draw kept when it still meets the tolerance. Values are rounded to 4 decimals so
+ * they read well and replay identically. Draws stop after `count` kept or 100·count tries.
+ */
+function randomPoints(options: GridOptions, target: number): Sampled {
+  const { count, seed } = options.random as { count: number; seed: number };
+  const next = seededRandom(seed);
+  const draw = (r: CoefficientRange) => round4(r.min + next() * (r.max - r.min));
+  const points: Accepted[] = [];
+  let closest: Closest | undefined;
+  let attempt = 0;
+  for (; points.length < count && attempt < count * 100; attempt++) {
+    const alpha = draw(options.alpha);
+    const beta = draw(options.beta);
+    const solved = solveGamma(options, alpha, beta, target);
+    const gamma = round4(Math.min(options.gamma.max, Math.max(options.gamma.min, solved)));
+    const c = { alpha, beta, gamma };
+    const factors = scalingFactors(options.rule, c, options.phi);
+    const multiplier = costMultiplier(factors);
+    const error = Math.abs(multiplier - target) / target;
+    if (!closest || error < closest.error) closest = { coefficients: c, multiplier, error };
+    if (error <= options.tolerance + 1e-12) points.push({ c, factors, multiplier });
+  }
+  return { points, evaluated: attempt, ...(closest ? { closest } : {}) };
+}
+
+function solveGamma(options: GridOptions, alpha: number, beta: number, target: number): number {
+  const { phi } = options;
+  if (options.rule === 'exponential') {
+    // (α·β²·γ²)^φ = 2^φ  ⇔  γ = sqrt(2 / (α·β²))
+    return Math.sqrt(2 / (alpha * beta * beta));
+  }
+  const d = 1 + alpha * phi;
+  const w = 1 + beta * phi;
+  const r = Math.sqrt(target / (d * w * w));
+  return (r - 1) / phi;
+}
+
+const round = (x: number) => Number(x.toPrecision(6));
+const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
+const ceil4 = (x: number) => Math.ceil(x * 1e4) / 1e4;
