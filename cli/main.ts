@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { runCli } from './run.js';
+import { registerSearch } from './commands/search.js';
 
 const program = new Command()
   .name('effscale')
@@ -7,7 +8,7 @@ const program = new Command()
   .showHelpAfterError();
 
 // Each command lives in its own module under commands/ and registers itself here.
-const commands: ((program: Command) => void)[] = [];
+const commands: ((program: Command) => void)[] = [registerSearch];
 for (const register of commands) register(program);
 
 await runCli(program, process.argv);

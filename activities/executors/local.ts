@@ -1,0 +1,113 @@
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { LocalExecution } from '../../spec/local.js';
+import { TrainProgress, TrainResult } from '../../spec/candidate.js';
+import { CandidateInputError, type Executor, type TrainingHooks, type TrainingJob } from '../executor.js';
+
+const defaultTrainer = [process.execPath, fileURLToPath(new URL('../../../bin/effscale.js', import.meta.url)), 'train'];
+const EXIT_BAD_INPUT = 2;
+const STDERR_TAIL = 4000;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A recorded pid may have been reused by an unrelated process: only a trainer for this directory counts. */
+async function trainsInto(pid: number, outDir: string): Promise<boolean> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
+  return cmdline === null ? alive(pid) : cmdline.split('\0').includes(outDir);
+}
+
+/**
+ * Runs each candidate as a trainer child process writing into the candidate's own directory. A retried attempt
+ * uses the same directory, so the trainer resumes from its checkpoint; a trainer left behind by a dead worker
+ * (its pid file) is stopped first so two processes never write the same checkpoint.
+ */
+export class LocalExecutor implements Executor {
+  readonly kind = 'local' as const;
+  private readonly command: string[];
+
+  constructor(private readonly options: LocalExecution = LocalExecution.parse({})) {
+    this.command = options.trainer ?? defaultTrainer;
+  }
+
+  async train(job: TrainingJob, hooks: TrainingHooks): Promise<TrainResult> {
+    await mkdir(job.outDir, { recursive: true });
+    const specPath = join(job.outDir, 'candidate.json');
+    const pidPath = join(job.outDir, 'trainer.pid');
+    await writeFile(specPath, JSON.stringify(job.spec, null, 2));
+    await this.stopStale(pidPath, job.outDir);
+    if (hooks.signal.aborted) throw new Error('training cancelled before it started');
+
+    const args = [...this.command.slice(1), '--spec', specPath, '--out', job.outDir, '--progress', 'jsonl'];
+    if (this.options.noop) args.push('--noop');
+    const child = spawn(this.command[0], args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+    if (child.pid !== undefined) {
+      await writeFile(pidPath, String(child.pid));
+      hooks.onLaunch?.({ pid: child.pid });
+    }
+
+    let killTimer: NodeJS.Timeout | undefined;
+    const stop = () => {
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), this.options.graceSeconds * 1000);
+    };
+    hooks.signal.addEventListener('abort', stop, { once: true });
+
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-STDERR_TAIL);
+    });
+    let result: TrainResult | undefined;
+    for await (const line of createInterface({ input: child.stdout })) {
+      const parsed = TrainProgress.safeParse(safeJson(line));
+      if (!parsed.success) continue;
+      if (parsed.data.type === 'result') result = parsed.data.result;
+      hooks.onProgress(parsed.data);
+    }
+    const { code, signal } = await exited.finally(() => {
+      clearTimeout(killTimer);
+      hooks.signal.removeEventListener('abort', stop);
+    });
+    await rm(pidPath, { force: true });
+
+    if (hooks.signal.aborted) throw new Error(`training of ${job.candidateId} cancelled (pid ${child.pid})`);
+    const tail = stderr.trim().split('\n').slice(-5).join('\n');
+    if (code === EXIT_BAD_INPUT) throw new CandidateInputError(`trainer rejected ${job.candidateId}: ${tail}`);
+    if (code !== 0) {
+      throw new Error(
+        `trainer for ${job.candidateId} exited with ${signal ?? `code ${code}`}: ${tail || '(no output)'}`,
+      );
+    }
+    return result ?? TrainResult.parse(JSON.parse(await readFile(join(job.outDir, 'result.json'), 'utf8')));
+  }
+
+  private async stopStale(pidPath: string, outDir: string): Promise<void> {
+    const pid = Number(await readFile(pidPath, 'utf8').catch(() => ''));
+    if (!pid || !(await trainsInto(pid, outDir))) return;
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + this.options.graceSeconds * 1000;
+    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+}
+
+function safeJson(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { planGrid } from '../scaling/grid.js';
+import { architectureKey } from '../scaling/scale.js';
+import { baselineOf, readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
+import type { PlanInput, PlanOutput, PlannedCandidate } from './types.js';
+
+/** A short, stable id of a rounded architecture: the dedup group and the name of its training. */
+export function groupId(key: string): string {
+  return `g${createHash('sha256').update(key).digest('hex').slice(0, 12)}`;
+}
+
+/**
+ * Plans the α/β/γ grid (or an extension of it) with the scaling core. Architectures go to the search directory,
+ * one file per dedup group; the workflow gets only coefficients, costs and group ids. Deterministic, so a
+ * retried plan produces the same answer.
+ */
+export async function plan(input: PlanInput): Promise<PlanOutput> {
+  const spec = await readSearchSpec(input.searchDir);
+  const paths = searchPaths(input.searchDir);
+  const ext = input.extension ?? {};
+  const grid = {
+    ...spec.scaling.grid,
+    ...(ext.alpha && { alpha: ext.alpha }),
+    ...(ext.beta && { beta: ext.beta }),
+    ...(ext.gamma && { gamma: ext.gamma }),
+    ...(ext.tolerance !== undefined && { tolerance: ext.tolerance }),
+    ...(ext.random && { random: ext.random }),
+  };
+  const planned = planGrid(baselineOf(spec), grid);
+  const candidates: PlannedCandidate[] = [];
+  for (const c of planned.candidates) {
+    const group = groupId(architectureKey(c.architecture));
+    await writeJsonAtomic(paths.architecture(group), c.architecture);
+    candidates.push({
+      index: input.existing + c.index,
+      alpha: c.alpha,
+      beta: c.beta,
+      gamma: c.gamma,
+      group,
+      macs: c.cost.macs,
+      params: c.cost.params.total,
+      ...(c.excluded !== undefined && { excluded: c.excluded }),
+    });
+  }
+  const file = input.existing === 0 ? paths.grid : join(input.searchDir, `grid-from-${input.existing}.json`);
+  await writeJsonAtomic(file, { options: grid, target: planned.target, candidates });
+  return { candidates, ...(planned.emptyReason !== undefined && { emptyReason: planned.emptyReason }) };
+}

@@ -1,0 +1,51 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Registry } from '../registry/registry.js';
+import { readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
+import type { RegisteredModel, RegisterInput } from './types.js';
+import type { SearchResult } from '../workflows/state.js';
+
+export function registryRoot(searchDir: string, configured?: string): string {
+  // searchDir is <stateDir>/searches/<id>: the default registry sits beside it.
+  return configured ?? join(dirname(dirname(searchDir)), 'registry');
+}
+
+/** Registers a retrained family member with its architecture data, metrics and lineage; idempotent on retry. */
+export async function registerModel(input: RegisterInput): Promise<RegisteredModel> {
+  const spec = await readSearchSpec(input.searchDir);
+  const registry = new Registry(registryRoot(input.searchDir, spec.registry.path));
+  const name = `${spec.registry.model ?? spec.name}-${input.member.name}`.replace(/_/g, '.');
+  const earlier = await registry.findByModel(name, input.searchId, input.member.name);
+  const entry =
+    earlier ??
+    (await registry.register({
+      name,
+      modelDir: input.outcome.modelUri,
+      architecture: JSON.parse(await readFile(input.member.architectureUri.replace(/\.json$/, '.cost.json'), 'utf8')),
+      metrics: {
+        score: input.outcome.score,
+        metric: spec.task.metric,
+        seconds: input.outcome.seconds,
+        macs: input.member.macs,
+      },
+      lineage: {
+        searchId: input.searchId,
+        specHash: input.specHash,
+        alpha: input.best.alpha,
+        beta: input.best.beta,
+        gamma: input.best.gamma,
+        phi: input.member.phi,
+        factors: input.member.factors,
+        dataset: spec.task.dataset,
+        rule: spec.scaling.grid.rule,
+        member: input.member.name,
+        registeredAt: new Date().toISOString(),
+      },
+    }));
+  return { name: entry.name, version: entry.version, uri: entry.uri, member: input.member.name };
+}
+
+/** The search's outcome on disk: what `effscale result` shows even for a cancelled or failed search. */
+export async function recordSummary(input: { searchDir: string; result: SearchResult }): Promise<void> {
+  await writeJsonAtomic(searchPaths(input.searchDir).summary, input.result);
+}

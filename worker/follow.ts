@@ -1,0 +1,49 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
+import { progressQuery } from '../workflows/messages.js';
+import type { SearchProgress, SearchResult } from '../workflows/state.js';
+import { readSummary, type SearchHandle } from './client.js';
+
+export interface Outcome {
+  result?: SearchResult;
+  /** Why the search failed (it may still have a summary of what finished). */
+  error?: string;
+}
+
+async function searchDirOf(handle: SearchHandle): Promise<string | undefined> {
+  const memo = (await handle.describe()).memo as { searchDir?: string } | undefined;
+  return memo?.searchDir;
+}
+
+/** Waits for a search to close, reporting progress; a cancelled or failed search yields its recorded summary. */
+export async function followSearch(
+  handle: SearchHandle,
+  onProgress: (p: SearchProgress) => void,
+  intervalMs = 2000,
+): Promise<Outcome> {
+  let settled = false;
+  const done = handle.result().finally(() => {
+    settled = true;
+  });
+  const poll = (async () => {
+    while (!settled) {
+      try {
+        onProgress(await handle.query(progressQuery));
+      } catch {
+        // No worker has the workflow yet, or it just closed: the next poll (or the result) tells.
+      }
+      await Promise.race([sleep(intervalMs), done.catch(() => undefined)]);
+    }
+  })();
+  try {
+    return { result: await done };
+  } catch (err) {
+    const searchDir = await searchDirOf(handle);
+    const summary = searchDir ? await readSummary(searchDir) : undefined;
+    if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure) return { result: summary };
+    const why = err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : String(err);
+    return { result: summary, error: why };
+  } finally {
+    await poll;
+  }
+}

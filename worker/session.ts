@@ -1,0 +1,63 @@
+import { resolve } from 'node:path';
+import { Client, type Connection } from '@temporalio/client';
+import { ensureDevServer, type DevServer } from './dev-server.js';
+import { connect, DEFAULT_NAMESPACE, registerSearchAttributes } from './temporal.js';
+
+/**
+ * How every CLI command reaches Temporal: `--address` / `TEMPORAL_ADDRESS` for a cluster, else the dev server
+ * of the state directory (started when none runs).
+ */
+export interface SessionOptions {
+  address?: string;
+  namespace?: string;
+  stateDir?: string;
+  uiPort?: number;
+}
+
+export interface Session {
+  client: Client;
+  connection: Connection;
+  address: string;
+  namespace: string;
+  stateDir: string;
+  /** Web UI base URL, when known (the dev server's). */
+  uiUrl?: string;
+  server?: DevServer;
+  close(): Promise<void>;
+}
+
+export function defaultStateDir(): string {
+  return resolve(process.env.EFFSCALE_STATE_DIR ?? '.effscale');
+}
+
+export async function openSession(options: SessionOptions): Promise<Session> {
+  const stateDir = resolve(options.stateDir ?? defaultStateDir());
+  const namespace = options.namespace ?? DEFAULT_NAMESPACE;
+  const address = options.address ?? process.env.TEMPORAL_ADDRESS;
+  if (address) {
+    const connection = await connect(address);
+    await registerSearchAttributes(connection, namespace).catch((err: unknown) => {
+      console.error(`effscale: could not register search attributes (${err instanceof Error ? err.message : err})`);
+    });
+    const client = new Client({ connection, namespace });
+    return { client, connection, address, namespace, stateDir, close: () => connection.close() };
+  }
+  const server = await ensureDevServer(stateDir, { uiPort: options.uiPort });
+  const client = new Client({ connection: server.connection, namespace });
+  return {
+    client,
+    connection: server.connection,
+    address: server.address,
+    namespace,
+    stateDir,
+    uiUrl: server.uiUrl,
+    server,
+    close: () => server.stop(),
+  };
+}
+
+export function workflowUiUrl(session: Session, workflowId: string): string | undefined {
+  return (
+    session.uiUrl && `${session.uiUrl}/namespaces/${session.namespace}/workflows/${encodeURIComponent(workflowId)}`
+  );
+}

@@ -1,0 +1,36 @@
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createActivities, type ActivityOptions } from '../activities/index.js';
+import { DEFAULT_NAMESPACE, TASK_QUEUE } from './temporal.js';
+
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+
+export interface SearchWorkerOptions extends ActivityOptions {
+  address: string;
+  namespace?: string;
+  taskQueue?: string;
+  /** A pre-built bundle (tests build it once); otherwise the workflows are bundled at start. */
+  workflowBundle?: WorkflowBundle;
+  /** Concurrent trainings this worker accepts; the workflow's window bounds each search. */
+  maxConcurrentTrainings?: number;
+}
+
+/** A worker that runs search workflows and their activities (plan, train, scale, register). */
+export async function createSearchWorker(
+  options: SearchWorkerOptions,
+): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const connection = await NativeConnection.connect({ address: options.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: options.namespace ?? DEFAULT_NAMESPACE,
+    taskQueue: options.taskQueue ?? TASK_QUEUE,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    activities: createActivities(options),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentTrainings ?? 64,
+    // Cancellation reaches a training only through a heartbeat: keep the throttle short.
+    maxHeartbeatThrottleInterval: '1s',
+    defaultHeartbeatThrottleInterval: '1s',
+    shutdownGraceTime: '5s',
+  });
+  return { worker, connection };
+}
