@@ -5,6 +5,16 @@ import { registerInspect } from './commands/inspect.js';
 import { registerPhi } from './commands/phi.js';
 import { registerScale } from './commands/scale.js';
 import { registerSearch } from './commands/search.js';
+import { registerStatus } from './commands/status.js';
+import { registerList } from './commands/list.js';
+import { registerCancel } from './commands/cancel.js';
+import { registerExtend } from './commands/extend.js';
+import { registerResult } from './commands/result.js';
+import { registerInit } from './commands/init.js';
+import { registerModels } from './commands/models.js';
+import { registerDev } from './commands/dev.js';
+import { registerWorker } from './commands/worker.js';
+import { registerTrain } from './commands/train.js';
 
 const program = new Command()
   .name('effscale')
@@ -18,6 +28,16 @@ const commands: ((program: Command) => void)[] = [
   registerPhi,
   registerInspect,
   registerSearch,
+  registerStatus,
+  registerList,
+  registerCancel,
+  registerExtend,
+  registerResult,
+  registerInit,
+  registerModels,
+  registerDev,
+  registerWorker,
+  registerTrain,
 ];
 for (const register of commands) register(program);
 

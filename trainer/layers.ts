@@ -21,11 +21,11 @@ function defineDropConnect(tf: Tf) {
     }
 
     override call(inputs: Tensor | Tensor[], kwargs: { training?: boolean }): Tensor {
-      const x = Array.isArray(inputs) ? inputs[0]! : inputs;
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
       if (!kwargs.training || this.rate === 0) return x;
       return tf.tidy(() => {
         const keep = 1 - this.rate;
-        const shape = [x.shape[0]!, ...x.shape.slice(1).map(() => 1)];
+        const shape = [x.shape[0], ...x.shape.slice(1).map(() => 1)];
         const mask = tf.floor(tf.add(tf.randomUniform(shape), keep));
         return tf.mul(tf.div(x, keep), mask);
       });

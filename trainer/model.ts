@@ -13,7 +13,12 @@ type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
 export function buildModel(arch: Architecture, tf: Tf = loadNativeTf()): LayersModel {
   const { DropConnect } = customLayers(tf);
   const bn = (name: string) =>
-    tf.layers.batchNormalization({ axis: -1, momentum: arch.batchNorm.momentum, epsilon: arch.batchNorm.epsilon, name });
+    tf.layers.batchNormalization({
+      axis: -1,
+      momentum: arch.batchNorm.momentum,
+      epsilon: arch.batchNorm.epsilon,
+      name,
+    });
   const conv = (filters: number, kernel: number, stride: number, name: string) =>
     tf.layers.conv2d({ filters, kernelSize: kernel, strides: stride, padding: 'same', useBias: false, name });
   const act = (name: string) => tf.layers.activation({ activation: arch.activation, name });
@@ -36,7 +41,7 @@ export function buildModel(arch: Architecture, tf: Tf = loadNativeTf()): LayersM
   };
 
   const block = (x: SymbolicTensor, stage: Stage, first: boolean, dropRate: number, prefix: string) => {
-    const incoming = x.shape[3]!;
+    const incoming = x.shape[3] ?? 0;
     const blockIn = first ? (stage.inputFilters ?? incoming) : stage.filters;
     const stride = first ? stage.stride : 1;
     const expanded = Math.round(blockIn * stage.expandRatio);
@@ -55,13 +60,21 @@ export function buildModel(arch: Architecture, tf: Tf = loadNativeTf()): LayersM
       } else {
         if (stage.expandRatio !== 1) y = convBnAct(y, expanded, 1, 1, `${prefix}_expand`);
         y = tf.layers
-          .depthwiseConv2d({ kernelSize: stage.kernel, strides: stride, padding: 'same', useBias: false, name: `${prefix}_dwconv` })
+          .depthwiseConv2d({
+            kernelSize: stage.kernel,
+            strides: stride,
+            padding: 'same',
+            useBias: false,
+            name: `${prefix}_dwconv`,
+          })
           .apply(y) as SymbolicTensor;
         y = act(`${prefix}_activation`).apply(bn(`${prefix}_bn`).apply(y)) as SymbolicTensor;
       }
       if (!fusedSingle) {
-        if (stage.seRatio > 0) y = squeezeExcite(y, blockIn, y.shape[3]!, stage.seRatio, prefix);
-        y = bn(`${prefix}_project_bn`).apply(conv(stage.filters, 1, 1, `${prefix}_project_conv`).apply(y)) as SymbolicTensor;
+        if (stage.seRatio > 0) y = squeezeExcite(y, blockIn, y.shape[3] ?? 0, stage.seRatio, prefix);
+        y = bn(`${prefix}_project_bn`).apply(
+          conv(stage.filters, 1, 1, `${prefix}_project_conv`).apply(y),
+        ) as SymbolicTensor;
       }
     }
     if (stage.skip && stride === 1 && incoming === stage.filters && blockIn === stage.filters) {

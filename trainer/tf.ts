@@ -53,7 +53,8 @@ function loadNative(): Tf {
   for (const name of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     const { tf, error } = tryRequire(name);
     if (tf && tf.getBackend() === 'tensorflow') return tf;
-    if (!isMissingModule(error, name)) failures.push(`${name}: ${error instanceof Error ? error.message : 'loaded without the tensorflow backend'}`);
+    if (!isMissingModule(error, name))
+      failures.push(`${name}: ${error instanceof Error ? error.message : 'loaded without the tensorflow backend'}`);
   }
   throw new BackendUnavailableError(
     'native TensorFlow is not available (' +

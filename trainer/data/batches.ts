@@ -39,7 +39,7 @@ function augmentImage(image: RawImage, augment: Task['augment'], random: () => n
     for (let x = 0; x < width; x++) {
       const sx = (flip ? width - 1 - x : x) + dx;
       if (sx < 0 || sx >= width) continue;
-      for (let c = 0; c < channels; c++) out[(y * width + x) * channels + c] = pixels[(sy * width + sx) * channels + c]!;
+      for (let c = 0; c < channels; c++) out[(y * width + x) * channels + c] = pixels[(sy * width + sx) * channels + c];
     }
   }
   return { ...image, pixels: out };
@@ -48,10 +48,10 @@ function augmentImage(image: RawImage, augment: Task['augment'], random: () => n
 function toTensor(tf: Tf, images: RawImage[], input: InputShape): Tensor {
   const [first] = images;
   const sameShape = images.every(
-    (i) => i.height === first!.height && i.width === first!.width && i.channels === first!.channels,
+    (i) => i.height === first.height && i.width === first.width && i.channels === first.channels,
   );
   if (sameShape) {
-    const { height, width, channels } = first!;
+    const { height, width, channels } = first;
     const data = new Float32Array(images.length * height * width * channels);
     images.forEach((img, k) => data.set(img.pixels, k * img.pixels.length));
     const stacked = tf.tensor4d(data, [images.length, height, width, channels]);
@@ -91,9 +91,9 @@ export async function* batches(tf: Tf, source: ImageSource, options: BatchOption
       const draws = indices.map(() => [random(), random(), random()] as const);
       if (images) {
         images = images.map((img, k) => {
-          const d = draws[k]!;
+          const d = draws[k];
           let n = 0;
-          return augmentImage(img, augment, () => d[n++]!);
+          return augmentImage(img, augment, () => d[n++]);
         });
       }
     }

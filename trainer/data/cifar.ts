@@ -42,7 +42,7 @@ export async function openCifarSplit(folder: string, split: 'train' | 'test', cl
       for (let r = 0; r < fileLabels.length; r += 1000) {
         const n = Math.min(1000, fileLabels.length - r);
         const chunk = await file.readAt(r * RECORD, n * RECORD);
-        for (let k = 0; k < n; k++) fileLabels[r + k] = chunk[k * RECORD]!;
+        for (let k = 0; k < n; k++) fileLabels[r + k] = chunk[k * RECORD];
       }
       const bad = fileLabels.findIndex((l) => l >= classes);
       if (bad >= 0) {
@@ -58,12 +58,12 @@ export async function openCifarSplit(folder: string, split: 'train' | 'test', cl
   }
   const starts = labels.reduce<number[]>((acc, l, i) => [...acc, (acc[i] ?? 0) + l.length], [0]);
   const locateRecord = (index: number) => {
-    const f = starts.findIndex((start, i) => index >= start && index < starts[i + 1]!);
-    return { file: files[f]!, record: index - starts[f]!, label: labels[f]![index - starts[f]!]! };
+    const f = starts.findIndex((start, i) => index >= start && index < starts[i + 1]);
+    return { file: files[f], record: index - starts[f], label: labels[f][index - starts[f]] };
   };
   return {
     description: files.map((f) => f.path).join(', '),
-    count: starts[starts.length - 1]!,
+    count: starts[starts.length - 1],
     async read(indices) {
       return Promise.all(
         indices.map(async (i): Promise<RawImage> => {
@@ -71,9 +71,9 @@ export async function openCifarSplit(folder: string, split: 'train' | 'test', cl
           const planes = await file.readAt(record * RECORD + 1, 3 * PLANE);
           const pixels = new Uint8Array(3 * PLANE);
           for (let p = 0; p < PLANE; p++) {
-            pixels[3 * p] = planes[p]!;
-            pixels[3 * p + 1] = planes[PLANE + p]!;
-            pixels[3 * p + 2] = planes[2 * PLANE + p]!;
+            pixels[3 * p] = planes[p];
+            pixels[3 * p + 1] = planes[PLANE + p];
+            pixels[3 * p + 2] = planes[2 * PLANE + p];
           }
           return { pixels, height: SIDE, width: SIDE, channels: 3, label };
         }),

@@ -29,7 +29,12 @@ function limited(source: ImageSource, limit: number | undefined, seed: number, n
  * Opens the task's dataset as a training and a validation split, validating every file before training starts.
  * IDX and CIFAR-10 validate on their test split; an image folder on `valPath` or a seeded `validationSplit`.
  */
-export async function openTaskData(tf: Tf | undefined, task: Task, arch: Architecture, seed: number): Promise<TaskData> {
+export async function openTaskData(
+  tf: Tf | undefined,
+  task: Task,
+  arch: Architecture,
+  seed: number,
+): Promise<TaskData> {
   const { dataset } = task;
   let train: ImageSource;
   let validation: ImageSource;

@@ -68,15 +68,13 @@ export async function openIdxSplit(folder: string, split: 'train' | 't10k', clas
       count,
       async read(indices) {
         return Promise.all(
-          indices.map(
-            async (i): Promise<RawImage> => ({
-              pixels: await images.readAt(16 + i * imageBytes, imageBytes),
-              height,
-              width,
-              channels: 1,
-              label: allLabels[i]!,
-            }),
-          ),
+          indices.map(async (i): Promise<RawImage> => ({
+            pixels: await images.readAt(16 + i * imageBytes, imageBytes),
+            height,
+            width,
+            channels: 1,
+            label: allLabels[i],
+          })),
         );
       },
       async close() {

@@ -47,7 +47,9 @@ export async function openImageFolder(
   const found = await listClasses(folder);
   const unknown = found.filter((c) => !classNames.includes(c));
   if (unknown.length > 0) {
-    throw new DatasetError(`${folder}: class folder(s) ${unknown.join(', ')} are not in the training classes ${classNames.join(', ')}`);
+    throw new DatasetError(
+      `${folder}: class folder(s) ${unknown.join(', ')} are not in the training classes ${classNames.join(', ')}`,
+    );
   }
   const files: { path: string; label: number }[] = [];
   for (const [label, name] of classNames.entries()) {
@@ -64,15 +66,21 @@ export async function openImageFolder(
     description: folder,
     count: files.length,
     async read(indices) {
-      if (!tf?.node) throw new DatasetError('image folders are decoded by native TensorFlow (tfjs-node): run `npm run setup`');
+      if (!tf?.node)
+        throw new DatasetError('image folders are decoded by native TensorFlow (tfjs-node): run `npm run setup`');
       const decoder = tf;
       return Promise.all(
         indices.map(async (i): Promise<RawImage> => {
-          const { path, label } = files[i]!;
+          const { path, label } = files[i];
           const bytes = await readFile(path);
           let image;
           try {
-            image = decoder.node.decodeImage(bytes, channels === 1 ? 1 : 3, 'int32', false) as import('@tensorflow/tfjs-node').Tensor3D;
+            image = decoder.node.decodeImage(
+              bytes,
+              channels === 1 ? 1 : 3,
+              'int32',
+              false,
+            ) as import('@tensorflow/tfjs-node').Tensor3D;
           } catch (err) {
             throw new DatasetError(`${path}: cannot be decoded (${(err as Error).message})`);
           }

@@ -29,7 +29,7 @@ export function subset(source: ImageSource, indices: readonly number[], descript
   return {
     description,
     count: indices.length,
-    read: (positions) => source.read(positions.map((p) => indices[p]!)),
+    read: (positions) => source.read(positions.map((p) => indices[p])),
     close: () => source.close(),
   };
 }

@@ -1,0 +1,48 @@
+import { createHash } from 'node:crypto';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TrainResult, type CandidateSpec } from '../spec/candidate.js';
+
+/** Identifies the spec a result or checkpoint belongs to (zod output has a stable key order). */
+export function specHash(spec: CandidateSpec): string {
+  return createHash('sha256').update(JSON.stringify(spec)).digest('hex');
+}
+
+export function resultPath(outDir: string): string {
+  return join(outDir, 'result.json');
+}
+
+/** A finished result of this very spec in `outDir`, if one exists: a repeated run returns it instead of training. */
+export async function existingResult(outDir: string, hash: string, noop: boolean): Promise<TrainResult | undefined> {
+  let text: string;
+  try {
+    text = await readFile(resultPath(outDir), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const parsed = TrainResult.safeParse(JSON.parse(text));
+  if (!parsed.success || parsed.data.specHash !== hash) return undefined;
+  return (parsed.data.backend === 'noop') === noop ? parsed.data : undefined;
+}
+
+export async function writeResult(outDir: string, result: TrainResult): Promise<void> {
+  const partial = `${resultPath(outDir)}.partial-${process.pid}`;
+  await writeFile(partial, JSON.stringify(result, null, 2) + '\n');
+  await rename(partial, resultPath(outDir));
+}
+
+/**
+ * The result for a Kubernetes termination message (the kubelet keeps at most 4 KiB): the full result when it fits,
+ * else without per-epoch detail but with the last epoch.
+ */
+export function compactResult(result: TrainResult, limit = 4096): string {
+  const full = JSON.stringify(result);
+  if (Buffer.byteLength(full) <= limit) return full;
+  const compact = JSON.stringify({ ...result, epochs: result.epochs.slice(-1), epochsTrained: result.epochs.length });
+  if (Buffer.byteLength(compact) <= limit) return compact;
+  return JSON.stringify({ ...result, epochs: [], epochsTrained: result.epochs.length });
+}
+
+export function peakRssBytes(): number {
+  return process.resourceUsage().maxRSS * 1024;
+}

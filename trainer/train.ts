@@ -1,0 +1,317 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { architectureCost } from '../scaling/cost.js';
+import { parseSpec } from '../scaling/validate.js';
+import { CandidateSpec, type EpochMetrics, type TrainProgress, type TrainResult } from '../spec/candidate.js';
+import type { Training } from '../spec/task.js';
+import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
+import { checkResolution } from './checks.js';
+import { batchCount, batches } from './data/batches.js';
+import { openTaskData, type TaskData } from './data/dataset.js';
+import { buildModel } from './model.js';
+import { saveModel } from './model-io.js';
+import { noopResult } from './noop.js';
+import { existingResult, peakRssBytes, specHash, writeResult } from './result.js';
+import { learningRateAt } from './schedule.js';
+import { higherIsBetter, scoreOf } from './score.js';
+import { loadNativeTf, tensorflowVersion, type BackendChoice, type Tf } from './tf.js';
+
+type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
+type Optimizer = import('@tensorflow/tfjs-node').Optimizer;
+type Tensor = import('@tensorflow/tfjs-node').Tensor;
+type Scalar = import('@tensorflow/tfjs-node').Scalar;
+
+export interface TrainOptions {
+  onProgress?: (progress: TrainProgress) => void;
+  /** Aborting stops training at the next batch boundary, after a checkpoint: the promise rejects with TrainingStopped. */
+  signal?: AbortSignal;
+  backend?: BackendChoice;
+  /** Validate and cost the candidate, write a synthetic result (see noop.ts), train nothing, never load tfjs. */
+  noop?: boolean;
+  /** Minimum seconds between two `batch` progress lines. */
+  progressSeconds?: number;
+  /** Human-readable log lines (the CLI sends them to stderr). */
+  log?: (line: string) => void;
+}
+
+/** Training was stopped by a signal; a checkpoint at `epoch`/`batch` was saved first, so a rerun resumes there. */
+export class TrainingStopped extends Error {
+  override name = 'TrainingStopped';
+  constructor(
+    readonly epoch: number,
+    readonly batch: number,
+  ) {
+    super(`training stopped by a signal at epoch ${epoch + 1}, batch ${batch}; checkpoint saved`);
+  }
+}
+
+function createOptimizer(tf: Tf, training: Training): Optimizer {
+  const lr = training.learningRate;
+  if (training.optimizer === 'sgd') return tf.train.momentum(lr, training.momentum);
+  if (training.optimizer === 'rmsprop') return tf.train.rmsprop(lr, 0.9, training.momentum, 1e-3);
+  return tf.train.adam(lr);
+}
+
+function setLearningRate(optimizer: Optimizer, lr: number): void {
+  // SGD-family optimizers cache the rate in a tensor and expose a setter; Adam and RMSProp read the field per step.
+  const target = optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+  if (target.setLearningRate) target.setLearningRate(lr);
+  else target.learningRate = lr;
+}
+
+/** Cross-entropy of softmax outputs against (optionally smoothed) one-hot labels, as Keras computes it. */
+function crossEntropy(tf: Tf, probs: Tensor, oneHot: Tensor, smoothing: number): Scalar {
+  return tf.tidy(() => {
+    const classes = oneHot.shape[1] ?? 1;
+    const target = smoothing > 0 ? tf.add(tf.mul(oneHot, 1 - smoothing), smoothing / classes) : oneHot;
+    const logProbs = tf.log(tf.clipByValue(probs, 1e-7, 1 - 1e-7));
+    return tf.neg(tf.mean(tf.sum(tf.mul(target, logProbs), -1))) as Scalar;
+  });
+}
+
+function correctCount(tf: Tf, probs: Tensor, labels: Int32Array): Tensor {
+  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), tf.tensor1d(labels, 'int32')), 'int32')));
+}
+
+async function evaluate(tf: Tf, model: LayersModel, data: TaskData, spec: CandidateSpec) {
+  let lossSum = 0;
+  let correct = 0;
+  let seen = 0;
+  const input = spec.architecture;
+  for await (const batch of batches(tf, data.validation, {
+    batchSize: spec.training.batchSize,
+    classes: input.classes,
+    input,
+  })) {
+    const probs = model.predict(batch.xs) as Tensor;
+    const loss = crossEntropy(tf, probs, batch.ys, 0);
+    const hits = correctCount(tf, probs, batch.labels);
+    lossSum += (await loss.data())[0] * batch.size;
+    correct += (await hits.data())[0];
+    seen += batch.size;
+    tf.dispose([probs, loss, hits, batch.xs, batch.ys]);
+  }
+  return { valLoss: lossSum / seen, valAccuracy: correct / seen };
+}
+
+/**
+ * Trains one candidate into `outDir`: validates everything first (spec, resolution, every dataset file), resumes
+ * from `outDir/checkpoint` when present, checkpoints after every epoch (and when stopped by `signal`), writes the
+ * model (`outDir/model`, tfjs format) and `outDir/result.json`. A finished result of the same spec is returned as
+ * is, without training again.
+ */
+export async function trainCandidate(
+  specInput: unknown,
+  outDir: string,
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  const spec = parseSpec(CandidateSpec, specInput, 'candidate spec');
+  const log = options.log ?? (() => undefined);
+  const emit = options.onProgress ?? (() => undefined);
+  const arch = spec.architecture;
+  checkResolution(arch);
+  const hash = specHash(spec);
+  const noop = options.noop ?? false;
+  const previous = await existingResult(outDir, hash, noop);
+  if (previous) {
+    log(`${outDir}/result.json already holds the result of this spec; not training again`);
+    emit({ type: 'result', result: previous });
+    return previous;
+  }
+  const cost = architectureCost(arch);
+  const startedAt = new Date();
+  await mkdir(outDir, { recursive: true });
+
+  if (noop) {
+    const data = await openTaskData(undefined, spec.task, arch, spec.training.seed);
+    await data.close();
+    const result = noopResult(spec, cost, {
+      specHash: hash,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      seconds: (Date.now() - startedAt.getTime()) / 1000,
+      peakRssBytes: peakRssBytes(),
+    });
+    await writeResult(outDir, result);
+    emit({ type: 'result', result });
+    return result;
+  }
+
+  const tf = loadNativeTf(options.backend);
+  const data = await openTaskData(tf, spec.task, arch, spec.training.seed);
+  try {
+    return await trainLoop(tf, spec, data, outDir, { ...options, log, emit, hash, cost, startedAt });
+  } finally {
+    await data.close();
+  }
+}
+
+async function trainLoop(
+  tf: Tf,
+  spec: CandidateSpec,
+  data: TaskData,
+  outDir: string,
+  context: TrainOptions & {
+    log: (line: string) => void;
+    emit: (p: TrainProgress) => void;
+    hash: string;
+    cost: ReturnType<typeof architectureCost>;
+    startedAt: Date;
+  },
+): Promise<TrainResult> {
+  const { training, architecture: arch } = spec;
+  const { log, emit } = context;
+  const model = buildModel(arch, tf);
+  model.setUserDefinedMetadata({
+    effscale: {
+      candidateId: spec.id,
+      classNames: data.classNames,
+      resolution: arch.resolution,
+      inputChannels: arch.inputChannels,
+      preprocessing: 'preprocessImages (trainer/preprocess.ts): bilinear resize, channels adapted, values in [-1, 1]',
+    },
+  });
+  const optimizer = createOptimizer(tf, training);
+  const stepsPerEpoch = batchCount(data.train, training.batchSize);
+  let state: Omit<CheckpointState, 'modelWeights' | 'weightSpecs'> = (await loadCheckpoint(
+    tf,
+    outDir,
+    model,
+    optimizer,
+    context.hash,
+  )) ?? {
+    specHash: context.hash,
+    epoch: 0,
+    batch: 0,
+    step: 0,
+    epochs: [],
+    partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
+    elapsedSeconds: 0,
+  };
+  const resumedFromEpoch = state.epoch;
+  if (state.epoch > 0 || state.batch > 0) log(`resuming at epoch ${state.epoch + 1}, batch ${state.batch}`);
+  emit({ type: 'start', candidateId: spec.id, epochs: training.epochs, resumedFromEpoch });
+  log(
+    `training ${spec.id} (${arch.name}, ${arch.resolution}px, ${context.cost.params.total} params) on ${tf.getBackend()} ` +
+      `TF ${tensorflowVersion(tf)}: ${data.train.count} train / ${data.validation.count} validation images, ` +
+      `${training.epochs} epochs of ${stepsPerEpoch} batches`,
+  );
+
+  const runStart = performance.now();
+  let runImages = 0;
+  let runTrainSeconds = 0;
+  const trainable = model.trainableWeights.map((w) => w.read() as import('@tensorflow/tfjs-node').Variable);
+  let lastProgress = 0;
+
+  while (state.epoch < training.epochs) {
+    const epoch = state.epoch;
+    let { lossSum, correct, seen, seconds } = state.partial;
+    let batchIndex = state.batch;
+    for await (const batch of batches(tf, data.train, {
+      batchSize: training.batchSize,
+      classes: arch.classes,
+      input: arch,
+      shuffle: { seed: training.seed, epoch },
+      augment: spec.task.augment,
+      startBatch: state.batch,
+    })) {
+      const t0 = performance.now();
+      setLearningRate(optimizer, learningRateAt(training, state.step, stepsPerEpoch));
+      const hits: Tensor[] = [];
+      const loss = optimizer.minimize(
+        () => {
+          const probs = model.apply(batch.xs, { training: true }) as Tensor;
+          hits.push(tf.keep(correctCount(tf, probs, batch.labels)));
+          return crossEntropy(tf, probs, batch.ys, training.labelSmoothing);
+        },
+        true,
+        trainable,
+      );
+      if (!loss) throw new Error('the optimizer returned no loss');
+      const [lossValue = NaN] = await loss.data();
+      const [hitValue = 0] = hits.length ? await hits[0].data() : [];
+      tf.dispose([loss, ...hits, batch.xs, batch.ys]);
+      const dt = (performance.now() - t0) / 1000;
+      seconds += dt;
+      runTrainSeconds += dt;
+      runImages += batch.size;
+      lossSum += lossValue * batch.size;
+      correct += hitValue;
+      seen += batch.size;
+      batchIndex++;
+      state.step++;
+      const now = performance.now();
+      if (now - lastProgress >= (context.progressSeconds ?? 1) * 1000 || batchIndex === stepsPerEpoch) {
+        lastProgress = now;
+        emit({ type: 'batch', epoch: epoch + 1, batch: batchIndex, batches: stepsPerEpoch, loss: lossSum / seen });
+      }
+      if (context.signal?.aborted && batchIndex < stepsPerEpoch) {
+        state = {
+          ...state,
+          batch: batchIndex,
+          partial: { lossSum, correct, seen, seconds },
+          elapsedSeconds: state.elapsedSeconds + (performance.now() - runStart) / 1000,
+        };
+        await saveCheckpoint(tf, outDir, model, optimizer, state);
+        log(`stopped by a signal at epoch ${epoch + 1}, batch ${batchIndex}/${stepsPerEpoch}; checkpoint saved`);
+        throw new TrainingStopped(epoch, batchIndex);
+      }
+    }
+    const validation = await evaluate(tf, model, data, spec);
+    const metrics: EpochMetrics = {
+      epoch: epoch + 1,
+      trainLoss: lossSum / seen,
+      trainAccuracy: correct / seen,
+      ...validation,
+      imagesPerSecond: seen / seconds,
+      elapsedSeconds: state.elapsedSeconds + (performance.now() - runStart) / 1000,
+    };
+    state = {
+      ...state,
+      epoch: epoch + 1,
+      batch: 0,
+      epochs: [...state.epochs, metrics],
+      partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
+    };
+    await saveCheckpoint(tf, outDir, model, optimizer, state);
+    emit({ type: 'epoch', metrics });
+    log(
+      `epoch ${metrics.epoch}/${training.epochs}: train loss ${metrics.trainLoss.toFixed(4)} acc ${metrics.trainAccuracy.toFixed(4)}, ` +
+        `val loss ${metrics.valLoss.toFixed(4)} acc ${metrics.valAccuracy.toFixed(4)}, ${metrics.imagesPerSecond.toFixed(1)} img/s`,
+    );
+    if (context.signal?.aborted && state.epoch < training.epochs) {
+      log(`stopped by a signal after epoch ${state.epoch}; checkpoint saved`);
+      throw new TrainingStopped(state.epoch, 0);
+    }
+  }
+
+  const modelUri = await saveModel(tf, model, join(outDir, 'model'));
+  const finishedAt = new Date();
+  const result: TrainResult = {
+    candidateId: spec.id,
+    score: scoreOf(spec.task.metric, spec.task.score, state.epochs),
+    metric: spec.task.metric,
+    higherIsBetter: higherIsBetter(spec.task.metric),
+    epochs: state.epochs,
+    imagesPerSecond: runTrainSeconds > 0 ? runImages / runTrainSeconds : 0,
+    backend: tf.getBackend(),
+    tfVersion: tensorflowVersion(tf),
+    tfjsVersion: tf.version.tfjs,
+    params: context.cost.params,
+    macs: context.cost.macs,
+    paramBytes: context.cost.paramBytes,
+    peakActivationBytes: context.cost.peakActivationBytes,
+    seconds: (finishedAt.getTime() - context.startedAt.getTime()) / 1000,
+    peakRssBytes: peakRssBytes(),
+    modelUri,
+    resumedFromEpoch,
+    specHash: context.hash,
+    startedAt: context.startedAt.toISOString(),
+    finishedAt: finishedAt.toISOString(),
+  };
+  await writeResult(outDir, result);
+  model.dispose();
+  optimizer.dispose();
+  emit({ type: 'result', result });
+  return result;
+}
