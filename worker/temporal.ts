@@ -1,5 +1,5 @@
 import { Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes.js';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { searchAttributeKeys } from '../workflows/messages.js';
 
@@ -24,14 +24,11 @@ export async function connect(address: string, timeoutMs = 30_000): Promise<Conn
   }
 }
 
-const typeOf: Record<string, temporal.api.enums.v1.IndexedValueType> = {
-  KEYWORD: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-  DOUBLE: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-};
-
 /** Registers the search attributes (idempotent: a server that already has them is fine). */
 export async function registerSearchAttributes(connection: Connection, namespace = DEFAULT_NAMESPACE): Promise<void> {
-  const searchAttributes = Object.fromEntries(searchAttributeKeys.map((k) => [k.name, typeOf[k.type]]));
+  const searchAttributes = Object.fromEntries(
+    searchAttributeKeys.map((k) => [k.name, encodeSearchAttributeIndexedValueType(k.type) ?? 0]),
+  );
   try {
     await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
   } catch (err) {

@@ -1,0 +1,81 @@
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { z } from 'zod';
+import type { SearchExtension } from '../../activities/types.js';
+import { readSearchSpec } from '../../activities/search-dir.js';
+import { parseSpec } from '../../scaling/validate.js';
+import { extendUpdate } from '../../workflows/messages.js';
+import { extendFinished, readSummary, searchOptions } from '../../worker/client.js';
+import { openSession } from '../../worker/session.js';
+import { UsageError } from '../run.js';
+import { connectionOptions, type ConnectionFlags } from './common.js';
+
+const Range = z
+  .string()
+  .regex(/^\d+(\.\d+)?:\d+(\.\d+)?:\d+(\.\d+)?$/, 'expected min:max:step, e.g. 1:1.5:0.05')
+  .transform((s) => {
+    const [min, max, step] = s.split(':').map(Number);
+    return { min, max, step };
+  });
+
+const ExtendFlags = z.object({
+  phi: z.array(z.coerce.number().min(0).max(16)).optional(),
+  alpha: Range.optional(),
+  beta: Range.optional(),
+  gamma: Range.optional(),
+  tolerance: z.coerce.number().gt(0).max(1).optional(),
+  random: z
+    .string()
+    .regex(/^\d+(:\d+)?$/, 'expected count[:seed]')
+    .transform((s) => {
+      const [count, seed = 0] = s.split(':').map(Number);
+      return { count, seed };
+    })
+    .optional(),
+});
+
+export function registerExtend(program: Command): void {
+  connectionOptions(
+    program
+      .command('extend')
+      .description('extend a search with more grid points or another φ (a finished search continues in a new run)')
+      .argument('<id>', 'workflow id of the search')
+      .option('--phi <phi...>', 'more family members')
+      .option('--alpha <min:max:step>', 'α range of the extra grid points')
+      .option('--beta <min:max:step>', 'β range')
+      .option('--gamma <min:max:step>', 'γ range')
+      .option('--tolerance <t>', 'constraint tolerance of the extra grid points')
+      .option('--random <count[:seed]>', 'sample extra points at random'),
+  ).action(async (id: string, raw: ConnectionFlags & Record<string, unknown>) => {
+    const { phi, ...grid } = parseSpec(ExtendFlags, raw, 'extend flags', '--');
+    const extension: SearchExtension = { ...grid, ...(phi && { phis: phi }) };
+    if (!Object.keys(extension).length)
+      throw new UsageError('extend needs --phi or grid flags (--alpha/--beta/--gamma/--tolerance/--random)');
+    const session = await openSession(raw);
+    try {
+      const handle = session.client.workflow.getHandle(id);
+      const description = await handle.describe();
+      if (description.status.name === 'RUNNING') {
+        try {
+          const added = await handle.executeUpdate(extendUpdate, { args: [extension] });
+          console.log(`extended ${id}: ${added} new trainings`);
+        } catch (err) {
+          if (err instanceof WorkflowUpdateFailedError)
+            throw new UsageError(`cannot extend ${id}: ${err.cause?.message ?? err.message}`);
+          throw err;
+        }
+        return;
+      }
+      const searchDir = (description.memo as { searchDir?: string } | undefined)?.searchDir;
+      const previous = searchDir ? await readSummary(searchDir) : undefined;
+      if (!searchDir || !previous) throw new UsageError(`search ${id} has no recorded state to extend`);
+      const spec = await readSearchSpec(searchDir);
+      const options = { ...searchOptions(spec, dirname(dirname(searchDir))), searchId: id, searchDir };
+      await extendFinished(session.client, handle, previous, options, extension);
+      console.log(`extended ${id} in a new run; follow it with: effscale result ${id}`);
+    } finally {
+      await session.close();
+    }
+  });
+}

@@ -1,0 +1,63 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { UsageError } from '../run.js';
+
+const EXAMPLE = `# effscale search spec. Run it with: effscale search effscale.yaml --json
+name: my-search # lowercase, digits, dashes: part of the workflow id and the model name
+
+# The network to scale: a preset (micro-28, micro-32, b0, edgetpu-s, v2-s) or an architecture,
+# optionally "preset: NAME" plus the fields to override.
+baseline: micro-28
+
+task:
+  dataset: { format: fashion-mnist, path: /usr/share/datasets/fashion-mnist } # or idx | image-folder | cifar10
+  metric: accuracy # accuracy is maximized; loss and error are minimized
+  score: { reduce: final, lastK: 1 } # final | mean | max over the last k epochs
+  trainLimit: 2000 # use the first N training images (small, quick searches)
+  valLimit: 500
+
+training: # the budget of every search candidate
+  epochs: 1
+  batchSize: 64
+
+scaling:
+  grid: # α (depth), β (width), γ (resolution) in [1, 2] under α·β²·γ² ≈ 2^φ
+    phi: 1
+    rule: exponential # or linear: d = 1 + αφ …
+    alpha: { min: 1, max: 1.4, step: 0.1 }
+    beta: { min: 1, max: 1.4, step: 0.1 }
+    gamma: { min: 1, max: 1.4, step: 0.1 }
+    tolerance: 0.1
+    # random: { count: 20, seed: 1 } # sample instead of the full grid
+    # limits: { maxMacs: 5e7 } # candidates above are never launched
+  targets: # the family: any of
+    phis: [1, 2]
+    # multipliers: [4] # N× the baseline compute
+    # limits: { maxMacs: 2e8, maxParamBytes: 4e6 } # the largest φ that fits
+
+execution:
+  executor: local # or kubernetes (with a kubernetes: section)
+  parallelism: 2
+  retries: 2
+  failureBudget: 1
+
+final:
+  finalists: 1 # retrain the largest family member(s) with:
+  training: { epochs: 2, batchSize: 64 }
+
+# registry: { path: ./models } # default: <state-dir>/registry
+`;
+
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .description('write a commented example search spec')
+    .argument('[file]', 'where to write it', 'effscale.yaml')
+    .option('--force', 'overwrite an existing file')
+    .action(async (file: string, flags: { force?: boolean }) => {
+      if (existsSync(file) && !flags.force) throw new UsageError(`${file} exists; pass --force to overwrite it`);
+      await writeFile(file, EXAMPLE);
+      console.log(`wrote ${file}; run it with: effscale search ${file}`);
+    });
+}

@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { followSearch } from '../../worker/follow.js';
+import { humanSummary, resultDocument } from '../../worker/output.js';
+import { openSession, workflowUiUrl } from '../../worker/session.js';
+import { UsageError } from '../run.js';
+import { connectionOptions, type ConnectionFlags } from './common.js';
+
+export function registerResult(program: Command): void {
+  connectionOptions(
+    program
+      .command('result')
+      .description("a finished (or cancelled) search's result; waits while it runs")
+      .argument('<id>', 'workflow id of the search')
+      .option('--json', 'print JSON'),
+  ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
+    const session = await openSession(flags);
+    try {
+      const outcome = await followSearch(session.client.workflow.getHandle(id), () => undefined);
+      if (!outcome.result) throw new UsageError(`search ${id} has no result: ${outcome.error ?? 'unknown'}`);
+      const doc = resultDocument(outcome.result, {
+        workflowId: id,
+        ui: workflowUiUrl(session, id),
+        address: session.address,
+      });
+      console.log(flags.json ? JSON.stringify(doc, null, 2) : humanSummary(doc));
+      if (outcome.error) {
+        console.error(`effscale: search ${id} failed: ${outcome.error}`);
+        process.exitCode = 1;
+      }
+    } finally {
+      await session.close();
+    }
+  });
+}

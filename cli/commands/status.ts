@@ -1,0 +1,33 @@
+import type { Command } from 'commander';
+import { progressQuery } from '../../workflows/messages.js';
+import { openSession, workflowUiUrl } from '../../worker/session.js';
+import { progressLine } from '../../worker/output.js';
+import { connectionOptions, type ConnectionFlags } from './common.js';
+
+export function registerStatus(program: Command): void {
+  connectionOptions(
+    program
+      .command('status')
+      .description("a search's state: stage, candidates by state, best so far, time left")
+      .argument('<id>', 'workflow id of the search')
+      .option('--json', 'print JSON'),
+  ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
+    const session = await openSession(flags);
+    try {
+      const handle = session.client.workflow.getHandle(id);
+      const description = await handle.describe();
+      const progress = await handle.query(progressQuery).catch(() => undefined);
+      const doc = {
+        workflowId: id,
+        status: description.status.name,
+        stage: description.typedSearchAttributes.get({ name: 'EffscaleStage', type: 'KEYWORD' }) ?? null,
+        progress: progress ?? null,
+        ui: workflowUiUrl(session, id),
+      };
+      if (flags.json) console.log(JSON.stringify(doc, null, 2));
+      else console.log(`${id}: ${doc.status}${progress ? ` ${progressLine(progress)}` : ` stage ${doc.stage}`}`);
+    } finally {
+      await session.close();
+    }
+  });
+}

@@ -1,0 +1,33 @@
+import type { Command } from 'commander';
+import { createSearchWorker } from '../../worker/worker.js';
+import { connect, registerSearchAttributes, TASK_QUEUE } from '../../worker/temporal.js';
+import { UsageError } from '../run.js';
+
+export function registerWorker(program: Command): void {
+  program
+    .command('worker')
+    .description('run a search worker (workflows and trainings) against a Temporal server: the cluster mode')
+    .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS)')
+    .option('--namespace <ns>', 'Temporal namespace', 'default')
+    .option('--max-trainings <n>', 'concurrent trainings on this worker', (v) => Number(v), 64)
+    .action(async (flags: { address?: string; namespace: string; maxTrainings: number }) => {
+      const address = flags.address ?? process.env.TEMPORAL_ADDRESS;
+      if (!address) throw new UsageError('worker needs --address host:port (or TEMPORAL_ADDRESS)');
+      const connection = await connect(address);
+      await registerSearchAttributes(connection, flags.namespace).catch(() => undefined);
+      await connection.close();
+      const { worker, connection: native } = await createSearchWorker({
+        address,
+        namespace: flags.namespace,
+        maxConcurrentTrainings: flags.maxTrainings,
+      });
+      console.error(
+        `effscale: worker polling ${TASK_QUEUE} on ${address} (namespace ${flags.namespace}); Ctrl-C stops it`,
+      );
+      try {
+        await worker.run();
+      } finally {
+        await native.close();
+      }
+    });
+}
