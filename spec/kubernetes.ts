@@ -91,6 +91,7 @@ export const KubernetesExecution = z
       .min(1)
       .default(['node', '/app/bin/effscale.js', 'train'])
       .describe('trainer entry point; the executor appends --spec, --out, --termination-log and --progress'),
+    noop: z.boolean().default(false).describe('pass --noop to the trainer: synthetic scores, no training (tests)'),
     resources: Resources.default({ requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } }),
     nodeSelector: z.record(z.string().regex(QUALIFIED_NAME), z.string().max(63)).default({}),
     tolerations: z.array(Toleration).default([]),

@@ -1,0 +1,283 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { createInterface } from 'node:readline';
+import { ApiException, CoreV1Api, KubeConfig, Log, type V1Pod } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import { KubernetesExecution } from '../../spec/kubernetes.js';
+import { TrainProgress, TrainResult, type CandidateSpec } from '../../spec/candidate.js';
+import { CandidateInputError, type Executor, type TrainingHooks, type TrainingJob } from '../executor.js';
+import { MANAGED_SELECTOR, candidateSelector, podBaseName, podName } from './names.js';
+import { CONTAINER, SPEC_FILE, buildPod, localRoot, toLocalPath, toPodPath } from './pod.js';
+import { PodQuota } from './quota.js';
+import { RETRYABLE, isActive, podState, type FailureType, type PodFailure } from './status.js';
+import { PodWatch } from './watch.js';
+
+export function loadKubeConfig(execution: KubernetesExecution): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (execution.kubeconfig) kubeConfig.loadFromFile(execution.kubeconfig);
+  else kubeConfig.loadFromDefault();
+  if (execution.context) kubeConfig.setCurrentContext(execution.context);
+  return kubeConfig;
+}
+
+export function podFailure(type: FailureType, message: string, details: Record<string, unknown> = {}): Error {
+  if (type === 'BadCandidateInput') return new CandidateInputError(message);
+  return ApplicationFailure.create({ type, message, nonRetryable: !RETRYABLE[type], details: [details] });
+}
+
+function apiFailure(e: unknown, what: string): Error {
+  if (e instanceof ApiException) {
+    const body = typeof e.body === 'string' ? safeJson(e.body) : e.body;
+    const message = (body as { message?: string } | undefined)?.message ?? String(e.body);
+    if (e.code === 403) return podFailure('Forbidden', `${what}: forbidden: ${message}`);
+    if (e.code === 400 || e.code === 422) return podFailure('InvalidPodTemplate', `${what}: ${message}`);
+  }
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
+
+/**
+ * Trains each candidate as one bare Pod (restartPolicy Never: Temporal owns retries, so a Job's backoff would
+ * only hide attempts from the workflow). The pod is named from the search and candidate, so a retried activity or
+ * a new worker adopts it; the result comes back as the container's termination message.
+ */
+export class KubernetesExecutor implements Executor {
+  readonly kind = 'kubernetes' as const;
+  readonly execution: KubernetesExecution;
+  private readonly kubeConfig: KubeConfig;
+  private readonly core: CoreV1Api;
+  private readonly quota: PodQuota;
+
+  constructor(execution: KubernetesExecution, kubeConfig?: KubeConfig) {
+    this.execution = execution;
+    this.kubeConfig = kubeConfig ?? loadKubeConfig(execution);
+    this.core = this.kubeConfig.makeApiClient(CoreV1Api);
+    this.quota = new PodQuota(this.core, execution.namespace, execution.gpuQuota);
+  }
+
+  /**
+   * Server-side dry run of a pod built from the template: the API server's own validation and admission (Pod
+   * Security, RBAC) reject a bad template before any candidate starts. Throws InvalidPodTemplate or Forbidden.
+   */
+  async preflight(searchId = 'preflight'): Promise<void> {
+    const root = localRoot(this.execution.volumes.artifacts);
+    const job = {
+      searchId,
+      candidateId: 'check',
+      spec: {} as CandidateSpec,
+      outDir: join(root, 'preflight'),
+      labels: {},
+    };
+    const pod = buildPod(podBaseName(searchId, 'check'), job, this.execution, { spec: '/dev/null', out: '/tmp' });
+    try {
+      await this.core.createNamespacedPod({ namespace: this.execution.namespace, body: pod, dryRun: 'All' });
+    } catch (e) {
+      throw apiFailure(e, `invalid pod template for namespace ${this.execution.namespace}`);
+    }
+  }
+
+  async train(job: TrainingJob, hooks: TrainingHooks): Promise<TrainResult> {
+    const { namespace } = this.execution;
+    await this.deleteExpiredFailures().catch(() => undefined);
+    const existing = await this.core
+      .listNamespacedPod({ namespace, labelSelector: candidateSelector(job.searchId, job.candidateId) })
+      .then((list) =>
+        list.items.filter((p) => p.metadata?.annotations?.['effscale.dev/candidate-id'] === job.candidateId),
+      )
+      .catch((e: unknown) => {
+        throw apiFailure(e, `listing pods in ${namespace}`);
+      });
+    const adoptable = existing.find((p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed');
+    let name: string;
+    if (adoptable?.metadata?.name) {
+      name = adoptable.metadata.name;
+    } else {
+      name = podName(podBaseName(job.searchId, job.candidateId), existing.length);
+      await this.launch(name, job, hooks);
+    }
+    hooks.onLaunch?.({ pod: name });
+    return this.follow(name, job, hooks);
+  }
+
+  private async launch(name: string, job: TrainingJob, hooks: TrainingHooks): Promise<void> {
+    const { artifacts, dataset } = this.execution.volumes;
+    const out = toPodPath(artifacts, job.outDir);
+    if (!out) {
+      throw podFailure(
+        'InvalidPodTemplate',
+        `candidate directory ${job.outDir} is not on the artifacts volume (${localRoot(artifacts)}): the pod could not see it`,
+      );
+    }
+    // The pod reads the dataset where its volume is mounted, not where the worker sees it.
+    const spec = structuredClone(job.spec);
+    if (dataset) spec.task.dataset.path = toPodPath(dataset, spec.task.dataset.path) ?? spec.task.dataset.path;
+    await mkdir(job.outDir, { recursive: true });
+    const specFile = join(job.outDir, SPEC_FILE);
+    await writeFile(`${specFile}.tmp`, JSON.stringify(spec, null, 2));
+    await rename(`${specFile}.tmp`, specFile);
+
+    const body = buildPod(name, job, this.execution, { spec: `${out}/${SPEC_FILE}`, out });
+    const namespace = this.execution.namespace;
+    try {
+      await this.core.createNamespacedPod({ namespace, body, dryRun: 'All' });
+    } catch (e) {
+      throw apiFailure(e, `pod ${name} rejected by the API server`);
+    }
+    const wait = async () => {
+      if (hooks.signal.aborted) throw new Error(`training of ${job.candidateId} cancelled while waiting for GPU quota`);
+      await sleep(500 + Math.random() * 500, hooks.signal);
+    };
+    for (;;) {
+      await this.quota.withSlot(async () => {
+        await this.core.createNamespacedPod({ namespace, body }).catch((e: unknown) => {
+          // Another worker (or an earlier attempt of this one) got there first: adopt its pod.
+          if (e instanceof ApiException && e.code === 409) return;
+          throw apiFailure(e, `creating pod ${name}`);
+        });
+      }, wait);
+      if (await this.quota.holdsSlot(name)) return;
+      await this.deletePod(name, 0);
+      await wait();
+    }
+  }
+
+  private async follow(name: string, job: TrainingJob, hooks: TrainingHooks): Promise<TrainResult> {
+    const { namespace } = this.execution;
+    let latest: V1Pod | undefined;
+    let seen = false;
+    let wake: () => void = () => undefined;
+    const watch = new PodWatch(
+      this.kubeConfig,
+      this.core,
+      namespace,
+      name,
+      this.execution.watchTimeoutSeconds,
+      (pod) => {
+        latest = pod;
+        seen ||= pod !== undefined;
+        wake();
+      },
+    );
+    const lastProgress: TrainProgress = {
+      type: 'start',
+      candidateId: job.candidateId,
+      epochs: job.spec.training.epochs,
+      resumedFromEpoch: 0,
+    };
+    const progress = { last: lastProgress, logs: undefined as AbortController | undefined };
+    const beat = setInterval(() => hooks.onProgress(progress.last), this.execution.heartbeatSeconds * 1000);
+    const abort = () => wake();
+    hooks.signal.addEventListener('abort', abort);
+    try {
+      await watch.start();
+      for (;;) {
+        if (hooks.signal.aborted) {
+          await this.deletePod(name, undefined);
+          throw new Error(`training of ${job.candidateId} cancelled: pod ${name} deleted`);
+        }
+        if (!latest) {
+          throw podFailure('PodDeleted', `pod ${name} was deleted before it finished`, { pod: name, seen });
+        }
+        const state = podState(latest, this.execution);
+        if (state.kind === 'running' && !progress.logs) progress.logs = this.followLogs(name, hooks, progress);
+        if (state.kind === 'succeeded') return await this.result(name, job, state.message);
+        if (state.kind === 'failed') {
+          if (isActive(latest)) await this.deletePod(name, 0);
+          throw this.failure(name, job, state.failure);
+        }
+        const changed = new Promise<void>((resolve) => (wake = resolve));
+        await Promise.race([changed, sleep(1000)]);
+      }
+    } finally {
+      clearInterval(beat);
+      hooks.signal.removeEventListener('abort', abort);
+      watch.stop();
+      progress.logs?.abort();
+    }
+  }
+
+  /** Progress lines from the container log, best effort: the pod's status alone decides the outcome. */
+  private followLogs(name: string, hooks: TrainingHooks, progress: { last: TrainProgress }): AbortController {
+    const controller = new AbortController();
+    const stream = new PassThrough();
+    void new Log(this.kubeConfig)
+      .log(this.execution.namespace, name, CONTAINER, stream, { follow: true })
+      .then((c) => controller.signal.addEventListener('abort', () => c.abort(), { once: true }))
+      .catch(() => stream.end());
+    void (async () => {
+      for await (const line of createInterface({ input: stream })) {
+        const parsed = TrainProgress.safeParse(safeJson(line));
+        if (!parsed.success) continue;
+        progress.last = parsed.data;
+        hooks.onProgress(parsed.data);
+      }
+    })().catch(() => undefined);
+    return controller;
+  }
+
+  private async result(name: string, job: TrainingJob, message: string | undefined): Promise<TrainResult> {
+    let parsed = TrainResult.safeParse(safeJson(message ?? ''));
+    if (!parsed.success) {
+      // A message over the node's 4 KiB limit is truncated; the full result is on the shared volume.
+      const file = await readFile(join(job.outDir, 'result.json'), 'utf8').catch(() => '');
+      const fromFile = TrainResult.safeParse(safeJson(file));
+      if (!fromFile.success) {
+        throw podFailure('BadResult', `pod ${name} succeeded without a valid result: ${parsed.error.message}`, {
+          pod: name,
+        });
+      }
+      parsed = fromFile;
+    }
+    if (this.execution.cleanup.deleteSucceeded) await this.deletePod(name, 0);
+    const modelUri = toLocalPath(this.execution.volumes.artifacts, parsed.data.modelUri);
+    return { ...parsed.data, modelUri };
+  }
+
+  private failure(name: string, job: TrainingJob, failure: PodFailure): Error {
+    return podFailure(
+      failure.type,
+      `candidate ${job.candidateId}, pod ${this.execution.namespace}/${name}: ${failure.message}`,
+      {
+        pod: name,
+        exitCode: failure.exitCode,
+      },
+    );
+  }
+
+  private async deletePod(name: string, gracePeriodSeconds: number | undefined): Promise<void> {
+    await this.core
+      .deleteNamespacedPod({ name, namespace: this.execution.namespace, gracePeriodSeconds })
+      .catch((e: unknown) => {
+        if (!(e instanceof ApiException && e.code === 404)) throw e;
+      });
+  }
+
+  /** The cleanup policy for failed pods: kept `keepFailedMinutes` for debugging, then deleted. */
+  private async deleteExpiredFailures(): Promise<void> {
+    const cutoff = Date.now() - this.execution.cleanup.keepFailedMinutes * 60_000;
+    const list = await this.core.listNamespacedPod({
+      namespace: this.execution.namespace,
+      labelSelector: MANAGED_SELECTOR,
+      fieldSelector: 'status.phase=Failed',
+    });
+    for (const pod of list.items) {
+      const finished =
+        pod.status?.containerStatuses?.[0]?.state?.terminated?.finishedAt ?? pod.metadata?.creationTimestamp;
+      if (pod.metadata?.name && new Date(finished ?? 0).getTime() < cutoff) await this.deletePod(pod.metadata.name, 0);
+    }
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

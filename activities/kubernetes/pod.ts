@@ -1,0 +1,124 @@
+import { posix, relative, isAbsolute } from 'node:path';
+import type { V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { GPU_RESOURCE, type ClaimVolume, type KubernetesExecution } from '../../spec/kubernetes.js';
+import type { TrainingJob } from '../executor.js';
+import { LABEL, MANAGED_BY, annotationKey, labelValue } from './names.js';
+
+export const CONTAINER = 'trainer';
+export const TERMINATION_LOG = '/dev/termination-log';
+export const SPEC_FILE = 'candidate.json';
+
+/** Where the worker sees a volume (it writes specs and reads results there). */
+export const localRoot = (volume: ClaimVolume) => volume.localPath ?? volume.mountPath;
+
+/** A worker-side path on a shared volume → the same file as the trainer pod sees it (undefined if outside). */
+export function toPodPath(volume: ClaimVolume, localPath: string): string | undefined {
+  const rel = relative(localRoot(volume), localPath);
+  if (rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  return posix.join(volume.mountPath, ...rel.split(/[\\/]/).filter(Boolean));
+}
+
+/** A pod-side path → the worker-side path (results name the model by the path the trainer wrote it to). */
+export function toLocalPath(volume: ClaimVolume, podPath: string): string {
+  const rel = posix.relative(volume.mountPath, podPath);
+  if (rel.startsWith('..') || posix.isAbsolute(rel)) return podPath;
+  return posix.join(localRoot(volume), rel);
+}
+
+export interface PodPaths {
+  spec: string;
+  out: string;
+}
+
+/** The trainer pod of one candidate attempt: restartPolicy Never (Temporal retries), non-root, no API token. */
+export function buildPod(name: string, job: TrainingJob, execution: KubernetesExecution, paths: PodPaths): V1Pod {
+  const { artifacts, dataset } = execution.volumes;
+  const volumes: V1Volume[] = [
+    { name: 'artifacts', persistentVolumeClaim: { claimName: artifacts.claimName } },
+    { name: 'tmp', emptyDir: {} },
+  ];
+  const mounts: V1VolumeMount[] = [
+    { name: 'artifacts', mountPath: artifacts.mountPath, subPath: artifacts.subPath, readOnly: artifacts.readOnly },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  if (dataset) {
+    volumes.push({
+      name: 'dataset',
+      persistentVolumeClaim: { claimName: dataset.claimName, readOnly: dataset.readOnly },
+    });
+    mounts.push({
+      name: 'dataset',
+      mountPath: dataset.mountPath,
+      subPath: dataset.subPath,
+      readOnly: dataset.readOnly,
+    });
+  }
+  const limits = execution.resources.limits;
+  // Extended resources such as GPUs must be requested exactly as limited.
+  const requests = { ...execution.resources.requests };
+  if (limits[GPU_RESOURCE] !== undefined) requests[GPU_RESOURCE] = limits[GPU_RESOURCE];
+  const annotations: Record<string, string> = {
+    'effscale.dev/search-id': job.searchId,
+    'effscale.dev/candidate-id': job.candidateId,
+  };
+  for (const [key, value] of Object.entries(job.labels)) annotations[annotationKey(key)] = value;
+  const args = ['--spec', paths.spec, '--out', paths.out, '--termination-log', TERMINATION_LOG, '--progress', 'jsonl'];
+  if (execution.noop) args.push('--noop');
+
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: execution.namespace,
+      labels: {
+        [LABEL.name]: 'effscale',
+        [LABEL.instance]: labelValue(job.searchId),
+        [LABEL.component]: 'trainer',
+        [LABEL.managedBy]: MANAGED_BY,
+        [LABEL.search]: labelValue(job.searchId),
+        [LABEL.candidate]: labelValue(job.candidateId),
+      },
+      annotations,
+    },
+    spec: {
+      restartPolicy: 'Never',
+      serviceAccountName: execution.serviceAccountName,
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      priorityClassName: execution.priorityClassName,
+      nodeSelector: Object.keys(execution.nodeSelector).length ? execution.nodeSelector : undefined,
+      tolerations: execution.tolerations.length ? execution.tolerations : undefined,
+      imagePullSecrets: execution.imagePullSecrets.map((secret) => ({ name: secret })),
+      activeDeadlineSeconds: execution.activeDeadlineSeconds,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: execution.runAsUser,
+        runAsGroup: execution.runAsUser,
+        fsGroup: execution.fsGroup,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      volumes,
+      containers: [
+        {
+          name: CONTAINER,
+          image: execution.image,
+          imagePullPolicy: execution.imagePullPolicy,
+          command: execution.command,
+          args,
+          env: Object.entries(execution.env).map(([envName, value]) => ({ name: envName, value })),
+          resources: { requests, limits },
+          volumeMounts: mounts,
+          terminationMessagePath: TERMINATION_LOG,
+          terminationMessagePolicy: 'FallbackToLogsOnError',
+          securityContext: {
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            runAsNonRoot: true,
+            capabilities: { drop: ['ALL'] },
+          },
+        },
+      ],
+    },
+  };
+}

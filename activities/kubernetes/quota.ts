@@ -1,0 +1,46 @@
+import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
+import { MANAGED_SELECTOR } from './names.js';
+import { isActive } from './status.js';
+
+/**
+ * The GPU quota: never more managed trainer pods pending or running in the namespace than `quota`. The count comes
+ * from the API (so pods of other workers and searches count too); within one worker the check-and-create is
+ * serialized, and across workers a pod that turns out to be over the quota right after creation is withdrawn.
+ */
+export class PodQuota {
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly core: CoreV1Api,
+    private readonly namespace: string,
+    private readonly quota: number | undefined,
+  ) {}
+
+  async active(): Promise<V1Pod[]> {
+    const list = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: MANAGED_SELECTOR });
+    return list.items.filter(isActive);
+  }
+
+  /** Runs `create` once a slot is free; `wait` is called between checks (heartbeats, cancellation). */
+  async withSlot<T>(create: () => Promise<T>, wait: () => Promise<void>): Promise<T> {
+    const quota = this.quota;
+    if (quota === undefined) return create();
+    const turn = this.chain.then(async () => {
+      while ((await this.active()).length >= quota) await wait();
+      return create();
+    });
+    this.chain = turn.catch(() => undefined);
+    return turn;
+  }
+
+  /** True when `name` is among the oldest `quota` active pods (ties by name), i.e. it may keep its slot. */
+  async holdsSlot(name: string): Promise<boolean> {
+    if (this.quota === undefined) return true;
+    const created = (pod: V1Pod) => new Date(pod.metadata?.creationTimestamp ?? 0).getTime();
+    const order = (await this.active()).sort(
+      (a, b) => created(a) - created(b) || String(a.metadata?.name).localeCompare(String(b.metadata?.name)),
+    );
+    const rank = order.findIndex((p) => p.metadata?.name === name);
+    return rank >= 0 && rank < this.quota;
+  }
+}

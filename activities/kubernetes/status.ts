@@ -1,0 +1,130 @@
+import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesExecution } from '../../spec/kubernetes.js';
+import { CONTAINER } from './pod.js';
+
+/**
+ * Reads a trainer pod's status the way the executor acts on it. Every failure has a `type` (the Temporal
+ * ApplicationFailure type) and says whether a retry can help; docs/kubernetes.md lists them.
+ */
+
+export type FailureType =
+  | 'TrainerFailed'
+  | 'BadCandidateInput'
+  | 'OOMKilled'
+  | 'ImagePullFailed'
+  | 'ContainerConfigError'
+  | 'Unschedulable'
+  | 'DeadlineExceeded'
+  | 'PodDeleted'
+  | 'NodeLost'
+  | 'InvalidPodTemplate'
+  | 'Forbidden'
+  | 'BadResult';
+
+export const RETRYABLE: Record<FailureType, boolean> = {
+  TrainerFailed: true,
+  BadCandidateInput: false,
+  OOMKilled: false,
+  ImagePullFailed: false,
+  ContainerConfigError: false,
+  Unschedulable: false,
+  DeadlineExceeded: false,
+  PodDeleted: true,
+  NodeLost: true,
+  InvalidPodTemplate: false,
+  Forbidden: false,
+  BadResult: false,
+};
+
+export interface PodFailure {
+  type: FailureType;
+  message: string;
+  exitCode?: number;
+}
+
+export type PodState =
+  | { kind: 'waiting'; since: number; why: string }
+  | { kind: 'running' }
+  | { kind: 'succeeded'; message?: string }
+  | { kind: 'failed'; failure: PodFailure };
+
+const EXIT_BAD_INPUT = 2;
+const IMAGE_PULL = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
+const CONFIG_ERROR = new Set(['CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
+
+const time = (value: Date | string | undefined) => (value ? new Date(value).getTime() : Date.now());
+
+function trainerStatus(pod: V1Pod): V1ContainerStatus | undefined {
+  return pod.status?.containerStatuses?.find((s) => s.name === CONTAINER);
+}
+
+/** Node loss, taint eviction and preemption: the training did nothing wrong, another node may run it. */
+function disruption(pod: V1Pod): string | undefined {
+  const reason = pod.status?.reason;
+  if (reason === 'NodeLost' || reason === 'Evicted' || reason === 'Preempting' || reason === 'Terminated') {
+    return `${reason}: ${pod.status?.message ?? ''}`.trim();
+  }
+  const condition = pod.status?.conditions?.find((c) => c.type === 'DisruptionTarget' && c.status === 'True');
+  return condition ? `${condition.reason ?? 'DisruptionTarget'}: ${condition.message ?? ''}`.trim() : undefined;
+}
+
+function terminatedFailure(status: V1ContainerStatus | undefined, pod: V1Pod): PodFailure {
+  const terminated = status?.state?.terminated ?? status?.lastState?.terminated;
+  const lost = disruption(pod);
+  if (pod.status?.reason === 'DeadlineExceeded') {
+    return { type: 'DeadlineExceeded', message: pod.status.message ?? 'activeDeadlineSeconds exceeded' };
+  }
+  if (!terminated) {
+    return { type: lost ? 'NodeLost' : 'TrainerFailed', message: lost ?? pod.status?.message ?? 'pod failed' };
+  }
+  const exitCode = terminated.exitCode;
+  const tail = (terminated.message ?? '').trim().split('\n').slice(-5).join('\n');
+  if (terminated.reason === 'OOMKilled') {
+    return { type: 'OOMKilled', exitCode, message: 'the trainer exceeded its memory limit (resources.limits.memory)' };
+  }
+  if (lost) return { type: 'NodeLost', exitCode, message: lost };
+  if (exitCode === EXIT_BAD_INPUT) return { type: 'BadCandidateInput', exitCode, message: tail || 'bad input' };
+  return {
+    type: 'TrainerFailed',
+    exitCode,
+    message: `exit code ${exitCode}${terminated.reason ? ` (${terminated.reason})` : ''}${tail ? `: ${tail}` : ''}`,
+  };
+}
+
+/** `now` lets the timeouts be judged against the pod's own timestamps. */
+export function podState(pod: V1Pod, execution: KubernetesExecution, now = Date.now()): PodState {
+  const status = trainerStatus(pod);
+  switch (pod.status?.phase) {
+    case 'Succeeded':
+      return { kind: 'succeeded', message: status?.state?.terminated?.message };
+    case 'Failed':
+      return { kind: 'failed', failure: terminatedFailure(status, pod) };
+    case 'Running':
+      return { kind: 'running' };
+  }
+  const created = time(pod.metadata?.creationTimestamp);
+  const waiting = status?.state?.waiting;
+  if (waiting?.reason && (IMAGE_PULL.has(waiting.reason) || CONFIG_ERROR.has(waiting.reason))) {
+    const type = IMAGE_PULL.has(waiting.reason) ? 'ImagePullFailed' : 'ContainerConfigError';
+    const message = `${waiting.reason}: ${waiting.message ?? execution.image}`;
+    const hopeless = waiting.reason === 'InvalidImageName' || waiting.reason === 'ErrImageNeverPull';
+    if (hopeless || now - created > execution.imagePullTimeoutSeconds * 1000) {
+      return { kind: 'failed', failure: { type, message } };
+    }
+    return { kind: 'waiting', since: created, why: message };
+  }
+  if (!pod.spec?.nodeName) {
+    const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+    const why = scheduled?.status === 'False' ? `${scheduled.reason}: ${scheduled.message ?? ''}` : 'not scheduled yet';
+    if (now - created > execution.unschedulableTimeoutSeconds * 1000) {
+      const message = `not scheduled after ${execution.unschedulableTimeoutSeconds} s (${why.trim()})`;
+      return { kind: 'failed', failure: { type: 'Unschedulable', message } };
+    }
+    return { kind: 'waiting', since: created, why };
+  }
+  return { kind: 'waiting', since: created, why: waiting?.reason ?? 'starting' };
+}
+
+export function isActive(pod: V1Pod): boolean {
+  return pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed';
+}
