@@ -10,8 +10,14 @@ type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
  * stem, every stage's blocks, the head, dropout and a softmax classifier. Layer names follow Keras' EfficientNet
  * (`stem_conv`, `block3b_dwconv`, …) with the stage number and the repeat index.
  */
-export function buildModel(arch: Architecture, tf: Tf = loadNativeTf()): LayersModel {
+export function buildModel(arch: Architecture, tf: Tf = loadNativeTf(), options: { seed?: number } = {}): LayersModel {
   const { DropConnect } = customLayers(tf);
+  // With a seed every kernel gets its own derived seed, so the same spec starts from the same weights.
+  let layerIndex = 0;
+  const init = () =>
+    options.seed === undefined
+      ? 'glorotUniform'
+      : tf.initializers.glorotUniform({ seed: options.seed * 7919 + layerIndex++ });
   const bn = (name: string) =>
     tf.layers.batchNormalization({
       axis: -1,
@@ -20,7 +26,15 @@ export function buildModel(arch: Architecture, tf: Tf = loadNativeTf()): LayersM
       name,
     });
   const conv = (filters: number, kernel: number, stride: number, name: string) =>
-    tf.layers.conv2d({ filters, kernelSize: kernel, strides: stride, padding: 'same', useBias: false, name });
+    tf.layers.conv2d({
+      filters,
+      kernelSize: kernel,
+      strides: stride,
+      padding: 'same',
+      useBias: false,
+      kernelInitializer: init(),
+      name,
+    });
   const act = (name: string) => tf.layers.activation({ activation: arch.activation, name });
   const convBnAct = (x: SymbolicTensor, filters: number, kernel: number, stride: number, prefix: string) =>
     act(`${prefix}_activation`).apply(
@@ -32,10 +46,22 @@ export function buildModel(arch: Architecture, tf: Tf = loadNativeTf()): LayersM
     let s = tf.layers.globalAveragePooling2d({ name: `${prefix}_se_squeeze` }).apply(x) as SymbolicTensor;
     s = tf.layers.reshape({ targetShape: [1, 1, channels], name: `${prefix}_se_reshape` }).apply(s) as SymbolicTensor;
     s = tf.layers
-      .conv2d({ filters: squeezed, kernelSize: 1, activation: arch.activation, name: `${prefix}_se_reduce` })
+      .conv2d({
+        filters: squeezed,
+        kernelSize: 1,
+        activation: arch.activation,
+        kernelInitializer: init(),
+        name: `${prefix}_se_reduce`,
+      })
       .apply(s) as SymbolicTensor;
     s = tf.layers
-      .conv2d({ filters: channels, kernelSize: 1, activation: 'sigmoid', name: `${prefix}_se_expand` })
+      .conv2d({
+        filters: channels,
+        kernelSize: 1,
+        activation: 'sigmoid',
+        kernelInitializer: init(),
+        name: `${prefix}_se_expand`,
+      })
       .apply(s) as SymbolicTensor;
     return tf.layers.multiply({ name: `${prefix}_se_excite` }).apply([x, s]) as SymbolicTensor;
   };
@@ -65,6 +91,7 @@ export function buildModel(arch: Architecture, tf: Tf = loadNativeTf()): LayersM
             strides: stride,
             padding: 'same',
             useBias: false,
+            depthwiseInitializer: init(),
             name: `${prefix}_dwconv`,
           })
           .apply(y) as SymbolicTensor;
@@ -99,7 +126,7 @@ export function buildModel(arch: Architecture, tf: Tf = loadNativeTf()): LayersM
   x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as SymbolicTensor;
   if (arch.dropout > 0) x = tf.layers.dropout({ rate: arch.dropout, name: 'top_dropout' }).apply(x) as SymbolicTensor;
   const output = tf.layers
-    .dense({ units: arch.classes, activation: 'softmax', name: 'predictions' })
+    .dense({ units: arch.classes, activation: 'softmax', kernelInitializer: init(), name: 'predictions' })
     .apply(x) as SymbolicTensor;
   return tf.model({ inputs: input, outputs: output, name: arch.name });
 }

@@ -161,7 +161,7 @@ async function trainLoop(
 ): Promise<TrainResult> {
   const { training, architecture: arch } = spec;
   const { log, emit } = context;
-  const model = buildModel(arch, tf);
+  const model = buildModel(arch, tf, { seed: training.seed });
   model.setUserDefinedMetadata({
     effscale: {
       candidateId: spec.id,

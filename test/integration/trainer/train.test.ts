@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { TrainResult, type TrainProgress } from '../../../spec/candidate.js';
+import { loadModel } from '../../../trainer/model-io.js';
+import { loadNativeTf } from '../../../trainer/tf.js';
+import { trainCandidate, TrainingStopped } from '../../../trainer/train.js';
+import { fashionSpec, tempDir, tinyArchitecture } from './helpers.js';
+
+const tf = loadNativeTf();
+
+test('a short training on Fashion-MNIST is clearly above chance, on native TensorFlow', async () => {
+  const out = await tempDir('accuracy');
+  const progress: TrainProgress[] = [];
+  const spec = fashionSpec('accuracy', {
+    task: { dataset: { format: 'fashion-mnist' }, trainLimit: 1024, valLimit: 300 },
+    training: { epochs: 2, batchSize: 32, learningRate: 3e-3, seed: 3, warmupEpochs: 0.25 },
+  });
+  const result = await trainCandidate(spec, out, { onProgress: (p) => progress.push(p) });
+  TrainResult.parse(result);
+  assert.equal(result.backend, 'tensorflow');
+  assert.equal(result.tfVersion, '2.21.0');
+  assert.equal(result.epochs.length, 2);
+  assert.ok(result.score > 0.4, `validation accuracy ${result.score} should be well above chance (0.1)`);
+  assert.equal(result.score, result.epochs[1]?.valAccuracy);
+  assert.ok(result.imagesPerSecond > 0);
+  assert.deepEqual(
+    progress.map((p) => p.type).filter((t, i, all) => t !== 'batch' || all[i - 1] !== 'batch'),
+    ['start', 'batch', 'epoch', 'batch', 'epoch', 'result'],
+  );
+  const saved = JSON.parse(await readFile(join(out, 'result.json'), 'utf8')) as TrainResult;
+  assert.equal(saved.score, result.score);
+
+  // The saved model loads back (custom drop-connect layer included) and predicts as the trained one validated.
+  const model = await loadModel(tf, result.modelUri);
+  const out2 = model.predict(tf.zeros([3, 28, 28, 1])) as import('@tensorflow/tfjs-node').Tensor;
+  assert.deepEqual(out2.shape, [3, 10]);
+
+  // A rerun of the same spec returns the result without training again.
+  const again = await trainCandidate(spec, out);
+  assert.equal(again.finishedAt, result.finishedAt);
+});
+
+test('a stopped training resumes at the right epoch and ends with the same weights as an uninterrupted one', async () => {
+  // Seeded initialization, order and augmentation, and no random drop-connect masks: two runs are comparable.
+  const spec = fashionSpec('resume', {
+    task: { dataset: { format: 'fashion-mnist' }, trainLimit: 192, valLimit: 64, augment: { flip: true, crop: 2 } },
+    training: { epochs: 2, batchSize: 32, learningRate: 3e-3, seed: 5, optimizer: 'adam' },
+  });
+  const straight = await trainCandidate(spec, await tempDir('straight'));
+
+  const out = await tempDir('resume');
+  const controller = new AbortController();
+  await assert.rejects(
+    trainCandidate(spec, out, {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.type === 'batch' && p.epoch === 1 && p.batch === 3) controller.abort();
+      },
+      progressSeconds: 0,
+    }),
+    (err) => err instanceof TrainingStopped && err.epoch === 0 && err.batch === 3,
+  );
+  const state = JSON.parse(await readFile(join(out, 'checkpoint', 'state.json'), 'utf8')) as { batch: number };
+  assert.equal(state.batch, 3);
+
+  const second = new AbortController();
+  await assert.rejects(
+    trainCandidate(spec, out, {
+      signal: second.signal,
+      onProgress: (p) => {
+        if (p.type === 'epoch') second.abort();
+      },
+    }),
+    (err) => err instanceof TrainingStopped && err.epoch === 1,
+  );
+  const resumed = await trainCandidate(spec, out);
+  assert.equal(resumed.resumedFromEpoch, 1);
+  assert.equal(resumed.epochs.length, 2);
+  for (const [i, e] of resumed.epochs.entries()) {
+    const ref = straight.epochs[i];
+    assert.ok(ref);
+    assert.ok(
+      Math.abs(e.trainLoss - ref.trainLoss) < 1e-4,
+      `epoch ${i + 1} train loss ${e.trainLoss} vs ${ref.trainLoss}`,
+    );
+    assert.ok(Math.abs(e.valAccuracy - ref.valAccuracy) < 0.02);
+  }
+  const a = (await loadModel(tf, straight.modelUri)).getWeights();
+  const b = (await loadModel(tf, resumed.modelUri)).getWeights();
+  assert.equal(a.length, b.length);
+  const diff = Math.max(...a.map((w, i) => tf.max(tf.abs(tf.sub(w, b[i] ?? w))).dataSync()[0] ?? Infinity));
+  assert.ok(diff < 1e-3, `largest weight difference ${diff}`);
+});
+
+test('noop validates and costs the candidate and writes a deterministic synthetic result without training', async () => {
+  const out = await tempDir('noop');
+  const spec = fashionSpec('noop', { training: { epochs: 3 } });
+  const result = await trainCandidate(spec, out, { noop: true });
+  assert.equal(result.backend, 'noop');
+  assert.equal(result.epochs.length, 3);
+  assert.ok(result.score > 0.5 && result.score < 1);
+  assert.ok(result.macs > 0 && result.params.total > result.params.trainable);
+  const other = await trainCandidate(spec, await tempDir('noop2'), { noop: true });
+  assert.equal(other.score, result.score);
+  const bigger = await trainCandidate(
+    { ...spec, architecture: tinyArchitecture({ head: { filters: 256 } }) },
+    await tempDir('noop3'),
+    { noop: true },
+  );
+  assert.ok(bigger.score > result.score, 'a larger candidate gets a higher synthetic score');
+  await assert.rejects(stat(join(out, 'model')));
+});
