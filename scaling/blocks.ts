@@ -17,7 +17,7 @@ export const blockStringHelp =
 export function parseBlockString(block: string): Stage {
   const source = `block string '${block}'`;
   const tokens = block.trim().split('_').filter(Boolean);
-  const fields: Record<string, unknown> = { op: 'mbconv' };
+  const fields: Record<string, unknown> = { op: 'mbconv', stride: 1 };
   let explicitOp = false;
   if (tokens.length > 0 && tokens[0] in prefixOps) {
     fields.op = prefixOps[tokens.shift() as string];
