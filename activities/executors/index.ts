@@ -1,6 +1,7 @@
 import type { Execution } from '../../spec/search.js';
 import type { Executor } from '../executor.js';
 import { LocalExecutor } from './local.js';
+import { KubernetesExecutor } from '../kubernetes/executor.js';
 
 /** One executor per kind of execution; the workflow never knows which one trains. */
 export function createExecutor(execution: Execution): Executor {
@@ -8,6 +9,9 @@ export function createExecutor(execution: Execution): Executor {
     case 'local':
       return new LocalExecutor(execution.local);
     case 'kubernetes':
-      throw new Error('the kubernetes executor is not available in this build');
+      if (!execution.kubernetes) {
+        throw new Error('execution.kubernetes is required when execution.executor is "kubernetes"');
+      }
+      return new KubernetesExecutor(execution.kubernetes);
   }
 }
