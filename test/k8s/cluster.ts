@@ -82,6 +82,7 @@ export function kubeConfigFor(server: string, caFile: string, user: string, toke
 }
 
 export interface TestCluster {
+  /** As the binary reports it (`Kubernetes v1.34.4`). */
   version: string;
   server: string;
   dir: string;
@@ -199,7 +200,7 @@ export async function startCluster(): Promise<TestCluster> {
   const core = admin.makeApiClient(CoreV1Api);
 
   return {
-    version: `v${K8S_VERSION}`,
+    version: execFileSync(apiserver, ['--version'], { encoding: 'utf8' }).trim(),
     server,
     dir,
     caFile,

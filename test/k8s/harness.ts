@@ -24,7 +24,7 @@ export const TEST_IMAGE = 'ghcr.io/effscale/trainer:test';
 
 export async function startFixture(): Promise<K8sFixture> {
   const cluster = await startCluster();
-  console.log(`# kube-apiserver ${cluster.version} (${cluster.server})`);
+  console.log(`# kube-apiserver: ${cluster.version} (${cluster.server})`);
   const objects = renderKustomization(join(repoRoot(), 'k8s', 'base')).filter((o) => o.kind !== 'Deployment');
   await cluster.apply(objects).catch((e: unknown) => {
     if (!(e instanceof ApiException && e.code === 409)) throw e;

@@ -12,7 +12,7 @@ describe('k8s manifests against a real kube-apiserver', () => {
   let cluster: TestCluster;
   before(async () => {
     cluster = await startCluster();
-    console.log(`kube-apiserver ${cluster.version} at ${cluster.server}`);
+    console.log(`kube-apiserver: ${cluster.version} at ${cluster.server}`);
   });
   after(async () => cluster?.stop());
 
