@@ -15,6 +15,9 @@ import { registerModels } from './commands/models.js';
 import { registerDev } from './commands/dev.js';
 import { registerWorker } from './commands/worker.js';
 import { registerTrain } from './commands/train.js';
+import { registerServe } from './commands/serve.js';
+import { registerReport } from './commands/report.js';
+import { registerExport } from './commands/export.js';
 
 const program = new Command()
   .name('effscale')
@@ -38,6 +41,9 @@ const commands: ((program: Command) => void)[] = [
   registerDev,
   registerWorker,
   registerTrain,
+  registerServe,
+  registerReport,
+  registerExport,
 ];
 for (const register of commands) register(program);
 

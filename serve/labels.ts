@@ -1,4 +1,4 @@
-import type { Task } from '../spec/task.js';
+import type { Dataset } from '../spec/task.js';
 
 /** Fashion-MNIST's class names by label, from the dataset's documentation (zalandoresearch/fashion-mnist). */
 export const FASHION_MNIST_LABELS = [
@@ -20,10 +20,10 @@ export const FASHION_MNIST_LABELS = [
  */
 export function classLabels(
   classes: number,
-  task: Task | undefined,
+  dataset: Dataset | undefined,
   registered: readonly string[] | undefined,
 ): string[] {
   if (registered && registered.length === classes) return [...registered];
-  if (task?.dataset.format === 'fashion-mnist' && classes === FASHION_MNIST_LABELS.length) return FASHION_MNIST_LABELS;
+  if (dataset?.format === 'fashion-mnist' && classes === FASHION_MNIST_LABELS.length) return FASHION_MNIST_LABELS;
   return Array.from({ length: classes }, (_, i) => String(i));
 }

@@ -1,7 +1,12 @@
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { stat } from 'node:fs/promises';
+import type { ModelEntry, Registry } from '../registry/registry.js';
+import { Dataset } from '../spec/task.js';
+import { listClasses } from '../trainer/data/image-folder.js';
 import { customLayers } from '../trainer/layers.js';
+import type { InputShape } from '../trainer/preprocess.js';
 import type { Tf } from '../trainer/tf.js';
+import { classLabels } from './labels.js';
 import type { ServedModel } from './model.js';
 
 type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
@@ -27,22 +32,78 @@ export async function loadModelDir(tf: Tf, dir: string): Promise<LayersModel> {
   }
 }
 
-/**
- * Pairs a loaded model with its architecture, refusing a mismatch: serving must preprocess to exactly the input
- * the model was trained on.
- */
-export function servedModel(fields: ServedModel): ServedModel {
-  const { model, architecture: arch } = fields;
+/** The input side and channels the saved model takes: what serving preprocesses to. */
+export function modelInput(model: LayersModel, ref: string): InputShape {
   const [, h, w, c] = model.inputs[0]?.shape ?? [];
-  if (h !== arch.resolution || w !== arch.resolution || c !== arch.inputChannels)
+  if (typeof h !== 'number' || h !== w || typeof c !== 'number')
     throw new ModelLoadError(
-      `model ${fields.name}@${fields.version} takes ${h}×${w}×${c} inputs but its architecture says ` +
-        `${arch.resolution}×${arch.resolution}×${arch.inputChannels}`,
+      `${ref}: expected a square image input N×H×W×C, the model takes ${JSON.stringify(model.inputs[0]?.shape)}`,
     );
-  const outputs = model.outputs[0]?.shape.at(-1);
-  if (outputs !== fields.labels.length)
-    throw new ModelLoadError(
-      `model ${fields.name}@${fields.version} has ${outputs} outputs but ${fields.labels.length} labels`,
-    );
-  return fields;
+  return { resolution: h, inputChannels: c };
+}
+
+export function modelClasses(model: LayersModel): number {
+  const classes = model.outputs[0]?.shape.at(-1);
+  if (typeof classes !== 'number') throw new ModelLoadError(`model ${model.name} has no class output`);
+  return classes;
+}
+
+async function readJson(file: string): Promise<Record<string, unknown> | undefined> {
+  return readFile(file, 'utf8')
+    .then((text) => JSON.parse(text) as Record<string, unknown>)
+    .catch(() => undefined);
+}
+
+/** What the registry's `architecture.json` holds: φ, factors, coefficients, rule and the analytic cost. */
+function architectureSummary(data: Record<string, unknown> | undefined, input: InputShape, classes: number) {
+  const cost = (data?.cost ?? {}) as Record<string, unknown>;
+  return {
+    resolution: input.resolution,
+    inputChannels: input.inputChannels,
+    classes,
+    phi: data?.phi,
+    factors: data?.factors,
+    coefficients: data?.coefficients,
+    rule: data?.rule,
+    layers: Array.isArray(cost.layers) ? cost.layers.length : undefined,
+    macs: cost.macs,
+    params: cost.params,
+    paramBytes: cost.paramBytes,
+    peakActivationBytes: cost.peakActivationBytes,
+  };
+}
+
+/**
+ * Class names of a registered model: Fashion-MNIST's names for that dataset, an image folder's class folders (in
+ * the trainer's own order) when the folder is still there, else indices.
+ */
+async function registeredLabels(entry: ModelEntry, classes: number): Promise<string[]> {
+  const dataset = Dataset.safeParse(entry.lineage.dataset);
+  let names: string[] | undefined;
+  if (dataset.success && dataset.data.format === 'image-folder')
+    names = await listClasses(dataset.data.path).catch(() => undefined);
+  return classLabels(classes, dataset.success ? dataset.data : undefined, names);
+}
+
+/** Loads `name[@version]` from the registry with the metadata `GET /v1/models/NAME` shows. */
+export async function loadRegisteredModel(tf: Tf, registry: Registry, ref: string): Promise<ServedModel> {
+  const entry = await registry.get(ref);
+  const model = await loadModelDir(tf, join(entry.uri, 'model'));
+  const input = modelInput(model, `${entry.name}@${entry.version}`);
+  const classes = modelClasses(model);
+  const architecture = await readJson(join(entry.uri, 'architecture.json'));
+  return {
+    name: entry.name,
+    version: entry.version,
+    model,
+    input,
+    labels: await registeredLabels(entry, classes),
+    metadata: {
+      uri: entry.uri,
+      architecture: architectureSummary(architecture, input, classes),
+      score: entry.metrics.score,
+      metrics: entry.metrics,
+      lineage: entry.lineage,
+    },
+  };
 }

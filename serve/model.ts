@@ -1,5 +1,4 @@
-import type { Architecture } from '../scaling/architecture.js';
-import { preprocessImages } from '../trainer/preprocess.js';
+import { preprocessImages, type InputShape } from '../trainer/preprocess.js';
 import type { Tf } from '../trainer/tf.js';
 
 type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
@@ -11,7 +10,8 @@ export interface ServedModel {
   name: string;
   version: string;
   model: LayersModel;
-  architecture: Architecture;
+  /** The input the model was trained on (read off the saved model): what preprocessing resizes to. */
+  input: InputShape;
   /** Class names by output index (indices as strings when the registry has none). */
   labels: string[];
   /** What `GET /v1/models/NAME` shows: architecture summary, costs, score, lineage. */
@@ -42,7 +42,7 @@ export function topK(probabilities: readonly number[], labels: readonly string[]
  */
 export function predictBatch(tf: Tf, served: ServedModel, images: readonly Tensor3D[], k: number): Prediction[] {
   const rows = tf.tidy(() => {
-    const batch = tf.concat(images.map((image) => preprocessImages(tf, image, served.architecture))) as Tensor4D;
+    const batch = tf.concat(images.map((image) => preprocessImages(tf, image, served.input))) as Tensor4D;
     const output = served.model.predict(batch) as import('@tensorflow/tfjs-node').Tensor2D;
     return output.arraySync();
   });

@@ -162,7 +162,8 @@ export class PredictionServer {
       throw new HttpError(404, `model ${name} is not served here (serving ${this.modelName})`);
     const served = this.served;
     if (!served) throw new HttpError(503, `model ${name} is still loading`);
-    if (version !== undefined && version !== served.version)
+    // TF Serving clients address versions by number: `1` finds the registry's `v1`.
+    if (version !== undefined && version !== served.version && `v${version}` !== served.version)
       throw new HttpError(404, `model ${name} has no version ${version} here (serving version ${served.version})`);
     return served;
   }
@@ -181,16 +182,12 @@ export class PredictionServer {
   }
 
   private metadataOf(served: ServedModel): unknown {
-    const [h, w, c] = [
-      served.architecture.resolution,
-      served.architecture.resolution,
-      served.architecture.inputChannels,
-    ];
+    const { resolution: side, inputChannels: channels } = served.input;
     return {
       model_spec: { name: served.name, version: served.version, signature_name: 'serving_default' },
       metadata: {
         signature_def: {
-          inputs: { image: { dtype: 'DT_FLOAT', tensor_shape: [-1, h, w, c] } },
+          inputs: { image: { dtype: 'DT_FLOAT', tensor_shape: [-1, side, side, channels] } },
           outputs: { probabilities: { dtype: 'DT_FLOAT', tensor_shape: [-1, served.labels.length] } },
         },
         labels: served.labels,

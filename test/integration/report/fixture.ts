@@ -1,8 +1,8 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FamilyMember, PlannedCandidate } from '../../../activities/types.js';
-import { architectureTotals } from '../../../scaling/cost.js';
+import type { FamilyMember, PlannedCandidate, RegisteredModel } from '../../../activities/types.js';
+import { architectureCost, architectureTotals } from '../../../scaling/cost.js';
 import { getPreset } from '../../../scaling/presets.js';
 import { architectureKey, scaleArchitecture, scalingFactors } from '../../../scaling/scale.js';
 import type { TrainResult } from '../../../spec/candidate.js';
@@ -14,8 +14,16 @@ import type { GroupRecord, SearchResult } from '../../../workflows/state.js';
  * micro-28 under the compound constraint, dedup groups from the rounded architectures, one excluded and one failed
  * candidate, a two-member family and a finalist's per-epoch metrics. Scores are a smooth function of the factors.
  */
-export async function searchDirFixture(): Promise<{ searchDir: string; result: SearchResult }> {
-  const searchDir = await mkdtemp(join(tmpdir(), 'effscale-report-'));
+export async function searchDirFixture(
+  stateDir?: string,
+  registered: RegisteredModel[] = [
+    { name: 'fixture-phi2', version: 'v1', uri: '/tmp/registry/fixture-phi2/v1', member: 'phi2' },
+  ],
+): Promise<{ searchDir: string; result: SearchResult }> {
+  const searchDir = stateDir
+    ? join(stateDir, 'searches', 'effscale-fixture-0123456789')
+    : await mkdtemp(join(tmpdir(), 'effscale-report-'));
+  await mkdir(searchDir, { recursive: true });
   const spec = SearchSpec.parse({
     name: 'fixture',
     baseline: { preset: 'micro-28' },
@@ -106,9 +114,22 @@ export async function searchDirFixture(): Promise<{ searchDir: string; result: S
       finals: [
         { member: 'phi2', state: 'succeeded', score: 0.86, modelUri: join(searchDir, 'final', 'final-phi2', 'model') },
       ],
-      registered: [{ name: 'fixture-phi2', version: 'v1', uri: '/tmp/registry/fixture-phi2/v1', member: 'phi2' }],
+      registered,
     },
   };
+  await mkdir(join(searchDir, 'family'), { recursive: true });
+  for (const member of family) {
+    const arch = scaleArchitecture(baseline, member.factors);
+    await writeFile(member.architectureUri, JSON.stringify(arch));
+    const cost = {
+      phi: member.phi,
+      factors: member.factors,
+      coefficients: bestCoefficients,
+      rule: 'exponential',
+      cost: architectureCost(arch),
+    };
+    await writeFile(member.architectureUri.replace(/\.json$/, '.cost.json'), JSON.stringify(cost));
+  }
   await writeFile(join(searchDir, 'spec.json'), JSON.stringify(spec));
   await writeFile(join(searchDir, 'summary.json'), JSON.stringify(result));
   const final = join(searchDir, 'final', 'final-phi2');

@@ -1,36 +1,58 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Registry } from '../../../registry/registry.js';
+import { architectureCost } from '../../../scaling/cost.js';
 import { getPreset } from '../../../scaling/presets.js';
-import { Task } from '../../../spec/task.js';
+import { loadRegisteredModel } from '../../../serve/load.js';
+import type { ServedModel } from '../../../serve/model.js';
 import { openIdxSplit } from '../../../trainer/data/idx.js';
 import type { RawImage } from '../../../trainer/data/source.js';
 import { buildModel } from '../../../trainer/model.js';
 import { loadNativeTf, type Tf } from '../../../trainer/tf.js';
-import { classLabels } from '../../../serve/labels.js';
-import { loadModelDir, servedModel } from '../../../serve/load.js';
-import type { ServedModel } from '../../../serve/model.js';
 
 export const FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
 
-/** A micro-28 model built by the trainer, saved in tfjs format and loaded back the way the server loads it. */
-export async function savedMicro28(tf: Tf = loadNativeTf()): Promise<{ dir: string; served: ServedModel }> {
+/**
+ * A micro-28 model built by the trainer, saved in tfjs format, registered in a real filesystem registry with its
+ * architecture data and lineage, and loaded back exactly the way `effscale serve` loads it.
+ */
+export async function registeredMicro28(tf: Tf = loadNativeTf()): Promise<{ root: string; served: ServedModel }> {
   const architecture = getPreset('micro-28');
-  const dir = await mkdtemp(join(tmpdir(), 'effscale-serve-'));
+  const root = await mkdtemp(join(tmpdir(), 'effscale-registry-'));
+  const modelDir = join(root, 'trained');
   const built = buildModel(architecture, tf);
-  await built.save(`file://${dir}`);
+  await built.save(`file://${modelDir}`);
   built.dispose();
-  const model = await loadModelDir(tf, dir);
-  const task = Task.parse({ dataset: { format: 'fashion-mnist', path: FASHION_MNIST } });
-  const served = servedModel({
+  const factors = { depth: 1, width: 1, resolution: 1 };
+  await new Registry(join(root, 'registry')).register({
     name: 'micro',
-    version: '1',
-    model,
-    architecture,
-    labels: classLabels(architecture.classes, task, undefined),
-    metadata: { architecture: { name: architecture.name, resolution: architecture.resolution } },
+    modelDir,
+    architecture: {
+      phi: 0,
+      factors,
+      coefficients: { alpha: 1, beta: 1, gamma: 1 },
+      rule: 'exponential',
+      cost: architectureCost(architecture),
+    },
+    metrics: { score: 0.5, metric: 'accuracy' },
+    lineage: {
+      searchId: 'effscale-serve-test',
+      specHash: '0',
+      alpha: 1,
+      beta: 1,
+      gamma: 1,
+      phi: 0,
+      factors,
+      dataset: { format: 'fashion-mnist', path: FASHION_MNIST },
+      rule: 'exponential',
+      member: 'phi0',
+      registeredAt: new Date().toISOString(),
+    },
   });
-  return { dir, served };
+  await rm(modelDir, { recursive: true });
+  const served = await loadRegisteredModel(tf, new Registry(join(root, 'registry')), 'micro');
+  return { root, served };
 }
 
 /** Real Fashion-MNIST test images (28×28×1 bytes). */

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import { architectureCost } from '../../../scaling/cost.js';
+import { getPreset } from '../../../scaling/presets.js';
 import { FASHION_MNIST_LABELS } from '../../../serve/labels.js';
 import { ServeOptions, type ServeOptionsInput } from '../../../serve/options.js';
 import { PredictionServer } from '../../../serve/server.js';
@@ -8,7 +10,7 @@ import type { ServedModel } from '../../../serve/model.js';
 import type { RawImage } from '../../../trainer/data/source.js';
 import { preprocessImages } from '../../../trainer/preprocess.js';
 import { loadNativeTf } from '../../../trainer/tf.js';
-import { fashionImages, nestedArray, pngBase64, savedMicro28 } from './fixture.js';
+import { fashionImages, nestedArray, pngBase64, registeredMicro28 } from './fixture.js';
 
 const tf = loadNativeTf();
 
@@ -34,7 +36,7 @@ function expected(served: ServedModel, image: RawImage): number[] {
   return tf.tidy(() => {
     const raw = tf.tensor3d(image.pixels, [image.height, image.width, image.channels], 'float32');
     return (
-      served.model.predict(preprocessImages(tf, raw, served.architecture)) as import('@tensorflow/tfjs-node').Tensor2D
+      served.model.predict(preprocessImages(tf, raw, served.input)) as import('@tensorflow/tfjs-node').Tensor2D
     ).arraySync()[0] as number[];
   });
 }
@@ -47,7 +49,7 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
   let base: string;
 
   before(async () => {
-    ({ served, dir } = await savedMicro28(tf));
+    ({ served, root: dir } = await registeredMicro28(tf));
     images = await fashionImages(4);
     ({ server, base } = await start(served, { maxBatchSize: 8, maxWaitMs: 20 }));
   });
@@ -89,7 +91,7 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
       () =>
         (
           served.model.predict(
-            preprocessImages(tf, rgb.toFloat() as import('@tensorflow/tfjs-node').Tensor3D, served.architecture),
+            preprocessImages(tf, rgb.toFloat() as import('@tensorflow/tfjs-node').Tensor3D, served.input),
           ) as import('@tensorflow/tfjs-node').Tensor2D
         ).arraySync()[0] as number[],
     );
@@ -138,7 +140,7 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
     assert.equal((await post(`${base}/v1/models/other:predict`, { instances: [[[0]]] })).status, 404);
     const version = await post(`${base}/v1/models/micro/versions/9:predict`, { instances: [[[0]]] });
     assert.equal(version.status, 404);
-    assert.match(String(version.json.error), /no version 9.*serving version 1/);
+    assert.match(String(version.json.error), /no version 9.*serving version v1/);
     assert.equal((await fetch(`${base}/v1/models/micro:predict`)).status, 405);
     const big = await post(`${base}/v1/models/micro:predict`, { instances: [{ b64: 'A'.repeat(9 * 1024 * 1024) }] });
     assert.equal(big.status, 413);
@@ -148,7 +150,16 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
   it('reports status, metadata, liveness and readiness', async () => {
     const status = (await (await fetch(`${base}/v1/models/micro`)).json()) as Record<string, unknown>;
     assert.equal(at(status.model_version_status as { state: string }[], 0).state, 'AVAILABLE');
-    assert.equal((status.metadata as { architecture: { resolution: number } }).architecture.resolution, 28);
+    const metadata0 = status.metadata as {
+      architecture: { resolution: number; macs: number; layers: number };
+      score: number;
+      lineage: { searchId: string; dataset: { format: string } };
+    };
+    assert.equal(metadata0.architecture.resolution, 28);
+    assert.equal(metadata0.architecture.macs, architectureCost(getPreset('micro-28')).macs);
+    assert.ok(metadata0.architecture.layers > 10);
+    assert.equal(metadata0.score, 0.5);
+    assert.equal(metadata0.lineage.searchId, 'effscale-serve-test');
     assert.equal((await fetch(`${base}/v1/models/micro/versions/1`)).status, 200);
     const metadata = (await (await fetch(`${base}/v1/models/micro/metadata`)).json()) as {
       metadata: { labels: string[] };
@@ -189,7 +200,7 @@ describe('prediction server lifecycle', () => {
   });
 
   it('shuts down gracefully: in-flight requests finish, new connections are refused', async () => {
-    const { served, dir } = await savedMicro28(tf);
+    const { served, root: dir } = await registeredMicro28(tf);
     const { server, base } = await start(served, { maxBatchSize: 64, maxWaitMs: 400 });
     const inFlight = post(`${base}/v1/models/micro:predict`, {
       instances: [
