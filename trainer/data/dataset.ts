@@ -25,6 +25,16 @@ function limited(source: ImageSource, limit: number | undefined, seed: number, n
   return subset(source, order, `${source.description} (${name} limit ${limit})`);
 }
 
+/** The second split failed to open: close the first before reporting. */
+async function closingOnError(opened: ImageSource, next: Promise<ImageSource>): Promise<ImageSource> {
+  try {
+    return await next;
+  } catch (err) {
+    await opened.close();
+    throw err;
+  }
+}
+
 /**
  * Opens the task's dataset as a training and a validation split, validating every file before training starts.
  * IDX and CIFAR-10 validate on their test split; an image folder on `valPath` or a seeded `validationSplit`.
@@ -41,10 +51,10 @@ export async function openTaskData(
   let classNames = Array.from({ length: arch.classes }, (_, i) => String(i));
   if (dataset.format === 'fashion-mnist' || dataset.format === 'idx') {
     train = await openIdxSplit(dataset.path, 'train', arch.classes);
-    validation = await openIdxSplit(dataset.path, 't10k', arch.classes);
+    validation = await closingOnError(train, openIdxSplit(dataset.path, 't10k', arch.classes));
   } else if (dataset.format === 'cifar10') {
     train = await openCifarSplit(dataset.path, 'train', arch.classes);
-    validation = await openCifarSplit(dataset.path, 'test', arch.classes);
+    validation = await closingOnError(train, openCifarSplit(dataset.path, 'test', arch.classes));
   } else {
     classNames = await listClasses(dataset.path);
     if (classNames.length !== arch.classes) {
