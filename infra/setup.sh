@@ -19,5 +19,9 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "setup: installing dataset-fashion-mnist from Debian"
   apt-get install -y dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y dataset-fashion-mnist >/dev/null; }
 fi
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing chromium from Debian (headless browser for the report tests)"
+  apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
+fi
 [ "$WITH_K8S" = 1 ] && bash infra/setup-k8s.sh
 npx tsc -p tsconfig.json
