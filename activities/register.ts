@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Registry } from '../registry/registry.js';
@@ -20,7 +21,7 @@ export async function registerModel(input: RegisterInput): Promise<RegisteredMod
     earlier ??
     (await registry.register({
       name,
-      modelDir: input.outcome.modelUri,
+      ...(input.outcome.modelUri && existsSync(input.outcome.modelUri) && { modelDir: input.outcome.modelUri }),
       architecture: JSON.parse(await readFile(input.member.architectureUri.replace(/\.json$/, '.cost.json'), 'utf8')),
       metrics: {
         score: input.outcome.score,

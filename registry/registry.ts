@@ -31,7 +31,8 @@ export interface ModelEntry {
 
 export interface RegisterRequest {
   name: string;
-  modelDir: string;
+  /** The trained model (tfjs format); absent for a no-op (synthetic) training, which has none. */
+  modelDir?: string;
   architecture: unknown;
   metrics: Record<string, unknown>;
   lineage: Lineage;
@@ -50,7 +51,7 @@ export class Registry {
     const version = `v${next}`;
     const staging = join(dir, `.${version}-${process.pid}`);
     await mkdir(staging, { recursive: true });
-    await cp(req.modelDir, join(staging, 'model'), { recursive: true });
+    if (req.modelDir) await cp(req.modelDir, join(staging, 'model'), { recursive: true });
     await writeFile(join(staging, 'architecture.json'), JSON.stringify(req.architecture, null, 2));
     await writeFile(join(staging, 'metrics.json'), JSON.stringify(req.metrics, null, 2));
     await writeFile(join(staging, 'lineage.json'), JSON.stringify(req.lineage, null, 2));

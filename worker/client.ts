@@ -15,6 +15,8 @@ import { TASK_QUEUE } from './temporal.js';
 
 /** The client side of a search: spec loading, the deterministic workflow id, start-or-attach, extension. */
 
+const RESUMABLE = ['FAILED', 'TERMINATED', 'TIMED_OUT'];
+
 export type SearchHandle = WorkflowHandle<typeof searchWorkflow>;
 
 export async function loadSearchSpec(file: string): Promise<SearchSpec> {
@@ -102,8 +104,12 @@ export async function startOrAttach(client: Client, spec: SearchSpec, stateDir: 
   const workflowId = options.searchId;
   const existing = client.workflow.getHandle<typeof searchWorkflow>(workflowId);
   try {
-    await existing.describe();
-    return { handle: existing, workflowId, started: false };
+    const { status } = await existing.describe();
+    const previous = await readSummary(options.searchDir);
+    // A failed search is resumed (finished candidates kept); a running, completed or cancelled one re-attached.
+    if (!RESUMABLE.includes(status.name) || !previous) return { handle: existing, workflowId, started: false };
+    const handle = await extendFinished(client, existing, previous, options, undefined);
+    return { handle, workflowId, started: true };
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
@@ -130,7 +136,7 @@ export async function readSummary(searchDir: string): Promise<SearchResult | und
 }
 
 /**
- * Extends a finished search: a new run of the same workflow id that starts from the finished run's state,
+ * Extends (or resumes) a closed search: a new run of the same workflow id that starts from the finished run's state,
  * so no candidate is trained again, and plans the extension.
  */
 export async function extendFinished(
@@ -138,7 +144,7 @@ export async function extendFinished(
   handle: SearchHandle,
   previous: SearchResult,
   options: SearchOptions,
-  extension: SearchExtension,
+  extension: SearchExtension | undefined,
 ): Promise<SearchHandle> {
   const carried: SearchState = {
     ...previous.state,
@@ -153,7 +159,7 @@ export async function extendFinished(
   return client.workflow.start<typeof searchWorkflow>('searchWorkflow', {
     taskQueue: TASK_QUEUE,
     workflowId: handle.workflowId,
-    args: [{ options, carried, extensions: [extension] }],
+    args: [{ options, carried, extensions: extension ? [extension] : [] }],
     typedSearchAttributes: [
       { key: SearchNameAttribute, value: options.name },
       { key: StageAttribute, value: 'search' },

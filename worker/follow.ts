@@ -41,9 +41,16 @@ export async function followSearch(
     const searchDir = await searchDirOf(handle);
     const summary = searchDir ? await readSummary(searchDir) : undefined;
     if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure) return { result: summary };
-    const why = err instanceof WorkflowFailedError ? (err.cause?.message ?? err.message) : String(err);
+    const why = rootMessage(err);
     return { result: summary, error: why };
   } finally {
     await poll;
   }
+}
+
+/** The innermost failure message: "Activity task failed" says less than what the activity threw. */
+function rootMessage(err: unknown): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
 }

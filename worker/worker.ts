@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type ActivityOptions } from '../activities/index.js';
 import { DEFAULT_NAMESPACE, TASK_QUEUE } from './temporal.js';
 
@@ -13,6 +13,17 @@ export interface SearchWorkerOptions extends ActivityOptions {
   workflowBundle?: WorkflowBundle;
   /** Concurrent trainings this worker accepts; the workflow's window bounds each search. */
   maxConcurrentTrainings?: number;
+}
+
+let runtimeInstalled = false;
+
+/** The SDK logs every retried activity at WARN; the CLI reports failures itself, so only errors show. */
+export function quietWorkerLogs(
+  level: 'ERROR' | 'WARN' | 'INFO' = process.env.EFFSCALE_DEBUG ? 'INFO' : 'ERROR',
+): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger(level) });
+  runtimeInstalled = true;
 }
 
 /** A worker that runs search workflows and their activities (plan, train, scale, register). */

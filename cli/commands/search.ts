@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createSearchWorker } from '../../worker/worker.js';
+import { createSearchWorker, quietWorkerLogs } from '../../worker/worker.js';
 import { loadSearchSpec, startOrAttach } from '../../worker/client.js';
 import { followSearch } from '../../worker/follow.js';
 import { humanSummary, progressLine, resultDocument } from '../../worker/output.js';
@@ -47,6 +47,7 @@ export function registerSearch(program: Command): void {
         });
       let outcome;
       if (runWorker) {
+        quietWorkerLogs();
         const { worker, connection } = await createSearchWorker({
           address: session.address,
           namespace: session.namespace,

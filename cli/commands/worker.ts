@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { createSearchWorker } from '../../worker/worker.js';
+import { createSearchWorker, quietWorkerLogs } from '../../worker/worker.js';
 import { connect, registerSearchAttributes, TASK_QUEUE } from '../../worker/temporal.js';
 import { UsageError } from '../run.js';
 
@@ -16,6 +16,7 @@ export function registerWorker(program: Command): void {
       const connection = await connect(address);
       await registerSearchAttributes(connection, flags.namespace).catch(() => undefined);
       await connection.close();
+      quietWorkerLogs();
       const { worker, connection: native } = await createSearchWorker({
         address,
         namespace: flags.namespace,

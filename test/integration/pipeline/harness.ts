@@ -1,0 +1,98 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import { parseSpec } from '../../../scaling/validate.js';
+import { resolveBaseline } from '../../../scaling/input.js';
+import { SearchSpec, type SearchSpecInput } from '../../../spec/search.js';
+import { createActivities, type ActivityOptions } from '../../../activities/index.js';
+import { readRuns, type RunRecord } from '../../../activities/search-dir.js';
+import { searchAttributeKeys } from '../../../workflows/messages.js';
+import { startOrAttach, type Attached } from '../../../worker/client.js';
+import { temporalCliPath } from '../../../worker/dev-server.js';
+import { quietWorkerLogs, workflowsPath } from '../../../worker/worker.js';
+import { TASK_QUEUE } from '../../../worker/temporal.js';
+
+/** Shared by the pipeline tests: a real dev server, one workflow bundle, small specs on Fashion-MNIST. */
+
+let bundle: Promise<WorkflowBundle> | undefined;
+export function workflowBundle(): Promise<WorkflowBundle> {
+  quietWorkerLogs();
+  bundle ??= bundleWorkflowCode({ workflowsPath });
+  return bundle;
+}
+
+export async function startTestServer(): Promise<TestWorkflowEnvironment> {
+  quietWorkerLogs();
+  return TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: temporalCliPath() }, searchAttributes: searchAttributeKeys },
+  });
+}
+
+export async function tempStateDir(prefix: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `effscale-${prefix}-`));
+}
+
+/** A quick search: micro-28 on a Fashion-MNIST subset with the no-op trainer unless told otherwise. */
+export function testSpec(name: string, overrides: Partial<SearchSpecInput> = {}): SearchSpec {
+  const input: SearchSpecInput = {
+    name,
+    baseline: 'micro-28',
+    task: { dataset: { format: 'fashion-mnist' }, trainLimit: 512, valLimit: 256 },
+    training: { epochs: 1, batchSize: 64 },
+    scaling: {
+      grid: {
+        alpha: { min: 1, max: 1.2, step: 0.1 },
+        beta: { min: 1, max: 1.2, step: 0.1 },
+        gamma: { min: 1, max: 1.4, step: 0.1 },
+        tolerance: 0.12,
+      },
+      targets: { phis: [1, 2] },
+    },
+    execution: { parallelism: 3, retries: 1, failureBudget: 1, heartbeatTimeout: '20s', local: { noop: true } },
+    final: { finalists: 1 },
+    ...overrides,
+  };
+  const spec = parseSpec(SearchSpec, input, 'test spec');
+  return { ...spec, baseline: resolveBaseline(spec.baseline, 'baseline') };
+}
+
+export async function createTestWorker(connection: NativeConnection, options: ActivityOptions = {}) {
+  return Worker.create({
+    connection,
+    taskQueue: TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities: createActivities(options),
+    maxHeartbeatThrottleInterval: '1s',
+    defaultHeartbeatThrottleInterval: '1s',
+  });
+}
+
+export async function start(client: Client, spec: SearchSpec, stateDir: string): Promise<Attached> {
+  return startOrAttach(client, spec, stateDir);
+}
+
+export function searchDirOf(stateDir: string, workflowId: string): string {
+  return join(stateDir, 'searches', workflowId);
+}
+
+export async function runs(stateDir: string, workflowId: string): Promise<RunRecord[]> {
+  return readRuns(searchDirOf(stateDir, workflowId));
+}
+
+/** Candidates launched again after a launch of theirs had finished: must be none. */
+export function retrainedAfterFinish(records: RunRecord[]): string[] {
+  const finished = new Set<string>();
+  const twice: string[] = [];
+  for (const r of records) {
+    if (r.event === 'finish') finished.add(r.candidateId);
+    if (r.event === 'launch' && finished.has(r.candidateId)) twice.push(r.candidateId);
+  }
+  return twice;
+}
+
+export async function readJson<T>(file: string): Promise<T> {
+  return JSON.parse(await readFile(file, 'utf8')) as T;
+}

@@ -1,0 +1,222 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { WorkflowFailedError, CancelledFailure } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { Registry } from '../../../registry/registry.js';
+import { BestScoreAttribute, progressQuery, StageAttribute } from '../../../workflows/messages.js';
+import type { SearchResult } from '../../../workflows/state.js';
+import {
+  createTestWorker,
+  readJson,
+  retrainedAfterFinish,
+  runs,
+  searchDirOf,
+  start,
+  startTestServer,
+  tempStateDir,
+  testSpec,
+  workflowBundle,
+} from './harness.js';
+
+const crashTrainer = fileURLToPath(new URL('../../fixtures/trainers/crash-at-resolution.js', import.meta.url));
+const historiesDir = fileURLToPath(new URL('../../../../test/fixtures/histories/', import.meta.url));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('search workflow on a real Temporal dev server', () => {
+  let env: TestWorkflowEnvironment;
+  before(async () => {
+    env = await startTestServer();
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  test('a search plans, trains each dedup group once, selects, scales, retrains and registers', async () => {
+    const stateDir = await tempStateDir('search');
+    const spec = testSpec('basic');
+    const worker = await createTestWorker(env.nativeConnection);
+    const { handle, workflowId, started } = await start(env.client, spec, stateDir);
+    assert.equal(started, true);
+    const result: SearchResult = await worker.runUntil(handle.result());
+
+    assert.equal(result.status, 'completed');
+    const { candidates, groups } = result.state;
+    assert.equal(candidates.length, 10, 'the grid of the test spec has 10 points');
+    assert.equal(Object.keys(groups).length, 7, 'and 7 distinct rounded architectures');
+    for (const c of candidates) assert.equal(groups[c.group].state, 'succeeded');
+
+    const records = await runs(stateDir, workflowId);
+    const launches = records.filter((r) => r.event === 'launch');
+    assert.equal(launches.filter((r) => r.candidateId.startsWith('g')).length, 7, 'one training per dedup group');
+    assert.deepEqual(retrainedAfterFinish(records), []);
+
+    // Best: highest score, ties to fewer multiply-adds.
+    const scored = candidates.map((c) => ({ c, score: groups[c.group].score ?? -1 }));
+    const top = Math.max(...scored.map((s) => s.score));
+    const cheapest = Math.min(...scored.filter((s) => s.score === top).map((s) => s.c.macs));
+    assert.equal(result.best?.score, top);
+    assert.equal(result.best?.macs, cheapest);
+
+    assert.deepEqual(
+      result.state.family.map((m) => m.phi),
+      [1, 2],
+    );
+    assert.equal(result.state.finals.length, 1);
+    assert.equal(result.state.finals[0].member, 'phi2', 'the largest member is the finalist');
+    assert.equal(result.state.registered.length, 1);
+    const entry = await new Registry(join(stateDir, 'registry')).get(result.state.registered[0].name);
+    assert.equal(entry.lineage.searchId, workflowId);
+    assert.equal(entry.lineage.alpha, result.best?.alpha);
+    assert.equal(entry.lineage.phi, 2);
+    assert.ok(existsSync(join(entry.uri, 'architecture.json')));
+
+    const description = await handle.describe();
+    assert.equal(description.typedSearchAttributes.get(StageAttribute), 'done');
+    assert.equal(description.typedSearchAttributes.get(BestScoreAttribute), result.best?.score);
+    assert.equal((description.memo as { specHash: string }).specHash, result.specHash);
+
+    // The same name and spec re-attach to the finished search instead of starting another.
+    const again = await start(env.client, spec, stateDir);
+    assert.equal(again.started, false);
+    assert.equal(again.workflowId, workflowId);
+    assert.deepEqual((await again.handle.result()).best, result.best);
+
+    // Determinism: the fresh history replays against the current code.
+    const history = await handle.fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
+    if (process.env.EFFSCALE_RECORD_HISTORIES) {
+      await mkdir(historiesDir, { recursive: true });
+      await writeFile(join(historiesDir, 'basic-search.json'), JSON.stringify(history));
+    }
+  });
+
+  test('continue-as-new with a small threshold keeps every result', async () => {
+    const stateDir = await tempStateDir('can');
+    const spec = testSpec('can', {
+      scaling: {
+        grid: {
+          alpha: { min: 1, max: 1.3, step: 0.05 },
+          beta: { min: 1, max: 1.2, step: 0.05 },
+          gamma: { min: 1, max: 1.2, step: 0.05 },
+          tolerance: 0.05,
+        },
+        targets: { phis: [1] },
+      },
+      execution: { parallelism: 4, continueAsNewAfter: 50, local: { noop: true } },
+    });
+    const worker = await createTestWorker(env.nativeConnection);
+    const { handle, workflowId } = await start(env.client, spec, stateDir);
+    const result: SearchResult = await worker.runUntil(handle.result());
+    assert.ok(result.state.runs >= 2, `expected continue-as-new, got ${result.state.runs} run(s)`);
+    const groups = Object.values(result.state.groups);
+    assert.ok(groups.length >= 10, `a grid large enough to cross the threshold (${groups.length} trainings)`);
+    assert.ok(groups.every((g) => g.state === 'succeeded' && typeof g.score === 'number'));
+    const records = await runs(stateDir, workflowId);
+    const finished = new Set(records.filter((r) => r.event === 'finish').map((r) => r.candidateId));
+    for (const [id, g] of Object.entries(result.state.groups)) {
+      assert.ok(finished.has(id), `${id} trained`);
+      const onDisk = await readJson<{ score: number }>(
+        join(searchDirOf(stateDir, workflowId), 'candidates', id, 'result.json'),
+      );
+      assert.equal(g.score, onDisk.score, `${id}: the carried score is the trained one`);
+    }
+    assert.deepEqual(retrainedAfterFinish(records), []);
+  });
+
+  test('a crashing candidate is retried, then recorded failed; the search completes within its failure budget', async () => {
+    const stateDir = await tempStateDir('crash');
+    const spec = testSpec('crash', {
+      execution: {
+        parallelism: 3,
+        retries: 1,
+        failureBudget: 2,
+        local: { noop: true, trainer: [process.execPath, crashTrainer] },
+      },
+    });
+    process.env.CRASH_RESOLUTION = '39'; // γ = 1.4: 28 px → 39 px, two dedup groups
+    const worker = await createTestWorker(env.nativeConnection);
+    const { handle, workflowId } = await start(env.client, spec, stateDir);
+    const result: SearchResult = await worker.runUntil(handle.result());
+    assert.equal(result.status, 'completed');
+    const failed = Object.entries(result.state.groups).filter(([, g]) => g.state === 'failed');
+    assert.equal(failed.length, 2);
+    for (const [id, g] of failed) {
+      assert.match(g.error ?? '', /simulated crash at resolution 39/);
+      const launches = (await runs(stateDir, workflowId)).filter((r) => r.event === 'launch' && r.candidateId === id);
+      assert.equal(launches.length, 2, `${id}: first try + 1 retry`);
+    }
+    assert.ok(result.best && result.best.gamma < 1.4);
+    delete process.env.CRASH_RESOLUTION;
+  });
+
+  test('more failures than the budget fail the search, with what finished recorded', async () => {
+    const stateDir = await tempStateDir('budget');
+    const spec = testSpec('budget', {
+      execution: {
+        parallelism: 3,
+        retries: 0,
+        failureBudget: 1,
+        local: { noop: true, trainer: [process.execPath, crashTrainer] },
+      },
+    });
+    process.env.CRASH_RESOLUTION = '39';
+    const worker = await createTestWorker(env.nativeConnection);
+    const { handle, workflowId } = await start(env.client, spec, stateDir);
+    await assert.rejects(worker.runUntil(handle.result()), (err: unknown) => {
+      assert.ok(err instanceof WorkflowFailedError);
+      assert.match(String(err.cause?.message), /failure budget of 1/);
+      return true;
+    });
+    const summary = await readJson<SearchResult>(join(searchDirOf(stateDir, workflowId), 'summary.json'));
+    assert.equal(summary.status, 'failed');
+    delete process.env.CRASH_RESOLUTION;
+  });
+
+  test('cancel stops the training processes (no orphans) and keeps what finished', async () => {
+    const stateDir = await tempStateDir('cancel');
+    const spec = testSpec('cancel', {
+      task: { dataset: { format: 'fashion-mnist' }, trainLimit: 20000, valLimit: 256 },
+      training: { epochs: 3, batchSize: 32 },
+      execution: { parallelism: 2, heartbeatTimeout: '30s', local: { graceSeconds: 5 } },
+    });
+    const worker = await createTestWorker(env.nativeConnection);
+    const { handle, workflowId } = await start(env.client, spec, stateDir);
+    const outcome = worker.runUntil(
+      (async () => {
+        for (;;) {
+          const launched = (await runs(stateDir, workflowId)).filter((r) => r.event === 'launch');
+          if (launched.length >= 2) break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const progress = await handle.query(progressQuery);
+        assert.equal(progress.trainings.running, 2);
+        await handle.cancel();
+        return handle.result().then(
+          () => assert.fail('a cancelled search must not complete'),
+          (err: unknown) => err,
+        );
+      })(),
+    );
+    const err = await outcome;
+    assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure);
+    const pids = (await runs(stateDir, workflowId)).flatMap((r) => (r.pid ? [r.pid] : []));
+    assert.ok(pids.length >= 2);
+    for (const pid of pids) assert.equal(alive(pid), false, `trainer ${pid} still running`);
+    const summary = await readJson<SearchResult>(join(searchDirOf(stateDir, workflowId), 'summary.json'));
+    assert.equal(summary.status, 'cancelled');
+    assert.ok(Object.values(summary.state.groups).some((g) => g.state === 'cancelled'));
+  });
+});
