@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { loadReportData } from '../../../report/data.js';
+import { loadReportData, reportData } from '../../../report/data.js';
+import { SearchSpec } from '../../../spec/search.js';
 import { renderReport } from '../../../report/html.js';
 import { searchDirFixture } from './fixture.js';
 
@@ -93,5 +94,25 @@ describe('search report (vega-lite SVG, opened in headless Chromium)', () => {
     assert.match(text, /trainer exited with code 1/);
     assert.match(text, /state-excluded">excluded<\/td>/);
     assert.match(text, /\(= #\d+\)/);
+  });
+
+  it('renders a cancelled search with no scores and no family without failing', async () => {
+    const { result, searchDir: scratch } = await searchDirFixture();
+    await rm(scratch, { recursive: true, force: true });
+    const spec = SearchSpec.parse(JSON.parse(await readFile(join(searchDir, 'spec.json'), 'utf8')));
+    const cancelled = {
+      ...result,
+      status: 'cancelled' as const,
+      best: null,
+      state: { ...result.state, stage: 'cancelled' as const, groups: {}, family: [], finals: [], registered: [] },
+    };
+    const page = await renderReport(reportData(cancelled, spec, []));
+    assert.match(page, /cancelled \(stage cancelled\)/);
+    assert.match(page, /no candidate has a score yet/);
+    assert.match(page, /no finalist was retrained/);
+    assert.equal(
+      (page.match(/state-pending">pending</g) ?? []).length,
+      result.state.candidates.filter((c) => !c.excluded).length,
+    );
   });
 });
