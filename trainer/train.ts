@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { architectureCost } from '../scaling/cost.js';
 import { parseSpec } from '../scaling/validate.js';
 import { CandidateSpec, type EpochMetrics, type TrainProgress, type TrainResult } from '../spec/candidate.js';
-import type { Training } from '../spec/task.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { checkResolution } from './checks.js';
 import { batchCount, batches } from './data/batches.js';
@@ -13,13 +12,12 @@ import { saveModel } from './model-io.js';
 import { noopResult } from './noop.js';
 import { existingResult, peakRssBytes, specHash, writeResult } from './result.js';
 import { learningRateAt } from './schedule.js';
+import { correctCount, createOptimizer, crossEntropy, setLearningRate, trainStep } from './step.js';
 import { higherIsBetter, scoreOf } from './score.js';
 import { loadNativeTf, tensorflowVersion, type BackendChoice, type Tf } from './tf.js';
 
 type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
-type Optimizer = import('@tensorflow/tfjs-node').Optimizer;
 type Tensor = import('@tensorflow/tfjs-node').Tensor;
-type Scalar = import('@tensorflow/tfjs-node').Scalar;
 
 export interface TrainOptions {
   onProgress?: (progress: TrainProgress) => void;
@@ -43,34 +41,6 @@ export class TrainingStopped extends Error {
   ) {
     super(`training stopped by a signal at epoch ${epoch + 1}, batch ${batch}; checkpoint saved`);
   }
-}
-
-function createOptimizer(tf: Tf, training: Training): Optimizer {
-  const lr = training.learningRate;
-  if (training.optimizer === 'sgd') return tf.train.momentum(lr, training.momentum);
-  if (training.optimizer === 'rmsprop') return tf.train.rmsprop(lr, 0.9, training.momentum, 1e-3);
-  return tf.train.adam(lr);
-}
-
-function setLearningRate(optimizer: Optimizer, lr: number): void {
-  // SGD-family optimizers cache the rate in a tensor and expose a setter; Adam and RMSProp read the field per step.
-  const target = optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
-  if (target.setLearningRate) target.setLearningRate(lr);
-  else target.learningRate = lr;
-}
-
-/** Cross-entropy of softmax outputs against (optionally smoothed) one-hot labels, as Keras computes it. */
-function crossEntropy(tf: Tf, probs: Tensor, oneHot: Tensor, smoothing: number): Scalar {
-  return tf.tidy(() => {
-    const classes = oneHot.shape[1] ?? 1;
-    const target = smoothing > 0 ? tf.add(tf.mul(oneHot, 1 - smoothing), smoothing / classes) : oneHot;
-    const logProbs = tf.log(tf.clipByValue(probs, 1e-7, 1 - 1e-7));
-    return tf.neg(tf.mean(tf.sum(tf.mul(target, logProbs), -1))) as Scalar;
-  });
-}
-
-function correctCount(tf: Tf, probs: Tensor, labels: Int32Array): Tensor {
-  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(probs, -1), tf.tensor1d(labels, 'int32')), 'int32')));
 }
 
 async function evaluate(tf: Tf, model: LayersModel, data: TaskData, spec: CandidateSpec) {
@@ -217,20 +187,7 @@ async function trainLoop(
     })) {
       const t0 = performance.now();
       setLearningRate(optimizer, learningRateAt(training, state.step, stepsPerEpoch));
-      const hits: Tensor[] = [];
-      const loss = optimizer.minimize(
-        () => {
-          const probs = model.apply(batch.xs, { training: true }) as Tensor;
-          hits.push(tf.keep(correctCount(tf, probs, batch.labels)));
-          return crossEntropy(tf, probs, batch.ys, training.labelSmoothing);
-        },
-        true,
-        trainable,
-      );
-      if (!loss) throw new Error('the optimizer returned no loss');
-      const [lossValue = NaN] = await loss.data();
-      const [hitValue = 0] = hits.length ? await hits[0].data() : [];
-      tf.dispose([loss, ...hits, batch.xs, batch.ys]);
+      const { loss: lossValue, correct: hitValue } = await trainStep(tf, model, optimizer, trainable, batch, training);
       const dt = (performance.now() - t0) / 1000;
       seconds += dt;
       runTrainSeconds += dt;
