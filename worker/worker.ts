@@ -22,8 +22,12 @@ export function quietWorkerLogs(
   level: 'ERROR' | 'WARN' | 'INFO' = process.env.EFFSCALE_DEBUG ? 'INFO' : 'ERROR',
 ): void {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger(level) });
   runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger(level) });
+  } catch {
+    // A runtime already exists (a connection was made first): it keeps its logger.
+  }
 }
 
 /** A worker that runs search workflows and their activities (plan, train, scale, register). */

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { createSearchWorker, quietWorkerLogs } from '../../worker/worker.js';
-import { openSession } from '../../worker/session.js';
 import { connectionOptions, type ConnectionFlags } from './common.js';
 
 export function registerDev(program: Command): void {
@@ -9,6 +7,9 @@ export function registerDev(program: Command): void {
       .command('dev')
       .description('keep the local Temporal dev server (state dir database, web UI) and a worker running'),
   ).action(async (flags: ConnectionFlags) => {
+    // Loaded on use: `effscale train` (one process per candidate) must start fast.
+    const { createSearchWorker, quietWorkerLogs } = await import('../../worker/worker.js');
+    const { openSession } = await import('../../worker/session.js');
     const session = await openSession({ ...flags, address: undefined });
     quietWorkerLogs();
     const { worker, connection } = await createSearchWorker({ address: session.address, namespace: session.namespace });

@@ -1,13 +1,8 @@
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { z } from 'zod';
 import type { SearchExtension } from '../../activities/types.js';
-import { readSearchSpec } from '../../activities/search-dir.js';
 import { parseSpec } from '../../scaling/validate.js';
-import { extendUpdate } from '../../workflows/messages.js';
-import { extendFinished, readSummary, searchOptions } from '../../worker/client.js';
-import { openSession } from '../../worker/session.js';
 import { UsageError } from '../run.js';
 import { connectionOptions, type ConnectionFlags } from './common.js';
 
@@ -48,6 +43,12 @@ export function registerExtend(program: Command): void {
       .option('--tolerance <t>', 'constraint tolerance of the extra grid points')
       .option('--random <count[:seed]>', 'sample extra points at random'),
   ).action(async (id: string, raw: ConnectionFlags & Record<string, unknown>) => {
+    // Loaded on use: `effscale train` (one process per candidate) must start fast.
+    const { WorkflowUpdateFailedError } = await import('@temporalio/client');
+    const { readSearchSpec } = await import('../../activities/search-dir.js');
+    const { extendUpdate } = await import('../../workflows/messages.js');
+    const { extendFinished, readSummary, searchOptions } = await import('../../worker/client.js');
+    const { openSession } = await import('../../worker/session.js');
     const { phi, ...grid } = parseSpec(ExtendFlags, raw, 'extend flags', '--');
     const extension: SearchExtension = { ...grid, ...(phi && { phis: phi }) };
     if (!Object.keys(extension).length)

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { BestScoreAttribute, SearchNameAttribute, StageAttribute } from '../../workflows/messages.js';
-import { openSession } from '../../worker/session.js';
 import { connectionOptions, type ConnectionFlags } from './common.js';
 
 export function registerList(program: Command): void {
@@ -12,6 +10,9 @@ export function registerList(program: Command): void {
       .option('--stage <stage>', 'only searches in this stage (plan, search, final, done, cancelled, failed…)')
       .option('--json', 'print JSON'),
   ).action(async (flags: ConnectionFlags & { name?: string; stage?: string; json?: boolean }) => {
+    // Loaded on use: `effscale train` (one process per candidate) must start fast.
+    const { BestScoreAttribute, SearchNameAttribute, StageAttribute } = await import('../../workflows/messages.js');
+    const { openSession } = await import('../../worker/session.js');
     const session = await openSession(flags);
     try {
       const clauses = [`WorkflowType = 'searchWorkflow'`];

@@ -1,10 +1,15 @@
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { Registry } from '../../registry/registry.js';
-import { defaultStateDir } from '../../worker/session.js';
 
-function registryOf(flags: { registry?: string; stateDir?: string }): Registry {
-  return new Registry(flags.registry ?? join(flags.stateDir ?? defaultStateDir(), 'registry'));
+interface ModelsFlags {
+  registry?: string;
+  stateDir?: string;
+  json?: boolean;
+}
+
+async function registryOf(flags: ModelsFlags) {
+  const { Registry } = await import('../../registry/registry.js');
+  return new Registry(flags.registry ?? join(resolve(flags.stateDir ?? '.effscale'), 'registry'));
 }
 
 export function registerModels(program: Command): void {
@@ -14,23 +19,20 @@ export function registerModels(program: Command): void {
       .option('--registry <dir>', 'registry folder (default <state-dir>/registry)')
       .option('--state-dir <dir>', 'state directory', process.env.EFFSCALE_STATE_DIR ?? '.effscale')
       .option('--json', 'print JSON');
-  common(models.command('list').description('every registered model version')).action(
-    async (flags: { registry?: string; stateDir?: string; json?: boolean }) => {
-      const entries = await registryOf(flags).list();
-      if (flags.json) console.log(JSON.stringify(entries, null, 2));
-      else
-        for (const e of entries) {
-          const l = e.lineage;
-          console.log(
-            `${e.name}@${e.version}\tφ=${l.phi} α=${l.alpha} β=${l.beta} γ=${l.gamma}\tscore=${e.metrics.score}\t${e.uri}`,
-          );
-        }
-    },
-  );
+  common(models.command('list').description('every registered model version')).action(async (flags: ModelsFlags) => {
+    const entries = await (await registryOf(flags)).list();
+    if (flags.json) console.log(JSON.stringify(entries, null, 2));
+    else
+      for (const e of entries) {
+        const l = e.lineage;
+        console.log(
+          `${e.name}@${e.version}\tφ=${l.phi} α=${l.alpha} β=${l.beta} γ=${l.gamma}\tscore=${e.metrics.score}\t${e.uri}`,
+        );
+      }
+  });
   common(
     models.command('show').description('one model: metrics, lineage, location').argument('<ref>', 'name or name@vN'),
-  ).action(async (ref: string, flags: { registry?: string; stateDir?: string; json?: boolean }) => {
-    const entry = await registryOf(flags).get(ref);
-    console.log(JSON.stringify(entry, null, 2));
+  ).action(async (ref: string, flags: ModelsFlags) => {
+    console.log(JSON.stringify(await (await registryOf(flags)).get(ref), null, 2));
   });
 }

@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { followSearch } from '../../worker/follow.js';
-import { humanSummary, resultDocument } from '../../worker/output.js';
-import { openSession, workflowUiUrl } from '../../worker/session.js';
 import { UsageError } from '../run.js';
 import { connectionOptions, type ConnectionFlags } from './common.js';
 
@@ -13,6 +10,10 @@ export function registerResult(program: Command): void {
       .argument('<id>', 'workflow id of the search')
       .option('--json', 'print JSON'),
   ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
+    // Loaded on use: `effscale train` (one process per candidate) must start fast.
+    const { followSearch } = await import('../../worker/follow.js');
+    const { humanSummary, resultDocument } = await import('../../worker/output.js');
+    const { openSession, workflowUiUrl } = await import('../../worker/session.js');
     const session = await openSession(flags);
     try {
       const outcome = await followSearch(session.client.workflow.getHandle(id), () => undefined);

@@ -1,9 +1,4 @@
 import type { Command } from 'commander';
-import { createSearchWorker, quietWorkerLogs } from '../../worker/worker.js';
-import { loadSearchSpec, startOrAttach } from '../../worker/client.js';
-import { followSearch } from '../../worker/follow.js';
-import { humanSummary, progressLine, resultDocument } from '../../worker/output.js';
-import { openSession, workflowUiUrl } from '../../worker/session.js';
 import { connectionOptions, type ConnectionFlags } from './common.js';
 
 interface SearchFlags extends ConnectionFlags {
@@ -24,6 +19,12 @@ export function registerSearch(program: Command): void {
       .option('--detach', 'start (or find) the search and return its id; a worker elsewhere runs it')
       .option('--no-worker', 'do not run an in-process worker (one runs elsewhere: effscale dev / worker)'),
   ).action(async (file: string, flags: SearchFlags) => {
+    // Loaded on use: `effscale train` (one process per candidate) must start fast.
+    const { createSearchWorker, quietWorkerLogs } = await import('../../worker/worker.js');
+    const { loadSearchSpec, startOrAttach } = await import('../../worker/client.js');
+    const { followSearch } = await import('../../worker/follow.js');
+    const { humanSummary, progressLine, resultDocument } = await import('../../worker/output.js');
+    const { openSession, workflowUiUrl } = await import('../../worker/session.js');
     const spec = await loadSearchSpec(file);
     const session = await openSession(flags);
     // A search on a cluster address is run by its workers; on the dev server this process runs one.

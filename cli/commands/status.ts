@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { progressQuery } from '../../workflows/messages.js';
-import { openSession, workflowUiUrl } from '../../worker/session.js';
-import { progressLine } from '../../worker/output.js';
 import { connectionOptions, type ConnectionFlags } from './common.js';
 
 export function registerStatus(program: Command): void {
@@ -12,6 +9,10 @@ export function registerStatus(program: Command): void {
       .argument('<id>', 'workflow id of the search')
       .option('--json', 'print JSON'),
   ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
+    // Loaded on use: `effscale train` (one process per candidate) must start fast.
+    const { progressQuery } = await import('../../workflows/messages.js');
+    const { openSession, workflowUiUrl } = await import('../../worker/session.js');
+    const { progressLine } = await import('../../worker/output.js');
     const session = await openSession(flags);
     try {
       const handle = session.client.workflow.getHandle(id);

@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { createSearchWorker, quietWorkerLogs } from '../../worker/worker.js';
-import { connect, registerSearchAttributes, TASK_QUEUE } from '../../worker/temporal.js';
 import { UsageError } from '../run.js';
 
 export function registerWorker(program: Command): void {
@@ -11,6 +9,9 @@ export function registerWorker(program: Command): void {
     .option('--namespace <ns>', 'Temporal namespace', 'default')
     .option('--max-trainings <n>', 'concurrent trainings on this worker', (v) => Number(v), 64)
     .action(async (flags: { address?: string; namespace: string; maxTrainings: number }) => {
+      // Loaded on use: `effscale train` (one process per candidate) must start fast.
+      const { createSearchWorker, quietWorkerLogs } = await import('../../worker/worker.js');
+      const { connect, registerSearchAttributes, TASK_QUEUE } = await import('../../worker/temporal.js');
       const address = flags.address ?? process.env.TEMPORAL_ADDRESS;
       if (!address) throw new UsageError('worker needs --address host:port (or TEMPORAL_ADDRESS)');
       const connection = await connect(address);

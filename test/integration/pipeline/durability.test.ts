@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { ensureDevServer, freePort } from '../../../worker/dev-server.js';
+import type { SearchResult } from '../../../workflows/state.js';
+import { quietWorkerLogs } from '../../../worker/worker.js';
+import { createTestWorker, retrainedAfterFinish, runs, start, tempStateDir, testSpec } from './harness.js';
+
+quietWorkerLogs();
+const cli = fileURLToPath(new URL('../../../../bin/effscale.js', import.meta.url));
+
+/** A grid of 10 distinct trainings: long enough to interrupt in the middle. */
+const wideGrid = {
+  grid: {
+    alpha: { min: 1, max: 1.3, step: 0.1 },
+    beta: { min: 1, max: 1.3, step: 0.1 },
+    gamma: { min: 1, max: 1.3, step: 0.1 },
+    tolerance: 0.15,
+  },
+  targets: { phis: [1] },
+};
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function startWorkerProcess(address: string): ChildProcess {
+  return spawn(process.execPath, [cli, 'worker', '--address', address], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+test('a worker killed mid-search is replaced and the search completes without training a finished candidate twice', async () => {
+  const stateDir = await tempStateDir('kill');
+  const server = await ensureDevServer(stateDir);
+  const workers: ChildProcess[] = [];
+  try {
+    const client = new Client({ connection: server.connection });
+    const spec = testSpec('kill', {
+      scaling: wideGrid,
+      execution: { parallelism: 2, heartbeatTimeout: '5s', local: { noop: true } },
+    });
+    const { handle, workflowId } = await start(client, spec, stateDir);
+    const finishes = async () => (await runs(stateDir, workflowId)).filter((r) => r.event === 'finish').length;
+    workers.push(startWorkerProcess(server.address));
+    await until('2 finished candidates', async () => (await finishes()) >= 2);
+    workers[0].kill('SIGKILL');
+    const before = await finishes();
+    assert.ok(before < 10, 'killed in the middle of the search');
+    workers.push(startWorkerProcess(server.address));
+    const result: SearchResult = await handle.result();
+    assert.equal(result.status, 'completed');
+    assert.equal(Object.keys(result.state.groups).length, 10);
+    assert.ok(Object.values(result.state.groups).every((g) => g.state === 'succeeded'));
+    assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), []);
+  } finally {
+    for (const w of workers) w.kill('SIGKILL');
+    await server.stop();
+  }
+});
+
+test('the dev server stopped and restarted on the same database mid-search: the search completes', async () => {
+  const stateDir = await tempStateDir('restart');
+  const port = await freePort();
+  const uiPort = await freePort();
+  let server = await ensureDevServer(stateDir, { port, uiPort });
+  const connection = await NativeConnection.connect({ address: server.address });
+  const worker = await createTestWorker(connection);
+  const running = worker.run();
+  try {
+    const spec = testSpec('restart', {
+      scaling: wideGrid,
+      execution: { parallelism: 2, heartbeatTimeout: '10s', local: { noop: true } },
+    });
+    const { workflowId } = await start(new Client({ connection: server.connection }), spec, stateDir);
+    await until(
+      '3 finished candidates',
+      async () => (await runs(stateDir, workflowId)).filter((r) => r.event === 'finish').length >= 3,
+    );
+    await server.stop();
+    server = await ensureDevServer(stateDir, { port, uiPort });
+    assert.equal(server.owned, true, 'a new server process on the same database file');
+    const handle = new Client({ connection: server.connection }).workflow.getHandle(workflowId);
+    const result: SearchResult = await handle.result();
+    assert.equal(result.status, 'completed');
+    assert.ok(Object.values(result.state.groups).every((g) => g.state === 'succeeded'));
+    assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), []);
+  } finally {
+    worker.shutdown();
+    await running;
+    await connection.close();
+    await server.stop();
+  }
+});
