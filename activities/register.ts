@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Registry } from '../registry/registry.js';
 import { readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
 import type { RegisteredModel, RegisterInput } from './types.js';
@@ -16,12 +17,14 @@ export async function registerModel(input: RegisterInput): Promise<RegisteredMod
   const spec = await readSearchSpec(input.searchDir);
   const registry = new Registry(registryRoot(input.searchDir, spec.registry.path));
   const name = `${spec.registry.model ?? spec.name}-${input.member.name}`.replace(/_/g, '.');
+  const uri = input.outcome.modelUri;
+  const modelDir = uri.startsWith('file:') ? fileURLToPath(uri) : uri;
   const earlier = await registry.findByModel(name, input.searchId, input.member.name);
   const entry =
     earlier ??
     (await registry.register({
       name,
-      ...(input.outcome.modelUri && existsSync(input.outcome.modelUri) && { modelDir: input.outcome.modelUri }),
+      ...(modelDir && existsSync(modelDir) && { modelDir }),
       architecture: JSON.parse(await readFile(input.member.architectureUri.replace(/\.json$/, '.cost.json'), 'utf8')),
       metrics: {
         score: input.outcome.score,

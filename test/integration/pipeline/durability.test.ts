@@ -12,7 +12,7 @@ import { createTestWorker, retrainedAfterFinish, runs, start, tempStateDir, test
 quietWorkerLogs();
 const cli = fileURLToPath(new URL('../../../../bin/effscale.js', import.meta.url));
 
-/** A grid of 10 distinct trainings: long enough to interrupt in the middle. */
+/** A grid of 15 distinct trainings: long enough to interrupt in the middle. */
 const wideGrid = {
   grid: {
     alpha: { min: 1, max: 1.3, step: 0.1 },
@@ -51,11 +51,11 @@ test('a worker killed mid-search is replaced and the search completes without tr
     await until('2 finished candidates', async () => (await finishes()) >= 2);
     workers[0].kill('SIGKILL');
     const before = await finishes();
-    assert.ok(before < 10, 'killed in the middle of the search');
+    assert.ok(before < 15, 'killed in the middle of the search');
     workers.push(startWorkerProcess(server.address));
     const result: SearchResult = await handle.result();
     assert.equal(result.status, 'completed');
-    assert.equal(Object.keys(result.state.groups).length, 10);
+    assert.equal(Object.keys(result.state.groups).length, 15);
     assert.ok(Object.values(result.state.groups).every((g) => g.state === 'succeeded'));
     assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), []);
   } finally {
