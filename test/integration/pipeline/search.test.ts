@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { WorkflowFailedError, CancelledFailure } from '@temporalio/client';
+import { WorkflowFailedError, CancelledFailure, type WorkflowHandle } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { Registry } from '../../../registry/registry.js';
@@ -25,6 +26,13 @@ import {
 
 const crashTrainer = fileURLToPath(new URL('../../fixtures/trainers/crash-at-resolution.js', import.meta.url));
 const historiesDir = fileURLToPath(new URL('../../../../test/fixtures/histories/', import.meta.url));
+
+/** EFFSCALE_RECORD_HISTORIES=1 refreshes the committed fixtures that replay.test.ts replays. */
+async function recordHistory(name: string, history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>>) {
+  if (!process.env.EFFSCALE_RECORD_HISTORIES) return;
+  await mkdir(historiesDir, { recursive: true });
+  await writeFile(join(historiesDir, `${name}.json`), historyToJSON(history));
+}
 
 function alive(pid: number): boolean {
   try {
@@ -97,10 +105,7 @@ describe('search workflow on a real Temporal dev server', () => {
     // Determinism: the fresh history replays against the current code.
     const history = await handle.fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
-    if (process.env.EFFSCALE_RECORD_HISTORIES) {
-      await mkdir(historiesDir, { recursive: true });
-      await writeFile(join(historiesDir, 'basic-search.json'), JSON.stringify(history));
-    }
+    await recordHistory('basic-search', history);
   });
 
   test('continue-as-new with a small threshold keeps every result', async () => {
@@ -159,6 +164,9 @@ describe('search workflow on a real Temporal dev server', () => {
       assert.equal(launches.length, 2, `${id}: first try + 1 retry`);
     }
     assert.ok(result.best && result.best.gamma < 1.4);
+    const history = await handle.fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
+    await recordHistory('crash-retry-failed', history);
     delete process.env.CRASH_RESOLUTION;
   });
 
@@ -218,5 +226,8 @@ describe('search workflow on a real Temporal dev server', () => {
     const summary = await readJson<SearchResult>(join(searchDirOf(stateDir, workflowId), 'summary.json'));
     assert.equal(summary.status, 'cancelled');
     assert.ok(Object.values(summary.state.groups).some((g) => g.state === 'cancelled'));
+    const history = await handle.fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
+    await recordHistory('cancelled', history);
   });
 });

@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+
+const run = promisify(execFile);
+const cli = fileURLToPath(new URL('../../../bin/effscale.js', import.meta.url));
+const quick = fileURLToPath(new URL('../../../examples/quick.yaml', import.meta.url));
+
+/** The quick example, cut down further (fewer images and grid points): the same path, real training. */
+async function smallSpec(dir: string): Promise<string> {
+  const spec = parse(await readFile(quick, 'utf8'));
+  spec.name = 'e2e';
+  spec.task = { ...spec.task, trainLimit: 256, valLimit: 128 };
+  spec.scaling.grid = {
+    ...spec.scaling.grid,
+    alpha: { min: 1, max: 1.1, step: 0.1 },
+    beta: { min: 1, max: 1.2, step: 0.1 },
+  };
+  spec.final.training = { ...spec.final.training, epochs: 1 };
+  const file = join(dir, 'e2e.yaml');
+  await writeFile(file, JSON.stringify(spec));
+  return file;
+}
+
+test('effscale search SPEC --json: a real search end to end on the embedded dev server', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'effscale-e2e-'));
+  const file = await smallSpec(dir);
+  const stateDir = join(dir, 'state');
+  const { stdout } = await run(process.execPath, [cli, 'search', file, '--json', '--state-dir', stateDir], {
+    maxBuffer: 16 << 20,
+    timeout: 900_000,
+  });
+  const out = JSON.parse(stdout);
+  assert.equal(out.status, 'completed');
+  for (const k of ['alpha', 'beta', 'gamma', 'score']) assert.equal(typeof out.best[k], 'number', `best.${k}`);
+  assert.ok(out.candidates.length >= 2);
+  for (const c of out.candidates) {
+    assert.equal(c.state, 'succeeded');
+    assert.ok(c.score >= 0 && c.score <= 1, 'accuracy from a real training');
+  }
+  assert.deepEqual(
+    out.family.map((m: { phi: number }) => m.phi),
+    [1, 2],
+  );
+  assert.ok(existsSync(join(out.registered.uri, 'model', 'model.json')), 'the trained model is registered');
+  const lineage = JSON.parse(await readFile(join(out.registered.uri, 'lineage.json'), 'utf8'));
+  assert.equal(lineage.searchId, out.temporal.workflowId);
+  assert.match(out.temporal.ui, /^http:\/\/127\.0\.0\.1:\d+\/namespaces\/default\/workflows\/effscale-e2e-/);
+  const trained = JSON.parse(
+    await readFile(join(stateDir, 'searches', out.temporal.workflowId, 'summary.json'), 'utf8'),
+  );
+  assert.equal(trained.status, 'completed');
+
+  // The same command re-attaches to the finished search: same id, same answer, nothing trained again.
+  const again = JSON.parse(
+    (await run(process.execPath, [cli, 'search', file, '--json', '--state-dir', stateDir])).stdout,
+  );
+  assert.equal(again.temporal.workflowId, out.temporal.workflowId);
+  assert.deepEqual(again.best, out.best);
+  const { stdout: models } = await run(process.execPath, [cli, 'models', 'list', '--json', '--state-dir', stateDir]);
+  assert.equal(JSON.parse(models).length, 1);
+});
