@@ -1,4 +1,5 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
+import proto from '@temporalio/proto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -95,4 +96,19 @@ export function retrainedAfterFinish(records: RunRecord[]): string[] {
 
 export async function readJson<T>(file: string): Promise<T> {
   return JSON.parse(await readFile(file, 'utf8')) as T;
+}
+
+const { History } = proto.temporal.api.history.v1;
+
+/**
+ * History fixtures as JSON via @temporalio/proto's own protobufjs: `historyFromJSON` of @temporalio/common goes
+ * through proto3-json-serializer, which here resolves a different protobufjs major and rejects the types.
+ */
+export function historyToFixture(history: unknown): string {
+  const message = History.fromObject(history as Record<string, unknown>);
+  return JSON.stringify(History.toObject(message, { longs: String, enums: String, bytes: String }), null, 1);
+}
+
+export function historyFromFixture(text: string): unknown {
+  return History.fromObject(JSON.parse(text) as Record<string, unknown>);
 }

@@ -2,9 +2,8 @@ import { test } from 'node:test';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
-import { workflowBundle } from './harness.js';
+import { historyFromFixture, workflowBundle } from './harness.js';
 
 /** Recorded search histories (test/fixtures/histories) must replay against the current workflow code. */
 const dir = fileURLToPath(new URL('../../../../test/fixtures/histories/', import.meta.url));
@@ -15,7 +14,7 @@ test('committed search histories replay deterministically', async (t) => {
   const bundle = await workflowBundle();
   for (const file of files) {
     await t.test(file, async () => {
-      const history = historyFromJSON(JSON.parse(await readFile(join(dir, file), 'utf8')));
+      const history = historyFromFixture(await readFile(join(dir, file), 'utf8'));
       await Worker.runReplayHistory({ workflowBundle: bundle }, history, file.replace(/\.json$/, ''));
     });
   }

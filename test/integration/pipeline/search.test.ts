@@ -5,7 +5,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { WorkflowFailedError, CancelledFailure, type WorkflowHandle } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { Registry } from '../../../registry/registry.js';
@@ -13,6 +12,7 @@ import { BestScoreAttribute, progressQuery, StageAttribute } from '../../../work
 import type { SearchResult } from '../../../workflows/state.js';
 import {
   createTestWorker,
+  historyToFixture,
   readJson,
   retrainedAfterFinish,
   runs,
@@ -31,7 +31,7 @@ const historiesDir = fileURLToPath(new URL('../../../../test/fixtures/histories/
 async function recordHistory(name: string, history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>>) {
   if (!process.env.EFFSCALE_RECORD_HISTORIES) return;
   await mkdir(historiesDir, { recursive: true });
-  await writeFile(join(historiesDir, `${name}.json`), historyToJSON(history));
+  await writeFile(join(historiesDir, `${name}.json`), historyToFixture(history));
 }
 
 function alive(pid: number): boolean {
