@@ -112,7 +112,9 @@ async function historyEvents(client: Client, workflowId: string): Promise<{ even
 }
 
 async function pipeline(client: Client, connection: NativeConnection, spec: SearchSpec, executor?: Executor) {
-  const bundle = await import('@temporalio/worker').then((w) => w.bundleWorkflowCode({ workflowsPath }));
+  const bundle = await import('@temporalio/worker').then((w) =>
+    w.bundleWorkflowCode({ workflowsPath, logger: new w.DefaultLogger('ERROR') }),
+  );
   const worker = await Worker.create({
     connection,
     taskQueue: TASK_QUEUE,

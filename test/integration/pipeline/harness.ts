@@ -3,7 +3,13 @@ import proto from '@temporalio/proto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  Worker,
+  type NativeConnection,
+  type WorkflowBundle,
+} from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { parseSpec } from '../../../scaling/validate.js';
 import { resolveBaseline } from '../../../scaling/input.js';
@@ -21,7 +27,7 @@ import { TASK_QUEUE } from '../../../worker/temporal.js';
 let bundle: Promise<WorkflowBundle> | undefined;
 export function workflowBundle(): Promise<WorkflowBundle> {
   quietWorkerLogs();
-  bundle ??= bundleWorkflowCode({ workflowsPath });
+  bundle ??= bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('ERROR') });
   return bundle;
 }
 
