@@ -107,14 +107,15 @@ async function worker(archFile: string, warmup: number, steps: number): Promise<
   const { readFileSync } = await import('node:fs');
   const { loadNativeTf } = await import('../trainer/tf.js');
   const { buildModel, countParams } = await import('../trainer/model.js');
-  const { createOptimizer, trainStep } = await import('../trainer/step.js');
+  const { trainStep } = await import('../trainer/step.js');
+  const { createOptimizer } = await import('../trainer/optimizer.js');
   const { Training } = await import('../spec/task.js');
   const tf = loadNativeTf();
   const arch = JSON.parse(readFileSync(archFile, 'utf8')) as Architecture;
   const model = buildModel(arch, tf, { seed: 0 });
   const training = Training.parse({ batchSize });
-  const optimizer = createOptimizer(tf, training);
   const trainable = model.trainableWeights.map((w) => w.read() as import('@tensorflow/tfjs-node').Variable);
+  const optimizer = createOptimizer(tf, training, trainable);
   const xs = tf.randomNormal([batchSize, arch.resolution, arch.resolution, arch.inputChannels], 0, 1, 'float32', 0);
   const labels = Int32Array.from({ length: batchSize }, (_, i) => i % arch.classes);
   const ys = tf.oneHot(tf.tensor1d(labels, 'int32'), arch.classes).toFloat();

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { EpochMetrics } from '../spec/candidate.js';
 import { writeFolderAtomically } from './model-io.js';
+import type { FlatOptimizer } from './optimizer.js';
 import type { Tf } from './tf.js';
 
 type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
-type Optimizer = import('@tensorflow/tfjs-node').Optimizer;
 type NamedTensor = { name: string; tensor: import('@tensorflow/tfjs-node').Tensor };
 type WeightsManifestEntry = import('@tensorflow/tfjs-core').io.WeightsManifestEntry;
 
@@ -33,12 +33,13 @@ export async function saveCheckpoint(
   tf: Tf,
   outDir: string,
   model: LayersModel,
-  optimizer: Optimizer,
+  optimizer: FlatOptimizer,
   state: Omit<CheckpointState, 'modelWeights' | 'weightSpecs'>,
 ): Promise<void> {
   const modelWeights = model.getWeights().map((tensor, i): NamedTensor => ({ name: `model/${i}`, tensor }));
-  const optimizerWeights = (await optimizer.getWeights()).map((w, i) => ({ name: `optimizer/${i}`, tensor: w.tensor }));
+  const optimizerWeights = optimizer.getWeights().map((w, i) => ({ name: `optimizer/${i}`, tensor: w.tensor }));
   const { data, specs } = await tf.io.encodeWeights([...modelWeights, ...optimizerWeights]);
+  tf.dispose(optimizerWeights.map((w) => w.tensor));
   const full: CheckpointState = { ...state, modelWeights: modelWeights.length, weightSpecs: specs };
   await writeFolderAtomically(checkpointDir(outDir), {
     'weights.bin': new Uint8Array(data),
@@ -54,7 +55,7 @@ export async function loadCheckpoint(
   tf: Tf,
   outDir: string,
   model: LayersModel,
-  optimizer: Optimizer,
+  optimizer: FlatOptimizer,
   specHash: string,
 ): Promise<CheckpointState | undefined> {
   const dir = checkpointDir(outDir);
@@ -78,8 +79,8 @@ export async function loadCheckpoint(
     name: s.name,
     tensor: ordered[state.modelWeights + i],
   }));
-  if (slots.length > 0) await optimizer.setWeights(slots);
-  ordered.slice(0, state.modelWeights).forEach((t) => t.dispose());
+  if (slots.length > 0) optimizer.setWeights(slots);
+  tf.dispose(ordered);
   return state;
 }
 

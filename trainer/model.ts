@@ -1,5 +1,5 @@
 import type { Architecture, Stage } from '../scaling/architecture.js';
-import { customLayers } from './layers.js';
+import { customLayers, withNativeSwish } from './layers.js';
 import { loadNativeTf, type Tf } from './tf.js';
 
 type SymbolicTensor = import('@tensorflow/tfjs-node').SymbolicTensor;
@@ -11,7 +11,7 @@ type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
  * (`stem_conv`, `block3b_dwconv`, …) with the stage number and the repeat index.
  */
 export function buildModel(arch: Architecture, tf: Tf = loadNativeTf(), options: { seed?: number } = {}): LayersModel {
-  const { DropConnect } = customLayers(tf);
+  const { DropConnect, BatchNorm } = customLayers(tf);
   // With a seed every kernel gets its own derived seed, so the same spec starts from the same weights.
   let layerIndex = 0;
   const init = () =>
@@ -19,7 +19,7 @@ export function buildModel(arch: Architecture, tf: Tf = loadNativeTf(), options:
       ? 'glorotUniform'
       : tf.initializers.glorotUniform({ seed: options.seed * 7919 + layerIndex++ });
   const bn = (name: string) =>
-    tf.layers.batchNormalization({
+    new BatchNorm({
       axis: -1,
       momentum: arch.batchNorm.momentum,
       epsilon: arch.batchNorm.epsilon,
@@ -35,7 +35,7 @@ export function buildModel(arch: Architecture, tf: Tf = loadNativeTf(), options:
       kernelInitializer: init(),
       name,
     });
-  const act = (name: string) => tf.layers.activation({ activation: arch.activation, name });
+  const act = (name: string) => withNativeSwish(tf, tf.layers.activation({ activation: arch.activation, name }));
   const convBnAct = (x: SymbolicTensor, filters: number, kernel: number, stride: number, prefix: string) =>
     act(`${prefix}_activation`).apply(
       bn(`${prefix}_bn`).apply(conv(filters, kernel, stride, `${prefix}_conv`).apply(x)),
@@ -45,15 +45,16 @@ export function buildModel(arch: Architecture, tf: Tf = loadNativeTf(), options:
     const squeezed = Math.max(1, Math.floor(blockIn * seRatio));
     let s = tf.layers.globalAveragePooling2d({ name: `${prefix}_se_squeeze` }).apply(x) as SymbolicTensor;
     s = tf.layers.reshape({ targetShape: [1, 1, channels], name: `${prefix}_se_reshape` }).apply(s) as SymbolicTensor;
-    s = tf.layers
-      .conv2d({
+    s = withNativeSwish(
+      tf,
+      tf.layers.conv2d({
         filters: squeezed,
         kernelSize: 1,
         activation: arch.activation,
         kernelInitializer: init(),
         name: `${prefix}_se_reduce`,
-      })
-      .apply(s) as SymbolicTensor;
+      }),
+    ).apply(s) as SymbolicTensor;
     s = tf.layers
       .conv2d({
         filters: channels,

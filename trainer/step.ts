@@ -1,25 +1,11 @@
 import type { Training } from '../spec/task.js';
+import type { FlatOptimizer } from './optimizer.js';
 import type { Tf } from './tf.js';
 
 type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
-type Optimizer = import('@tensorflow/tfjs-node').Optimizer;
 type Tensor = import('@tensorflow/tfjs-node').Tensor;
 type Scalar = import('@tensorflow/tfjs-node').Scalar;
 type Variable = import('@tensorflow/tfjs-node').Variable;
-
-export function createOptimizer(tf: Tf, training: Training): Optimizer {
-  const lr = training.learningRate;
-  if (training.optimizer === 'sgd') return tf.train.momentum(lr, training.momentum);
-  if (training.optimizer === 'rmsprop') return tf.train.rmsprop(lr, 0.9, training.momentum, 1e-3);
-  return tf.train.adam(lr);
-}
-
-export function setLearningRate(optimizer: Optimizer, lr: number): void {
-  // SGD-family optimizers cache the rate in a tensor and expose a setter; Adam and RMSProp read the field per step.
-  const target = optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
-  if (target.setLearningRate) target.setLearningRate(lr);
-  else target.learningRate = lr;
-}
 
 /** Cross-entropy of softmax outputs against (optionally smoothed) one-hot labels, as Keras computes it. */
 export function crossEntropy(tf: Tf, probs: Tensor, oneHot: Tensor, smoothing: number): Scalar {
@@ -43,24 +29,21 @@ export function correctCount(tf: Tf, probs: Tensor, labels: Int32Array): Tensor 
 export async function trainStep(
   tf: Tf,
   model: LayersModel,
-  optimizer: Optimizer,
+  optimizer: FlatOptimizer,
   trainable: Variable[],
   batch: { xs: Tensor; ys: Tensor; labels: Int32Array },
   training: Pick<Training, 'labelSmoothing'>,
 ): Promise<{ loss: number; correct: number }> {
-  const hits: Tensor[] = [];
-  const loss = optimizer.minimize(
-    () => {
-      const probs = model.apply(batch.xs, { training: true }) as Tensor;
-      hits.push(tf.keep(correctCount(tf, probs, batch.labels)));
-      return crossEntropy(tf, probs, batch.ys, training.labelSmoothing);
-    },
-    true,
-    trainable,
-  );
-  if (!loss) throw new Error('the optimizer returned no loss');
-  const [lossValue = NaN] = await loss.data();
-  const [hitValue = 0] = hits.length ? await hits[0].data() : [];
-  tf.dispose([loss, ...hits, batch.xs, batch.ys]);
+  let hits: Tensor | undefined;
+  const { value: loss, grads } = tf.variableGrads(() => {
+    const probs = model.apply(batch.xs, { training: true }) as Tensor;
+    hits = tf.keep(correctCount(tf, probs, batch.labels));
+    return crossEntropy(tf, probs, batch.ys, training.labelSmoothing);
+  }, trainable);
+  optimizer.applyGradients(trainable.map((v) => grads[v.name] ?? tf.zerosLike(v)));
+  // One read for both numbers: each read is a synchronous copy out of TensorFlow.
+  const both = tf.tidy(() => tf.stack([loss, tf.cast(hits ?? tf.scalar(0), 'float32')]));
+  const [lossValue = NaN, hitValue = 0] = await both.data();
+  tf.dispose([both, loss, hits, grads, batch.xs, batch.ys]);
   return { loss: lossValue, correct: hitValue };
 }

@@ -12,7 +12,8 @@ import { saveModel } from './model-io.js';
 import { noopResult } from './noop.js';
 import { existingResult, peakRssBytes, specHash, writeResult } from './result.js';
 import { learningRateAt } from './schedule.js';
-import { correctCount, createOptimizer, crossEntropy, setLearningRate, trainStep } from './step.js';
+import { createOptimizer } from './optimizer.js';
+import { correctCount, crossEntropy, trainStep } from './step.js';
 import { higherIsBetter, scoreOf } from './score.js';
 import { loadNativeTf, tensorflowVersion, type BackendChoice, type Tf } from './tf.js';
 
@@ -141,7 +142,8 @@ async function trainLoop(
       preprocessing: 'preprocessImages (trainer/preprocess.ts): bilinear resize, channels adapted, values in [-1, 1]',
     },
   });
-  const optimizer = createOptimizer(tf, training);
+  const trainable = model.trainableWeights.map((w) => w.read() as import('@tensorflow/tfjs-node').Variable);
+  const optimizer = createOptimizer(tf, training, trainable);
   const stepsPerEpoch = batchCount(data.train, training.batchSize);
   let state: Omit<CheckpointState, 'modelWeights' | 'weightSpecs'> = (await loadCheckpoint(
     tf,
@@ -170,7 +172,6 @@ async function trainLoop(
   const runStart = performance.now();
   let runImages = 0;
   let runTrainSeconds = 0;
-  const trainable = model.trainableWeights.map((w) => w.read() as import('@tensorflow/tfjs-node').Variable);
   let lastProgress = 0;
 
   while (state.epoch < training.epochs) {
@@ -186,7 +187,7 @@ async function trainLoop(
       startBatch: state.batch,
     })) {
       const t0 = performance.now();
-      setLearningRate(optimizer, learningRateAt(training, state.step, stepsPerEpoch));
+      optimizer.learningRate = learningRateAt(training, state.step, stepsPerEpoch);
       const { loss: lossValue, correct: hitValue } = await trainStep(tf, model, optimizer, trainable, batch, training);
       const dt = (performance.now() - t0) / 1000;
       seconds += dt;
