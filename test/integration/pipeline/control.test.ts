@@ -1,0 +1,72 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { dirname } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { extendFinished, searchOptions } from '../../../worker/client.js';
+import {
+  extendUpdate,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  setParallelismUpdate,
+} from '../../../workflows/messages.js';
+import type { SearchResult } from '../../../workflows/state.js';
+import {
+  createTestWorker,
+  retrainedAfterFinish,
+  runs,
+  start,
+  startTestServer,
+  tempStateDir,
+  testSpec,
+} from './harness.js';
+
+let env: TestWorkflowEnvironment;
+before(async () => {
+  env = await startTestServer();
+});
+after(async () => {
+  await env?.teardown();
+});
+
+test('pause, resume, parallelism and extension of a running search; extension of a finished one', async () => {
+  const stateDir = await tempStateDir('control');
+  const spec = testSpec('control', { execution: { parallelism: 1, local: { noop: true } } });
+  const worker = await createTestWorker(env.nativeConnection);
+  const { handle, workflowId } = await start(env.client, spec, stateDir);
+  await handle.signal(pauseSignal);
+
+  const result: SearchResult = await worker.runUntil(async () => {
+    // Paused: whatever was launched before the signal finishes, nothing new starts.
+    await new Promise((r) => setTimeout(r, 3000));
+    const paused = await handle.query(progressQuery);
+    assert.equal(paused.paused, true);
+    assert.ok(paused.trainings.running + paused.trainings.succeeded <= 1, JSON.stringify(paused.trainings));
+    assert.equal(await handle.executeUpdate(setParallelismUpdate, { args: [3] }), 3);
+    await assert.rejects(handle.executeUpdate(setParallelismUpdate, { args: [0] }), /parallelism must be an integer/);
+    const added = await handle.executeUpdate(extendUpdate, {
+      args: [{ gamma: { min: 1, max: 1.6, step: 0.1 }, tolerance: 0.15, phis: [3] }],
+    });
+    assert.ok(added > 0, 'the wider γ range adds new trainings');
+    await handle.signal(resumeSignal);
+    return handle.result();
+  });
+  assert.equal(result.status, 'completed');
+  assert.ok(Object.keys(result.state.groups).length > 7);
+  assert.deepEqual(
+    result.state.family.map((m) => m.phi),
+    [1, 2, 3],
+  );
+
+  // A finished search continues in a new run of the same id, from its recorded state.
+  const options = { ...searchOptions(spec, stateDir), searchId: workflowId };
+  assert.equal(dirname(dirname(options.searchDir)), stateDir);
+  const next = await extendFinished(env.client, handle, result, options, { phis: [4] });
+  const extended: SearchResult = await worker.runUntil(next.result());
+  assert.equal(extended.state.runs, result.state.runs + 1);
+  assert.deepEqual(
+    extended.state.family.map((m) => m.phi),
+    [1, 2, 3, 4],
+  );
+  assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), []);
+});
