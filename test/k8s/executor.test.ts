@@ -62,7 +62,7 @@ describe('KubernetesExecutor against a real kube-apiserver (RBAC, ServiceAccount
 
   it('trains a candidate as a labelled non-root pod and returns the termination-message result', async () => {
     const executor = new KubernetesExecutor(
-      f.execution({ cleanup: { deleteSucceeded: false, keepFailedMinutes: 60 } }),
+      f.execution({ env: { FIXTURE_SLEEP_MS: '1500' }, cleanup: { deleteSucceeded: false, keepFailedMinutes: 60 } }),
     );
     const progress: TrainProgress[] = [];
     const result = await executor.train(job(f, 'ok-1'), hooks(undefined, progress));

@@ -104,6 +104,8 @@ export class NodeAgent {
         if (!this.stopped) void this.start();
       },
     );
+    // start() runs again when the watch ends; one scheduling ticker only.
+    clearInterval(this.ticker);
     this.ticker = setInterval(() => void this.schedule().catch((e: unknown) => this.log(e)), 300);
   }
 
