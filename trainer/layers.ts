@@ -37,8 +37,9 @@ function defineDropConnect(tf: Tf) {
       return tf.tidy(() => {
         const keep = 1 - this.rate;
         const shape = [x.shape[0], ...x.shape.slice(1).map(() => 1)];
-        const mask = tf.floor(tf.add(tf.randomUniform(shape), keep));
-        return tf.mul(tf.div(x, keep), mask);
+        // Scaling the per-sample mask rather than the activation: one pass over the branch, forward and backward.
+        const scale = tf.div(tf.floor(tf.add(tf.randomUniform(shape), keep)), keep);
+        return tf.mul(x, scale);
       });
     }
 
@@ -48,6 +49,56 @@ function defineDropConnect(tf: Tf) {
   }
   tf.serialization.registerClass(DropConnect);
   return DropConnect;
+}
+
+/** A batch-norm moving statistic to move towards the batch's (a kept tensor, disposed once applied). */
+interface MovingAverageUpdate {
+  moving: LayerVariable;
+  batch: Tensor;
+  decay: number;
+}
+
+const deferredUpdates = new WeakMap<Tf, MovingAverageUpdate[]>();
+
+/**
+ * moving ← moving − (moving − batch)·decay, as tfjs-layers and Keras update them (from the biased batch variance),
+ * for all statistics at once: one concatenated pass per decay instead of three ops per statistic.
+ */
+function applyMovingAverages(tf: Tf, updates: MovingAverageUpdate[]): void {
+  const byDecay = new Map<number, MovingAverageUpdate[]>();
+  for (const u of updates) byDecay.set(u.decay, [...(byDecay.get(u.decay) ?? []), u]);
+  tf.tidy(() => {
+    for (const [decay, group] of byDecay) {
+      const current = tf.concat(group.map((u) => u.moving.read()));
+      const next = tf.sub(current, tf.mul(tf.sub(current, tf.concat(group.map((u) => u.batch))), decay));
+      const pieces = tf.split(
+        next,
+        group.map((u) => u.batch.size),
+      );
+      pieces.forEach((piece, i) => group[i].moving.write(piece));
+    }
+  });
+  tf.dispose(updates.map((u) => u.batch));
+}
+
+/**
+ * Runs `fn` (a training forward and backward pass) with the batch-norm moving averages collected instead of
+ * applied per layer, then applies them together. Nothing reads the moving statistics during a training pass, so
+ * the result is the same as updating them layer by layer.
+ */
+export function withBatchedMovingAverages<T>(tf: Tf, fn: () => T): T {
+  const updates: MovingAverageUpdate[] = [];
+  deferredUpdates.set(tf, updates);
+  try {
+    const result = fn();
+    applyMovingAverages(tf, updates);
+    return result;
+  } catch (error) {
+    tf.dispose(updates.map((u) => u.batch));
+    throw error;
+  } finally {
+    deferredUpdates.delete(tf);
+  }
 }
 
 /** What tfjs-layers keeps private in its BatchNormalization and the fused training path reads. */
@@ -82,16 +133,14 @@ function defineBatchNorm(tf: Tf) {
       const { gamma, beta } = state;
       return tf.tidy(() => {
         const { y, mean, variance } = ops.batchNormTraining(x, gamma.read(), beta.read(), state.epsilon);
-        // The moving averages as tfjs-layers and Keras update them, from the biased batch variance.
         const decay = 1 - state.momentum;
-        for (const [moving, batch] of [
-          [state.movingMean, mean],
-          [state.movingVariance, variance],
-        ] as const) {
-          const current = moving.read();
-          moving.write(tf.sub(current, tf.mul(tf.sub(current, batch), decay)));
-        }
-        tf.dispose([mean, variance]);
+        const updates = [
+          { moving: state.movingMean, batch: mean, decay },
+          { moving: state.movingVariance, batch: variance, decay },
+        ];
+        const deferred = deferredUpdates.get(tf);
+        if (deferred) deferred.push(...updates);
+        else applyMovingAverages(tf, updates);
         return y;
       });
     }

@@ -1,4 +1,5 @@
 import type { Training } from '../spec/task.js';
+import { withBatchedMovingAverages } from './layers.js';
 import type { FlatOptimizer } from './optimizer.js';
 import type { Tf } from './tf.js';
 
@@ -35,11 +36,13 @@ export async function trainStep(
   training: Pick<Training, 'labelSmoothing'>,
 ): Promise<{ loss: number; correct: number }> {
   let hits: Tensor | undefined;
-  const { value: loss, grads } = tf.variableGrads(() => {
-    const probs = model.apply(batch.xs, { training: true }) as Tensor;
-    hits = tf.keep(correctCount(tf, probs, batch.labels));
-    return crossEntropy(tf, probs, batch.ys, training.labelSmoothing);
-  }, trainable);
+  const { value: loss, grads } = withBatchedMovingAverages(tf, () =>
+    tf.variableGrads(() => {
+      const probs = model.apply(batch.xs, { training: true }) as Tensor;
+      hits = tf.keep(correctCount(tf, probs, batch.labels));
+      return crossEntropy(tf, probs, batch.ys, training.labelSmoothing);
+    }, trainable),
+  );
   optimizer.applyGradients(trainable.map((v) => grads[v.name] ?? tf.zerosLike(v)));
   // One read for both numbers: each read is a synchronous copy out of TensorFlow.
   const both = tf.tidy(() => tf.stack([loss, tf.cast(hits ?? tf.scalar(0), 'float32')]));
