@@ -43,7 +43,9 @@ test('pause, resume, parallelism and extension of a running search; extension of
     assert.equal(paused.paused, true);
     assert.ok(paused.trainings.running + paused.trainings.succeeded <= 1, JSON.stringify(paused.trainings));
     assert.equal(await handle.executeUpdate(setParallelismUpdate, { args: [3] }), 3);
-    await assert.rejects(handle.executeUpdate(setParallelismUpdate, { args: [0] }), /parallelism must be an integer/);
+    await assert.rejects(handle.executeUpdate(setParallelismUpdate, { args: [0] }), (err: Error) =>
+      /parallelism must be an integer/.test(String((err.cause as Error | undefined)?.message)),
+    );
     const added = await handle.executeUpdate(extendUpdate, {
       args: [{ gamma: { min: 1, max: 1.6, step: 0.1 }, tolerance: 0.15, phis: [3] }],
     });
@@ -62,7 +64,7 @@ test('pause, resume, parallelism and extension of a running search; extension of
   const options = { ...searchOptions(spec, stateDir), searchId: workflowId };
   assert.equal(dirname(dirname(options.searchDir)), stateDir);
   const next = await extendFinished(env.client, handle, result, options, { phis: [4] });
-  const extended: SearchResult = await worker.runUntil(next.result());
+  const extended: SearchResult = await (await createTestWorker(env.nativeConnection)).runUntil(next.result());
   assert.equal(extended.state.runs, result.state.runs + 1);
   assert.deepEqual(
     extended.state.family.map((m) => m.phi),
