@@ -239,7 +239,8 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
     setStage('final');
     const finalists = [...state.family].sort((a, b) => b.phi - a.phi).slice(0, o.finalists);
     state.finals = finalists.map((m) => ({ member: m.name, state: 'running' }));
-    const outcomes = await Promise.all(
+    // allSettled: on cancellation every finalist's training is stopped before the search ends.
+    const settled = await Promise.allSettled(
       finalists.map(async (member, i) => {
         const record = state.finals[i];
         try {
@@ -260,6 +261,9 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
         }
       }),
     );
+    const stopped = settled.find((s) => s.status === 'rejected');
+    if (stopped) throw stopped.reason;
+    const outcomes = settled.map((s) => (s.status === 'fulfilled' ? s.value : null));
     setStage('register');
     for (const [i, out] of outcomes.entries()) {
       if (!out) continue;
