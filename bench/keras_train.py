@@ -1,7 +1,7 @@
 """Keras twin of trainer/model.ts for bench/train.ts: builds the same architecture (an effscale Architecture JSON)
 with tf.keras, trains it with Adam on fixed random batches, and prints one JSON line with images/s and peak RSS.
 
-Usage: keras_train.py ARCH.json --batch-size 32 --warmup 3 --steps 10
+Usage: keras_train.py ARCH.json --batch-size 32 --warmup 3 --steps 10 [--jit auto|off]
 """
 import argparse
 import json
@@ -97,11 +97,14 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--jit", choices=["auto", "off"], default="auto",
+                        help="auto: Keras' default (XLA-compiles the train step when every layer supports it)")
     args = parser.parse_args()
     with open(args.arch) as f:
         arch = json.load(f)
     model = build(arch)
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="categorical_crossentropy",
+                  jit_compile="auto" if args.jit == "auto" else False)
     rng = np.random.default_rng(0)
     shape = (args.batch_size, arch["resolution"], arch["resolution"], arch.get("inputChannels", 3))
     x = rng.standard_normal(shape, dtype=np.float32)
@@ -117,6 +120,8 @@ def main():
     total = int(sum(np.prod(w.shape) for w in model.weights))
     print(json.dumps({
         "framework": "keras",
+        "jit": args.jit,
+        "onednn": os.environ["TF_ENABLE_ONEDNN_OPTS"],
         "tfVersion": tf.__version__,
         "imagesPerSecond": args.batch_size * args.steps / seconds,
         "peakRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,

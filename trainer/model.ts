@@ -11,7 +11,7 @@ type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
  * (`stem_conv`, `block3b_dwconv`, …) with the stage number and the repeat index.
  */
 export function buildModel(arch: Architecture, tf: Tf = loadNativeTf(), options: { seed?: number } = {}): LayersModel {
-  const { DropConnect, BatchNorm } = customLayers(tf);
+  const { DropConnect, BatchNorm, GlobalAveragePool } = customLayers(tf);
   // With a seed every kernel gets its own derived seed, so the same spec starts from the same weights.
   let layerIndex = 0;
   const init = () =>
@@ -43,7 +43,7 @@ export function buildModel(arch: Architecture, tf: Tf = loadNativeTf(), options:
 
   const squeezeExcite = (x: SymbolicTensor, blockIn: number, channels: number, seRatio: number, prefix: string) => {
     const squeezed = Math.max(1, Math.floor(blockIn * seRatio));
-    let s = tf.layers.globalAveragePooling2d({ name: `${prefix}_se_squeeze` }).apply(x) as SymbolicTensor;
+    let s = new GlobalAveragePool({ name: `${prefix}_se_squeeze` }).apply(x) as SymbolicTensor;
     s = tf.layers.reshape({ targetShape: [1, 1, channels], name: `${prefix}_se_reshape` }).apply(s) as SymbolicTensor;
     s = withNativeSwish(
       tf,
@@ -124,7 +124,7 @@ export function buildModel(arch: Architecture, tf: Tf = loadNativeTf(), options:
     }
   });
   if (arch.head.filters > 0) x = convBnAct(x, arch.head.filters, 1, 1, 'top');
-  x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as SymbolicTensor;
+  x = new GlobalAveragePool({ name: 'avg_pool' }).apply(x) as SymbolicTensor;
   if (arch.dropout > 0) x = tf.layers.dropout({ rate: arch.dropout, name: 'top_dropout' }).apply(x) as SymbolicTensor;
   const output = tf.layers
     .dense({ units: arch.classes, activation: 'softmax', kernelInitializer: init(), name: 'predictions' })

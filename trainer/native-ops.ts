@@ -39,6 +39,11 @@ export interface NativeOps {
   ): { y: Tensor; mean: Tensor; variance: Tensor };
   /** x·sigmoid(x) in two ops, and its gradient in four instead of the composed chain rule's eight. */
   swish(x: Tensor): Tensor;
+  /**
+   * The mean over height and width of an NHWC tensor, whose gradient is one tiling of dy/(H·W); tfjs' Mean gradient
+   * builds a ones tensor of the input's size in JavaScript and makes two more passes over it.
+   */
+  globalAveragePool(x: Tensor): Tensor;
 }
 
 const cache = new WeakMap<Tf, NativeOps | null>();
@@ -112,5 +117,14 @@ function createNativeOps(tf: Tf, backend: NativeBackend): NativeOps {
     };
   });
 
-  return { batchNormTraining, swish: (x) => swish(x) };
+  const globalAveragePool = tf.customGrad((...args) => {
+    const x = args[0] as Tensor;
+    const [n, h, w, c] = x.shape;
+    return {
+      value: tf.mean(x, [1, 2]),
+      gradFunc: (dy: Tensor) => tf.tile(tf.div(tf.reshape(dy, [n, 1, 1, c]), h * w), [1, h, w, 1]),
+    };
+  });
+
+  return { batchNormTraining, swish: (x) => swish(x), globalAveragePool: (x) => globalAveragePool(x) };
 }

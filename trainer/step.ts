@@ -1,5 +1,5 @@
 import type { Training } from '../spec/task.js';
-import { withBatchedMovingAverages } from './layers.js';
+import { withBatchedMovingAverages } from './batch-norm.js';
 import type { FlatOptimizer } from './optimizer.js';
 import type { Tf } from './tf.js';
 

@@ -108,7 +108,7 @@ export async function trainCandidate(
     return result;
   }
 
-  const tf = loadNativeTf(options.backend);
+  const tf = loadNativeTf(options.backend, { onednn: true });
   const data = await openTaskData(tf, spec.task, arch, spec.training.seed);
   try {
     return await trainLoop(tf, spec, data, outDir, { ...options, log, emit, hash, cost, startedAt });
