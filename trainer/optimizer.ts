@@ -71,13 +71,15 @@ export class FlatOptimizer {
   /** One update from the gradients of `variables`, in their order. */
   applyGradients(gradients: Tensor[]): void {
     const { tf } = this;
+    const flatten = (ts: Tensor[]) => tf.concat(ts.map((t) => (t.rank === 1 ? t : tf.reshape(t, [-1]))));
     tf.tidy(() => {
-      const flat = tf.concat(gradients.map((g) => (g.rank === 1 ? g : tf.reshape(g, [-1]))));
-      const { delta, slots } = this.rule.step(tf, flat, this.slots, this.learningRate, this.iterations);
+      const { delta, slots } = this.rule.step(tf, flatten(gradients), this.slots, this.learningRate, this.iterations);
       slots.forEach((value, i) => this.slots[i].assign(value));
-      tf.split(delta, this.sizes).forEach((piece, i) => {
+      // The weights are flattened too, so the step is one add rather than one per variable.
+      const next = tf.add(flatten(this.variables), delta);
+      tf.split(next, this.sizes).forEach((piece, i) => {
         const variable = this.variables[i];
-        variable.assign(tf.add(variable, variable.rank === 1 ? piece : tf.reshape(piece, variable.shape)));
+        variable.assign(variable.rank === 1 ? piece : tf.reshape(piece, variable.shape));
       });
     });
     this.iterations++;
