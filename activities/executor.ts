@@ -27,6 +27,8 @@ export interface TrainingHooks {
 export interface Executor {
   readonly kind: 'local' | 'kubernetes';
   train(job: TrainingJob, hooks: TrainingHooks): Promise<TrainResult>;
+  /** Checks, before any candidate starts, that trainings can be launched for this search (e.g. a pod template). */
+  preflight?(searchId: string, searchDir: string): Promise<void>;
 }
 
 /** The trainer rejected its input (exit code 2): retrying cannot help, the candidate is recorded as failed. */

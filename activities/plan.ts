@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { planGrid } from '../scaling/grid.js';
 import { architectureKey } from '../scaling/scale.js';
+import { createExecutor } from './executors/index.js';
 import { baselineOf, readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
 import type { PlanInput, PlanOutput, PlannedCandidate } from './types.js';
 
@@ -17,6 +18,8 @@ export function groupId(key: string): string {
  */
 export async function plan(input: PlanInput): Promise<PlanOutput> {
   const spec = await readSearchSpec(input.searchDir);
+  // A bad pod template (or cluster access) fails the search here, before any candidate starts.
+  await createExecutor(spec.execution).preflight?.(basename(input.searchDir), input.searchDir);
   const paths = searchPaths(input.searchDir);
   const ext = input.extension ?? {};
   const grid = {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseSpec } from '../scaling/validate.js';
 
 /**
  * `execution.kubernetes` of a search spec: how the Kubernetes executor turns one candidate into one pod.
@@ -121,3 +122,49 @@ export const KubernetesExecution = z
   .strict();
 export type KubernetesExecution = z.infer<typeof KubernetesExecution>;
 export type KubernetesExecutionInput = z.input<typeof KubernetesExecution>;
+
+type DeepPartial<T> = T extends unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+export type KubernetesSettingsInput = DeepPartial<KubernetesExecutionInput>;
+
+/** The same fields with every default and requirement lifted, nested objects included: a layer to merge. */
+function layerOf(schema: z.ZodType): z.ZodType {
+  if (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) return layerOf(schema.unwrap() as z.ZodType);
+  if (schema instanceof z.ZodObject) {
+    const shape = schema.shape as Record<string, z.ZodType>;
+    return z.strictObject(Object.fromEntries(Object.entries(shape).map(([k, v]) => [k, layerOf(v).optional()])));
+  }
+  return schema;
+}
+
+/**
+ * `execution.kubernetes` as a search spec (or the worker's defaults file) gives it: any subset of
+ * `KubernetesExecution`, each field checked as there. The worker completes it with its defaults
+ * (`EFFSCALE_KUBERNETES_DEFAULTS`, the ConfigMap k8s/ mounts) and validates the whole.
+ */
+export const KubernetesSettings = layerOf(KubernetesExecution) as z.ZodType<KubernetesSettingsInput>;
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Objects merge key by key (so `resources.limits` adds a GPU to the default memory limit); arrays and values replace. */
+export function mergeSettings(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) merged[key] = mergeSettings(base[key], value);
+  return merged;
+}
+
+/**
+ * The executor's settings for one search: the worker's defaults under the spec's own `execution.kubernetes`,
+ * validated as a whole (a SpecError names each bad field as `execution.kubernetes.<path>`).
+ */
+export function resolveKubernetesExecution(
+  defaults: KubernetesSettingsInput | undefined,
+  search: KubernetesSettingsInput | undefined,
+  defaultsSource?: string,
+): KubernetesExecution {
+  const source = defaultsSource
+    ? `execution.kubernetes (the search spec's, over the worker defaults in ${defaultsSource})`
+    : 'execution.kubernetes of the search spec';
+  return parseSpec(KubernetesExecution, mergeSettings(defaults ?? {}, search ?? {}), source, 'execution.kubernetes');
+}

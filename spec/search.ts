@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { GridOptions } from '../scaling/grid.js';
 import { BaselineInput } from '../scaling/input.js';
 import { ResourceLimits } from '../scaling/limits.js';
-import { KubernetesExecution } from './kubernetes.js';
+import { KubernetesSettings } from './kubernetes.js';
 import { LocalExecution } from './local.js';
 import { Task, Training } from './task.js';
 
@@ -60,7 +60,9 @@ export const Execution = z
       .default(8000)
       .describe('history events after which the search continues as new'),
     local: LocalExecution.default(() => LocalExecution.parse({})),
-    kubernetes: KubernetesExecution.optional(),
+    kubernetes: KubernetesSettings.optional().describe(
+      'pod template and executor settings (spec/kubernetes.ts); the worker fills the rest from EFFSCALE_KUBERNETES_DEFAULTS',
+    ),
   })
   .strict();
 export type Execution = z.infer<typeof Execution>;

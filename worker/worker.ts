@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type ActivityOptions } from '../activities/index.js';
+import { loadKubernetesDefaults } from '../activities/kubernetes/defaults.js';
 import { DEFAULT_NAMESPACE, TASK_QUEUE } from './temporal.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
@@ -34,6 +35,8 @@ export function quietWorkerLogs(
 export async function createSearchWorker(
   options: SearchWorkerOptions,
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
+  // A bad defaults file ($EFFSCALE_KUBERNETES_DEFAULTS) stops the worker now, not each search later.
+  loadKubernetesDefaults();
   const connection = await NativeConnection.connect({ address: options.address });
   const worker = await Worker.create({
     connection,

@@ -2,6 +2,7 @@ import type { Execution } from '../../spec/search.js';
 import type { Executor } from '../executor.js';
 import { LocalExecutor } from './local.js';
 import { KubernetesExecutor } from '../kubernetes/executor.js';
+import { kubernetesExecutionFor } from '../kubernetes/defaults.js';
 
 /** One executor per kind of execution; the workflow never knows which one trains. */
 export function createExecutor(execution: Execution): Executor {
@@ -9,9 +10,6 @@ export function createExecutor(execution: Execution): Executor {
     case 'local':
       return new LocalExecutor(execution.local);
     case 'kubernetes':
-      if (!execution.kubernetes) {
-        throw new Error('execution.kubernetes is required when execution.executor is "kubernetes"');
-      }
-      return new KubernetesExecutor(execution.kubernetes);
+      return new KubernetesExecutor(kubernetesExecutionFor(execution.kubernetes));
   }
 }

@@ -36,6 +36,9 @@ function apiFailure(e: unknown, what: string): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
 
+/** The default termination grace period of a pod, and some slack for the node to report. */
+const DELETION_WAIT_MS = 40_000;
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -65,8 +68,15 @@ export class KubernetesExecutor implements Executor {
    * Server-side dry run of a pod built from the template: the API server's own validation and admission (Pod
    * Security, RBAC) reject a bad template before any candidate starts. Throws InvalidPodTemplate or Forbidden.
    */
-  async preflight(searchId = 'preflight'): Promise<void> {
+  async preflight(searchId = 'preflight', searchDir?: string): Promise<void> {
     const root = localRoot(this.execution.volumes.artifacts);
+    if (searchDir !== undefined && !toPodPath(this.execution.volumes.artifacts, searchDir)) {
+      throw podFailure(
+        'InvalidPodTemplate',
+        `search directory ${searchDir} is not on the artifacts volume (execution.kubernetes.volumes.artifacts: ` +
+          `${root} on the worker): trainer pods could not read their specs or write results`,
+      );
+    }
     const job = {
       searchId,
       candidateId: 'check',
@@ -179,6 +189,10 @@ export class KubernetesExecutor implements Executor {
       for (;;) {
         if (hooks.signal.aborted) {
           await this.deletePod(name, undefined);
+          // As with a local process, the cancelled activity ends only once the pod is gone (or long overdue).
+          const deadline = Date.now() + DELETION_WAIT_MS;
+          while (latest && Date.now() < deadline)
+            await Promise.race([new Promise<void>((r) => (wake = r)), sleep(500)]);
           throw new Error(`training of ${job.candidateId} cancelled: pod ${name} deleted`);
         }
         if (!latest) {

@@ -5,7 +5,11 @@ import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-nod
 import { startCluster, type TestCluster } from './cluster.js';
 import { renderKustomization, repoRoot } from './kustomize.js';
 import { NodeAgent } from './node-agent.js';
-import { KubernetesExecution, type KubernetesExecutionInput } from '../../spec/kubernetes.js';
+import {
+  KubernetesExecution,
+  type KubernetesExecutionInput,
+  type KubernetesSettingsInput,
+} from '../../spec/kubernetes.js';
 import { CandidateSpec } from '../../spec/candidate.js';
 import { getPreset } from '../../scaling/presets.js';
 
@@ -21,6 +25,30 @@ export interface K8sFixture {
 }
 
 export const TEST_IMAGE = 'ghcr.io/effscale/trainer:test';
+/**
+ * The datasets claim is mounted where the worker sees the Debian datasets: the node agent maps paths in the
+ * command line, not inside the candidate spec a pod reads, so the dataset path must mean the same on both sides.
+ */
+const DATASETS = '/usr/share/datasets';
+
+/**
+ * The worker's `execution.kubernetes` defaults for pipeline tests, as the ConfigMap in k8s/ holds them: the real
+ * `effscale train` as the container command, the artifacts and datasets claims, the ServiceAccount kubeconfig.
+ */
+export function pipelineDefaults(f: K8sFixture): KubernetesSettingsInput {
+  return {
+    kubeconfig: f.worker.path,
+    namespace: 'effscale',
+    image: TEST_IMAGE,
+    command: ['node', '/app/bin/effscale.js', 'train'],
+    resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '2Gi', 'nvidia.com/gpu': '1' } },
+    volumes: {
+      artifacts: { claimName: 'effscale-artifacts', mountPath: '/artifacts', localPath: f.artifacts },
+      dataset: { claimName: 'effscale-datasets', mountPath: DATASETS, readOnly: true },
+    },
+    heartbeatSeconds: 0.5,
+  };
+}
 
 export async function startFixture(): Promise<K8sFixture> {
   const cluster = await startCluster();

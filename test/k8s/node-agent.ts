@@ -1,5 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import {
@@ -17,6 +20,8 @@ import {
  * pending pods that fit, runs each container's command as a local process with its volumes mapped to local
  * folders, enforces the memory limit (OOMKilled), and reports Running / Succeeded / Failed with the exit code and
  * the termination message through pods/status. Deleting a pod kills its process, as a kubelet would.
+ * Container logs are served the kubelet's way: an HTTPS endpoint (`/containerLogs/<ns>/<pod>/<container>`, with
+ * `follow`) advertised as the node's kubeletEndpoint, which the API server proxies `pods/log` to.
  */
 
 export interface NodeAgentOptions {
@@ -29,6 +34,15 @@ export interface NodeAgentOptions {
   /** Path prefixes as the pod sees them → local folders (`/app` → the checkout; claim mount paths → folders). */
   paths: Record<string, string>;
 }
+
+/** One container's stdout and stderr as the kubelet would keep them, with the clients following it. */
+interface ContainerLog {
+  text: string;
+  done: boolean;
+  followers: Set<ServerResponse>;
+}
+
+const LOG_LIMIT = 1 << 20;
 
 interface Running {
   child: ChildProcess;
@@ -58,11 +72,15 @@ export class NodeAgent {
   readonly nodeName: string;
   /** Every pod name this node ever saw, by candidate label: the "never two pods for one candidate" check. */
   readonly seen = new Map<string, Set<string>>();
+  /** The same per search label, then candidate label: candidate ids repeat across searches of one grid. */
+  private readonly seenInSearch = new Map<string, Map<string, Set<string>>>();
   private readonly core: CoreV1Api;
   private readonly running = new Map<string, Running>();
   private readonly pending = new Map<string, V1Pod>();
   private readonly handled = new Set<string>();
+  private readonly logs = new Map<string, ContainerLog>();
   private readonly dir = mkdtempSync(join(tmpdir(), 'effscale-node-'));
+  private kubelet?: Server;
   private controller?: AbortController;
   private ticker?: NodeJS.Timeout;
   private stopped = false;
@@ -73,6 +91,7 @@ export class NodeAgent {
   }
 
   async start(): Promise<void> {
+    const kubeletPort = await this.serveLogs();
     const gpus = String(this.options.gpus ?? 4);
     const capacity = { cpu: '64', memory: '256Gi', pods: '110', 'nvidia.com/gpu': gpus };
     await this.core
@@ -91,6 +110,7 @@ export class NodeAgent {
               { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'effscale test node agent' },
             ],
             addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
+            daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } },
           },
         },
       },
@@ -114,7 +134,59 @@ export class NodeAgent {
     this.controller?.abort();
     clearInterval(this.ticker);
     for (const run of this.running.values()) run.child.kill('SIGKILL');
+    for (const log of this.logs.values()) for (const follower of log.followers) follower.end();
+    await new Promise((resolve) => (this.kubelet ? this.kubelet.close(resolve) : resolve(null)));
     rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * The kubelet's log endpoint over TLS with a self-signed certificate (the API server verifies kubelet serving
+   * certificates only when given --kubelet-certificate-authority). Started once; returns its port.
+   */
+  private async serveLogs(): Promise<number> {
+    if (!this.kubelet) {
+      const [key, cert] = [join(this.dir, 'kubelet.key'), join(this.dir, 'kubelet.crt')];
+      execFileSync(
+        'openssl',
+        ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert].concat([
+          '-days',
+          '2',
+          '-subj',
+          `/CN=${this.nodeName}`,
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ]),
+        {
+          stdio: 'pipe',
+        },
+      );
+      const server = createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => {
+        const url = new URL(req.url ?? '/', 'https://node');
+        const match = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+        const log = match ? this.logs.get(`${match[1]}/${match[2]}`) : undefined;
+        if (!log) {
+          res.writeHead(404).end('container not found');
+          return;
+        }
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.write(log.text);
+        if (log.done || url.searchParams.get('follow') !== 'true') {
+          res.end();
+          return;
+        }
+        log.followers.add(res);
+        res.once('close', () => log.followers.delete(res));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      this.kubelet = server;
+    }
+    return (this.kubelet.address() as AddressInfo).port;
+  }
+
+  /** Every pod name the API ever showed for each candidate of a search (by their label values). */
+  podsOfSearch(searchLabel: string): Map<string, string[]> {
+    const candidates = this.seenInSearch.get(searchLabel) ?? new Map<string, Set<string>>();
+    return new Map([...candidates].map(([candidate, pods]) => [candidate, [...pods]]));
   }
 
   /** Pod names per candidate that the API ever showed, across restarts of the executor. */
@@ -136,9 +208,16 @@ export class NodeAgent {
     if (!['ADDED', 'MODIFIED', 'DELETED'].includes(type) || !pod.metadata?.name) return;
     const key = this.key(pod);
     const candidate = pod.metadata?.labels?.['effscale.dev/candidate'];
-    if (candidate) this.seen.set(candidate, (this.seen.get(candidate) ?? new Set()).add(pod.metadata?.name ?? ''));
+    if (candidate) {
+      this.seen.set(candidate, (this.seen.get(candidate) ?? new Set()).add(pod.metadata.name));
+      const search = pod.metadata.labels?.['effscale.dev/search'] ?? '';
+      const candidates = this.seenInSearch.get(search) ?? new Map<string, Set<string>>();
+      candidates.set(candidate, (candidates.get(candidate) ?? new Set()).add(pod.metadata.name));
+      this.seenInSearch.set(search, candidates);
+    }
     if (type === 'DELETED') {
       this.pending.delete(key);
+      this.logs.delete(key);
       this.running.get(key)?.child.kill('SIGKILL');
       return;
     }
@@ -280,7 +359,13 @@ export class NodeAgent {
     const startedAt = new Date();
     const run: Running = { child, startedAt, terminationLog, output: '', oom: false };
     this.running.set(key, run);
-    const collect = (chunk: Buffer) => (run.output = (run.output + chunk.toString()).slice(-8192));
+    const log: ContainerLog = { text: '', done: false, followers: new Set() };
+    this.logs.set(key, log);
+    const collect = (chunk: Buffer) => {
+      run.output = (run.output + chunk.toString()).slice(-8192);
+      log.text = (log.text + chunk.toString()).slice(-LOG_LIMIT);
+      for (const follower of log.followers) follower.write(chunk);
+    };
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
     const limit = bytes(container.resources?.limits?.memory);
@@ -301,6 +386,8 @@ export class NodeAgent {
     });
     const exitCode = await exited;
     clearInterval(memoryWatch);
+    log.done = true;
+    for (const follower of log.followers) follower.end();
     this.running.delete(key);
     if (this.stopped) return;
     let message = readFileSync(terminationLog, 'utf8').slice(0, 4096);

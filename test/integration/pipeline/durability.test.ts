@@ -1,16 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { ensureDevServer, freePort } from '../../../worker/dev-server.js';
 import type { SearchResult } from '../../../workflows/state.js';
 import { quietWorkerLogs } from '../../../worker/worker.js';
-import { createTestWorker, retrainedAfterFinish, runs, start, tempStateDir, testSpec } from './harness.js';
+import {
+  createTestWorker,
+  retrainedAfterFinish,
+  runs,
+  start,
+  startWorkerProcess,
+  tempStateDir,
+  testSpec,
+  until,
+} from './harness.js';
 
 quietWorkerLogs();
-const cli = fileURLToPath(new URL('../../../../bin/effscale.js', import.meta.url));
 
 /** A grid of 15 distinct trainings: long enough to interrupt in the middle. */
 const wideGrid = {
@@ -22,18 +29,6 @@ const wideGrid = {
   },
   targets: { phis: [1] },
 };
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-function startWorkerProcess(address: string): ChildProcess {
-  return spawn(process.execPath, [cli, 'worker', '--address', address], { stdio: ['ignore', 'ignore', 'inherit'] });
-}
 
 test('a worker killed mid-search is replaced and the search completes without training a finished candidate twice', async () => {
   const stateDir = await tempStateDir('kill');

@@ -1,4 +1,6 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import proto from '@temporalio/proto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,6 +42,21 @@ export async function startTestServer(): Promise<TestWorkflowEnvironment> {
 
 export async function tempStateDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `effscale-${prefix}-`));
+}
+
+const cli = fileURLToPath(new URL('../../../../bin/effscale.js', import.meta.url));
+
+/** `effscale worker` as its own process (the one a test SIGKILLs); it inherits the test's environment. */
+export function startWorkerProcess(address: string): ChildProcess {
+  return spawn(process.execPath, [cli, 'worker', '--address', address], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** A quick search: micro-28 on a Fashion-MNIST subset with the no-op trainer unless told otherwise. */

@@ -1,0 +1,282 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify as toYaml } from 'yaml';
+import type { V1Pod } from '@kubernetes/client-node';
+import { Client, WorkflowFailedError, CancelledFailure, ActivityFailure } from '@temporalio/client';
+import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common';
+import { NativeConnection } from '@temporalio/worker';
+import { labelValue } from '../../activities/kubernetes/names.js';
+import { DEFAULTS_ENV } from '../../activities/kubernetes/defaults.js';
+import { TrainResult } from '../../spec/candidate.js';
+import type { KubernetesSettingsInput } from '../../spec/kubernetes.js';
+import type { SearchSpecInput } from '../../spec/search.js';
+import { ensureDevServer, type DevServer } from '../../worker/dev-server.js';
+import { quietWorkerLogs } from '../../worker/worker.js';
+import type { SearchResult } from '../../workflows/state.js';
+import { createTestWorker, runs, start, startWorkerProcess, testSpec, until } from '../integration/pipeline/harness.js';
+import { pipelineDefaults, startFixture, type K8sFixture } from './harness.js';
+
+quietWorkerLogs();
+
+/** The stand-in trainer, where what a pod does (sleep, progress, exit) is the subject rather than training. */
+const FIXTURE_TRAINER = ['node', '/app/dist/test/k8s/fixtures/trainer.js'];
+const CRASH_TRAINER = ['node', '/app/dist/test/fixtures/trainers/crash-at-resolution.js'];
+
+function k8sSpec(
+  name: string,
+  kubernetes: KubernetesSettingsInput,
+  execution: Partial<NonNullable<SearchSpecInput['execution']>> = {},
+  rest: Partial<SearchSpecInput> = {},
+) {
+  return testSpec(name, {
+    execution: {
+      executor: 'kubernetes',
+      parallelism: 7,
+      retries: 1,
+      failureBudget: 1,
+      heartbeatTimeout: '10s',
+      kubernetes: { noop: true, ...kubernetes },
+      ...execution,
+    },
+    ...rest,
+  });
+}
+
+/** The heartbeat details of the search's running trainings, as the Temporal server holds them. */
+async function heartbeats(client: Client, workflowId: string): Promise<Record<string, unknown>[]> {
+  const { raw } = await client.workflow.getHandle(workflowId).describe();
+  return (raw.pendingActivities ?? []).flatMap((a) =>
+    (a.heartbeatDetails?.payloads ?? []).map((p) => defaultPayloadConverter.fromPayload<Record<string, unknown>>(p)),
+  );
+}
+
+/** The search's result; a failed search throws with its cause's message, which says what went wrong. */
+async function resultOf(handle: { result(): Promise<SearchResult> }): Promise<SearchResult> {
+  try {
+    return await handle.result();
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+    throw new Error(`search failed: ${cause?.message ?? String(err)}`, { cause: err });
+  }
+}
+
+describe('searches with execution.executor kubernetes: real pipeline, kube-apiserver and node agent', () => {
+  let f: K8sFixture;
+  let server: DevServer;
+  let native: NativeConnection;
+  let client: Client;
+  let stateDir: string;
+
+  before(async () => {
+    f = await startFixture();
+    // The worker's defaults file, as the k8s/ Deployment mounts it; every search spec here sets only a few fields.
+    const defaults = join(f.artifacts, 'kubernetes-defaults.yaml');
+    writeFileSync(defaults, toYaml(pipelineDefaults(f)));
+    process.env[DEFAULTS_ENV] = defaults;
+    // Search directories live on the artifacts volume, where trainer pods read specs and write results.
+    stateDir = join(f.artifacts, 'state');
+    server = await ensureDevServer(mkdtempSync(join(tmpdir(), 'effscale-k8s-temporal-')));
+    native = await NativeConnection.connect({ address: server.address });
+    client = new Client({ connection: server.connection });
+  });
+  after(async () => {
+    process.env[DEFAULTS_ENV] = '';
+    await native?.close();
+    await server?.stop();
+    await f?.stop();
+  });
+
+  const podsOf = async (workflowId: string): Promise<V1Pod[]> =>
+    (
+      await f.admin.listNamespacedPod({
+        namespace: 'effscale',
+        labelSelector: `effscale.dev/search=${labelValue(workflowId)}`,
+      })
+    ).items;
+
+  test('a search runs every unique candidate as exactly one pod of the real trainer; results come back as termination messages', async () => {
+    const spec = k8sSpec('k8s-basic', { cleanup: { deleteSucceeded: false } });
+    const worker = await createTestWorker(native);
+    const { handle, workflowId } = await start(client, spec, stateDir);
+    const result: SearchResult = await worker.runUntil(resultOf(handle));
+
+    assert.equal(result.status, 'completed');
+    const { groups, finals, registered } = result.state;
+    assert.equal(Object.keys(groups).length, 7);
+    assert.ok(Object.values(groups).every((g) => g.state === 'succeeded'));
+    assert.equal(registered.length, 1, 'the finalist trained as a pod is registered');
+
+    const candidates = [...Object.keys(groups), ...finals.map((m) => `final-${m.member}`)];
+    const seen = f.agent.podsOfSearch(labelValue(workflowId));
+    assert.deepEqual([...seen.keys()].sort(), candidates.map(labelValue).sort(), 'a pod for every candidate');
+    for (const [candidate, names] of seen) assert.equal(names.length, 1, `one pod for ${candidate}: ${names}`);
+
+    const pods = await podsOf(workflowId);
+    assert.equal(pods.length, candidates.length);
+    for (const pod of pods) {
+      const id = pod.metadata?.annotations?.['effscale.dev/candidate-id'] ?? '';
+      const [container] = pod.spec?.containers ?? [];
+      assert.equal(pod.status?.phase, 'Succeeded', id);
+      assert.deepEqual(container.command, ['node', '/app/bin/effscale.js', 'train'], 'the real trainer ran');
+      assert.ok(container.args?.includes('--noop'));
+      const message = pod.status?.containerStatuses?.[0].state?.terminated?.message ?? '';
+      const fromPod = TrainResult.parse(JSON.parse(message));
+      assert.equal(fromPod.candidateId, id);
+      assert.equal(fromPod.backend, 'noop');
+      if (groups[id]) {
+        assert.equal(fromPod.score, groups[id].score, `${id}: the workflow's score is the pod's termination message`);
+        const rep = result.state.candidates[groups[id].representative];
+        assert.equal(pod.metadata?.annotations?.['effscale.dev/alpha'], String(rep.alpha));
+        assert.equal(pod.metadata?.annotations?.['effscale.dev/gamma'], String(rep.gamma));
+      }
+      assert.equal(pod.metadata?.annotations?.['effscale.dev/search-id'], workflowId);
+    }
+    const launches = (await runs(stateDir, workflowId)).filter((r) => r.event === 'launch');
+    assert.equal(launches.length, candidates.length);
+    assert.ok(
+      launches.every((r) => r.pod && !r.pid),
+      'launch records name the pod',
+    );
+  });
+
+  test('a worker SIGKILLed mid-search is replaced; the new one adopts the running pods (no duplicates)', async () => {
+    const spec = k8sSpec(
+      'k8s-kill',
+      { command: FIXTURE_TRAINER, env: { FIXTURE_SLEEP_MS: '15000' } },
+      { retries: 2, heartbeatTimeout: '3s' },
+      { final: { finalists: 0 } },
+    );
+    const workers: ChildProcess[] = [];
+    try {
+      const { handle, workflowId } = await start(client, spec, stateDir);
+      workers.push(startWorkerProcess(server.address));
+      let running: string[] = [];
+      await until('trainer pods running', async () => {
+        running = (await podsOf(workflowId))
+          .filter((p) => p.status?.phase === 'Running')
+          .map((p) => p.metadata?.name ?? '');
+        return running.length >= 3;
+      });
+      // The replacement starts before the kill so it is polling by the time the dead worker's heartbeats time out.
+      workers.push(startWorkerProcess(server.address));
+      workers[0].kill('SIGKILL');
+
+      const result: SearchResult = await resultOf(handle);
+      assert.equal(result.status, 'completed');
+      assert.ok(Object.values(result.state.groups).every((g) => g.state === 'succeeded'));
+      const seen = f.agent.podsOfSearch(labelValue(workflowId));
+      assert.equal(seen.size, Object.keys(result.state.groups).length);
+      for (const [candidate, names] of seen) assert.equal(names.length, 1, `one pod for ${candidate}: ${names}`);
+
+      const launches = (await runs(stateDir, workflowId)).filter((r) => r.event === 'launch');
+      const adopted = launches.filter((r) => r.attempt > 1 && r.pod && running.includes(r.pod));
+      assert.ok(adopted.length > 0, 'a later attempt adopted a pod the killed worker had started');
+      for (const name of running) {
+        const attempts = launches.filter((r) => r.pod === name).map((r) => r.attempt);
+        assert.ok(attempts.length >= 1, `${name} recorded`);
+      }
+    } finally {
+      for (const w of workers) w.kill('SIGKILL');
+    }
+  });
+
+  test('a failing pod (exit 1) is retried as a new pod, then recorded failed within the failure budget', async () => {
+    // γ = 1.4 makes 28 px → 39 px: two dedup groups, both crash.
+    const spec = k8sSpec(
+      'k8s-crash',
+      { command: CRASH_TRAINER, env: { CRASH_RESOLUTION: '39' } },
+      { retries: 1, failureBudget: 2 },
+      { final: { finalists: 0 } },
+    );
+    const worker = await createTestWorker(native);
+    const { handle, workflowId } = await start(client, spec, stateDir);
+    const result: SearchResult = await worker.runUntil(resultOf(handle));
+
+    assert.equal(result.status, 'completed');
+    const failed = Object.entries(result.state.groups).filter(([, g]) => g.state === 'failed');
+    assert.equal(failed.length, 2);
+    const pods = await podsOf(workflowId);
+    for (const [id, group] of failed) {
+      assert.match(group.error ?? '', /exit code 1/);
+      assert.match(group.error ?? '', /simulated crash at resolution 39/, 'the pod log tail is the failure message');
+      const own = pods.filter((p) => p.metadata?.annotations?.['effscale.dev/candidate-id'] === id);
+      assert.equal(own.length, 2, `${id}: one pod per attempt, kept for debugging`);
+      assert.deepEqual(own.map((p) => p.metadata?.name ?? '').sort(), [
+        own[0].metadata?.name?.replace(/-r1$/, ''),
+        `${own[0].metadata?.name?.replace(/-r1$/, '')}-r1`,
+      ]);
+      for (const pod of own) {
+        assert.equal(pod.status?.phase, 'Failed');
+        assert.equal(pod.status?.containerStatuses?.[0].state?.terminated?.exitCode, 1);
+      }
+    }
+    const succeeded = Object.values(result.state.groups).filter((g) => g.state === 'succeeded');
+    assert.equal(succeeded.length, 5);
+    assert.equal(result.best?.score !== undefined, true);
+  });
+
+  test('trainer progress reaches the activity heartbeats; cancelling the search deletes its pods', async () => {
+    const spec = k8sSpec(
+      'k8s-cancel',
+      { command: FIXTURE_TRAINER, env: { FIXTURE_SLEEP_MS: '60000', FIXTURE_BATCHES: '120' } },
+      { parallelism: 3 },
+    );
+    const worker = await createTestWorker(native);
+    const { handle, workflowId } = await start(client, spec, stateDir);
+    const outcome = worker.runUntil(
+      handle.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    );
+
+    let details: Record<string, unknown>[] = [];
+    await until('batch progress in the heartbeats', async () => {
+      details = await heartbeats(client, workflowId);
+      return details.some((d) => typeof d.batch === 'number');
+    });
+    const batch = details.find((d) => typeof d.batch === 'number');
+    assert.equal(batch?.batches, 120, 'the trainer’s own progress line, read from the pod log');
+    assert.equal((await podsOf(workflowId)).filter((p) => p.status?.phase === 'Running').length, 3);
+
+    await handle.cancel();
+    const err = await outcome;
+    assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
+    assert.deepEqual(
+      (await podsOf(workflowId)).map((p) => p.metadata?.name),
+      [],
+      'no pod of the cancelled search remains',
+    );
+  });
+
+  test('an invalid pod template fails the search at its start, naming the field, before any pod starts', async () => {
+    // Requests above limits pass the schema but not the API server's validation (server-side dry run).
+    const spec = k8sSpec('k8s-invalid', { resources: { requests: { memory: '4Gi' }, limits: { memory: '1Gi' } } });
+    const worker = await createTestWorker(native);
+    const { handle, workflowId } = await start(client, spec, stateDir);
+    const err = await worker.runUntil(
+      handle.result().then(
+        () => undefined,
+        (e: unknown) => e,
+      ),
+    );
+
+    assert.ok(err instanceof WorkflowFailedError, String(err));
+    const cause = err.cause instanceof ActivityFailure ? err.cause.cause : err.cause;
+    assert.ok(cause instanceof ApplicationFailure, String(cause));
+    assert.equal(cause.type, 'InvalidPodTemplate');
+    assert.match(cause.message, /spec\.containers\[0\]\.resources\.requests/);
+    assert.match(cause.message, /must be less than or equal to memory limit/);
+    assert.equal(f.agent.podsOfSearch(labelValue(workflowId)).size, 0, 'no pod was ever created');
+    assert.deepEqual(await runs(stateDir, workflowId), [], 'no training was launched');
+
+    assert.throws(
+      () => k8sSpec('k8s-bad-field', { image: '', imagePullPolicy: 'Sometimes' as 'Always' }),
+      /execution\.kubernetes\.image[\s\S]*execution\.kubernetes\.imagePullPolicy/,
+    );
+  });
+});
