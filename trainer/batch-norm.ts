@@ -24,17 +24,25 @@ const deferredUpdates = new WeakMap<Tf, MovingAverageUpdate[]>();
  * for all statistics at once: one concatenated pass per decay instead of three ops per statistic.
  */
 function applyMovingAverages(tf: Tf, updates: MovingAverageUpdate[]): void {
-  const byDecay = new Map<number, MovingAverageUpdate[]>();
-  for (const u of updates) byDecay.set(u.decay, [...(byDecay.get(u.decay) ?? []), u]);
+  // A layer called twice in one pass moves its statistics twice, in order: one round per repeat.
+  const rounds: MovingAverageUpdate[][] = [];
+  const calls = new Map<LayerVariable, number>();
+  for (const u of updates) {
+    const round = calls.get(u.moving) ?? 0;
+    calls.set(u.moving, round + 1);
+    (rounds[round] ??= []).push(u);
+  }
   tf.tidy(() => {
-    for (const [decay, group] of byDecay) {
-      const current = tf.concat(group.map((u) => u.moving.read()));
-      const next = tf.sub(current, tf.mul(tf.sub(current, tf.concat(group.map((u) => u.batch))), decay));
-      const pieces = tf.split(
-        next,
-        group.map((u) => u.batch.size),
-      );
-      pieces.forEach((piece, i) => group[i].moving.write(piece));
+    for (const round of rounds) {
+      for (const decay of new Set(round.map((u) => u.decay))) {
+        const group = round.filter((u) => u.decay === decay);
+        const current = tf.concat(group.map((u) => u.moving.read()));
+        const next = tf.sub(current, tf.mul(tf.sub(current, tf.concat(group.map((u) => u.batch))), decay));
+        tf.split(
+          next,
+          group.map((u) => u.batch.size),
+        ).forEach((piece, i) => group[i].moving.write(piece));
+      }
     }
   });
   tf.dispose(updates.map((u) => u.batch));
