@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SpecError } from '../../scaling/validate.js';
+import { KubernetesSettings, mergeSettings, resolveKubernetesExecution } from '../../spec/kubernetes.js';
+import { loadKubernetesDefaults } from '../../activities/kubernetes/defaults.js';
+
+const defaults = {
+  image: 'registry.example.com/effscale-trainer:1',
+  resources: { requests: { cpu: '2', memory: '4Gi' }, limits: { memory: '8Gi' } },
+  volumes: { artifacts: { claimName: 'effscale-artifacts', mountPath: '/artifacts' } },
+  tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists' as const }],
+  env: { A: '1' },
+};
+
+test('a search spec layer merges over the worker defaults: objects by key, arrays and values replaced', () => {
+  const execution = resolveKubernetesExecution(
+    defaults,
+    { resources: { limits: { 'nvidia.com/gpu': '1' } }, tolerations: [], env: { B: '2' }, noop: true },
+    'defaults.yaml',
+  );
+  assert.equal(execution.image, defaults.image);
+  assert.deepEqual(execution.resources.limits, { memory: '8Gi', 'nvidia.com/gpu': '1' });
+  assert.deepEqual(execution.resources.requests, { cpu: '2', memory: '4Gi' });
+  assert.deepEqual(execution.tolerations, []);
+  assert.deepEqual(execution.env, { A: '1', B: '2' });
+  assert.equal(execution.noop, true);
+  assert.equal(execution.namespace, 'effscale', 'schema defaults fill what neither layer sets');
+  assert.deepEqual(mergeSettings({ a: [1, 2] }, { a: [3] }), { a: [3] });
+});
+
+test('a layer is checked field by field but may leave anything out; the merged whole must be complete', () => {
+  assert.equal(KubernetesSettings.safeParse({}).success, true);
+  assert.equal(KubernetesSettings.safeParse({ volumes: { artifacts: { mountPath: '/a' } } }).success, true);
+  assert.equal(KubernetesSettings.safeParse({ imagePullPolicy: 'Sometimes' }).success, false);
+  assert.equal(KubernetesSettings.safeParse({ gpus: 1 }).success, false, 'unknown fields are rejected');
+  assert.throws(
+    () => resolveKubernetesExecution(undefined, { noop: true }),
+    (err: unknown) =>
+      err instanceof SpecError &&
+      /execution\.kubernetes\.image/.test(err.message) &&
+      /execution\.kubernetes\.volumes/.test(err.message),
+  );
+});
+
+test('the defaults file: YAML validated as a layer, errors name the file and the field', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effscale-k8s-defaults-'));
+  const good = join(dir, 'good.yaml');
+  writeFileSync(good, 'image: trainer:1\nresources:\n  limits: { memory: 1Gi }\n');
+  assert.deepEqual(loadKubernetesDefaults(good).settings, {
+    image: 'trainer:1',
+    resources: { limits: { memory: '1Gi' } },
+  });
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'runAsUser: 0\n');
+  assert.throws(() => loadKubernetesDefaults(bad), /bad\.yaml[\s\S]*runAsUser/);
+  assert.throws(() => loadKubernetesDefaults(join(dir, 'missing.yaml')), /missing\.yaml: cannot read/);
+  assert.deepEqual(loadKubernetesDefaults(''), {});
+});
