@@ -5,6 +5,7 @@
  * measurement runs in its own process so the peak RSS is its own. Both train with Adam on the same fixed random
  * batch, so data loading is excluded on both sides. The Keras baseline is its best configuration here: the default
  * XLA-compiled train step, with oneDNN on or off, whichever is faster; Keras without XLA is printed for reference.
+ * `BENCH_ROUNDS` (default 2) alternating rounds per case, best of each side; `BENCH_BATCH` (default 32).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,7 @@ interface Case {
 }
 
 const batchSize = Number(process.env.BENCH_BATCH ?? 32);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 const cases: Case[] = [
   { name: 'micro-28 (28×28×1)', arch: getPreset('micro-28'), warmup: 5, steps: 40 },
   {
@@ -154,18 +156,24 @@ async function main(): Promise<void> {
       ` (${cpus().length} CPUs, load average ${load()})`,
   );
   console.log(
-    'Keras baseline: its default compile (XLA train step), the faster of oneDNN on/off; ' +
-      'Keras without XLA (same oneDNN setting) for reference',
+    `best of ${rounds} alternating rounds per side; Keras baseline: its default compile (XLA train step), the ` +
+      'faster of oneDNN on/off; Keras without XLA (same oneDNN setting) for reference',
   );
   for (const c of cases) {
     const archFile = join(dir, `${c.arch.name}.json`);
     writeFileSync(archFile, JSON.stringify(c.arch));
-    const tfjs = measureTfjs(archFile, c);
-    const runs = (['0', '1'] as const).map((onednn) => ({
-      onednn,
-      m: measureKeras(python, archFile, c, onednn, 'auto'),
-    }));
-    const best = runs.reduce((a, b) => (b.m.imagesPerSecond > a.m.imagesPerSecond ? b : a));
+    // Rounds alternate the two sides so a burst of load on this shared machine does not fall on one side only; the
+    // best of each is kept.
+    const tfjsRuns: Measurement[] = [];
+    const kerasRuns: { onednn: '0' | '1'; m: Measurement }[] = [];
+    for (let round = 0; round < rounds; round++) {
+      tfjsRuns.push(measureTfjs(archFile, c));
+      for (const onednn of ['0', '1'] as const) {
+        kerasRuns.push({ onednn, m: measureKeras(python, archFile, c, onednn, 'auto') });
+      }
+    }
+    const tfjs = tfjsRuns.reduce((a, b) => (b.imagesPerSecond > a.imagesPerSecond ? b : a));
+    const best = kerasRuns.reduce((a, b) => (b.m.imagesPerSecond > a.m.imagesPerSecond ? b : a));
     const keras = best.m;
     const eager = measureKeras(python, archFile, c, best.onednn, 'off');
     for (const other of [keras, eager]) {
