@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection } from '@temporalio/client';
+import { processAlive, stopProcess } from '../activities/executors/process.js';
 import { searchAttributeKeys } from '../workflows/messages.js';
 import { connect, raiseRetention, registerSearchAttributes } from './temporal.js';
 
@@ -52,22 +53,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function stopPid(pid: number): Promise<void> {
-  if (!alive(pid)) return;
-  process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-  if (alive(pid)) process.kill(pid, 'SIGKILL');
-}
-
 export interface DevServerOptions {
   port?: number;
   uiPort?: number;
@@ -81,7 +66,7 @@ export async function ensureDevServer(stateDir: string, options: DevServerOption
   const record = await readFile(recordFile, 'utf8')
     .then((t) => JSON.parse(t) as ServerRecord)
     .catch(() => undefined);
-  if (record && alive(record.pid)) {
+  if (record && processAlive(record.pid)) {
     const address = `127.0.0.1:${record.port}`;
     const connection = await connect(address, 10_000);
     return {
@@ -120,7 +105,7 @@ export async function ensureDevServer(stateDir: string, options: DevServerOption
     connection,
     stop: async () => {
       await connection.close();
-      await stopPid(pid);
+      await stopProcess(pid, 10_000);
       await rm(recordFile, { force: true });
     },
   };

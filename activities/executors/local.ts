@@ -6,24 +6,16 @@ import { join } from 'node:path';
 import { LocalExecution } from '../../spec/local.js';
 import { TrainProgress, TrainResult } from '../../spec/candidate.js';
 import { CandidateInputError, type Executor, type TrainingHooks, type TrainingJob } from '../executor.js';
+import { processAlive, stopProcess } from './process.js';
 
 const defaultTrainer = [process.execPath, fileURLToPath(new URL('../../../bin/effscale.js', import.meta.url)), 'train'];
 const EXIT_BAD_INPUT = 2;
 const STDERR_TAIL = 4000;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A recorded pid may have been reused by an unrelated process: only a trainer for this directory counts. */
 async function trainsInto(pid: number, outDir: string): Promise<boolean> {
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
-  return cmdline === null ? alive(pid) : cmdline.split('\0').includes(outDir);
+  return cmdline === null ? processAlive(pid) : cmdline.split('\0').includes(outDir);
 }
 
 /**
@@ -97,10 +89,7 @@ export class LocalExecutor implements Executor {
   private async stopStale(pidPath: string, outDir: string): Promise<void> {
     const pid = Number(await readFile(pidPath, 'utf8').catch(() => ''));
     if (!pid || !(await trainsInto(pid, outDir))) return;
-    process.kill(pid, 'SIGTERM');
-    const deadline = Date.now() + this.options.graceSeconds * 1000;
-    while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    await stopProcess(pid, this.options.graceSeconds * 1000);
   }
 }
 

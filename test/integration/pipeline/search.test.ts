@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { WorkflowFailedError, CancelledFailure, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
+import { processAlive } from '../../../activities/executors/process.js';
 import { Registry } from '../../../registry/registry.js';
 import { BestScoreAttribute, progressQuery, StageAttribute } from '../../../workflows/messages.js';
 import type { SearchResult } from '../../../workflows/state.js';
@@ -32,15 +33,6 @@ async function recordHistory(name: string, history: Awaited<ReturnType<WorkflowH
   if (!process.env.EFFSCALE_RECORD_HISTORIES) return;
   await mkdir(historiesDir, { recursive: true });
   await writeFile(join(historiesDir, `${name}.json`), historyToFixture(history));
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('search workflow on a real Temporal dev server', () => {
@@ -222,7 +214,7 @@ describe('search workflow on a real Temporal dev server', () => {
     assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure);
     const pids = (await runs(stateDir, workflowId)).flatMap((r) => (r.pid ? [r.pid] : []));
     assert.ok(pids.length >= 2);
-    for (const pid of pids) assert.equal(alive(pid), false, `trainer ${pid} still running`);
+    for (const pid of pids) assert.equal(processAlive(pid), false, `trainer ${pid} still running`);
     const summary = await readJson<SearchResult>(join(searchDirOf(stateDir, workflowId), 'summary.json'));
     assert.equal(summary.status, 'cancelled');
     assert.ok(Object.values(summary.state.groups).some((g) => g.state === 'cancelled'));
