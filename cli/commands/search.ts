@@ -72,6 +72,12 @@ export function registerSearch(program: Command): void {
       }
     } finally {
       await session.close();
+      if (session.server?.owned && !flags.detach) {
+        // The printed UI address dies with the embedded server; the history stays in the state directory.
+        console.error(
+          `effscale: the embedded Temporal server stopped; \`effscale dev --state-dir ${session.stateDir}\` serves its UI and history again`,
+        );
+      }
     }
   });
 }
