@@ -79,8 +79,16 @@ export async function loadCheckpoint(
     name: s.name,
     tensor: ordered[state.modelWeights + i],
   }));
-  if (slots.length > 0) optimizer.setWeights(slots);
-  tf.dispose(ordered);
+  try {
+    if (slots.length > 0) optimizer.setWeights(slots);
+  } catch (error) {
+    // Checkpoints written before the flat optimizer hold one slot per variable.
+    throw new CheckpointMismatchError(
+      `${dir}: ${error instanceof Error ? error.message : String(error)}; delete the checkpoint to train from the start`,
+    );
+  } finally {
+    tf.dispose(ordered);
+  }
   return state;
 }
 
