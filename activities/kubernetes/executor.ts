@@ -61,7 +61,8 @@ export class KubernetesExecutor implements Executor {
     this.execution = execution;
     this.kubeConfig = kubeConfig ?? loadKubeConfig(execution);
     this.core = this.kubeConfig.makeApiClient(CoreV1Api);
-    this.quota = new PodQuota(this.core, execution.namespace, execution.gpuQuota);
+    const cluster = this.kubeConfig.getCurrentCluster()?.server ?? '';
+    this.quota = new PodQuota(this.core, execution.namespace, execution.gpuQuota, cluster);
   }
 
   /**

@@ -8,13 +8,22 @@ import { isActive } from './status.js';
  * serialized, and across workers a pod that turns out to be over the quota right after creation is withdrawn.
  */
 export class PodQuota {
-  private chain: Promise<unknown> = Promise.resolve();
+  /**
+   * Check-and-create turns per cluster and namespace, shared by every executor of this process: the pipeline builds
+   * one executor per training, and a per-executor turn would let concurrent trainings all see a free slot.
+   */
+  private static readonly chains = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly core: CoreV1Api,
     private readonly namespace: string,
     private readonly quota: number | undefined,
+    private readonly cluster = '',
   ) {}
+
+  private get key(): string {
+    return `${this.cluster}/${this.namespace}`;
+  }
 
   async active(): Promise<V1Pod[]> {
     const list = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: MANAGED_SELECTOR });
@@ -25,11 +34,14 @@ export class PodQuota {
   async withSlot<T>(create: () => Promise<T>, wait: () => Promise<void>): Promise<T> {
     const quota = this.quota;
     if (quota === undefined) return create();
-    const turn = this.chain.then(async () => {
+    const turn = (PodQuota.chains.get(this.key) ?? Promise.resolve()).then(async () => {
       while ((await this.active()).length >= quota) await wait();
       return create();
     });
-    this.chain = turn.catch(() => undefined);
+    PodQuota.chains.set(
+      this.key,
+      turn.catch(() => undefined),
+    );
     return turn;
   }
 

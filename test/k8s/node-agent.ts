@@ -77,6 +77,7 @@ export class NodeAgent {
   private readonly core: CoreV1Api;
   private readonly running = new Map<string, Running>();
   private readonly pending = new Map<string, V1Pod>();
+  /** Pod UIDs already started: a pod deleted and created again under the same name is a new pod to run. */
   private readonly handled = new Set<string>();
   private readonly logs = new Map<string, ContainerLog>();
   private readonly dir = mkdtempSync(join(tmpdir(), 'effscale-node-'));
@@ -231,10 +232,10 @@ export class NodeAgent {
       await this.schedule();
     } else if (
       pod.spec.nodeName === this.nodeName &&
-      !this.handled.has(key) &&
+      !this.handled.has(pod.metadata.uid ?? key) &&
       !pod.status?.phase?.match(/Succeeded|Failed/)
     ) {
-      this.handled.add(key);
+      this.handled.add(pod.metadata.uid ?? key);
       await this.run(pod);
     }
   }

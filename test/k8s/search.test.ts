@@ -219,6 +219,33 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
     assert.equal(result.best?.score !== undefined, true);
   });
 
+  test('a GPU quota below the search parallelism holds: never more active pods than the quota', async () => {
+    const spec = k8sSpec(
+      'k8s-quota',
+      { command: FIXTURE_TRAINER, env: { FIXTURE_SLEEP_MS: '1500' }, gpuQuota: 2 },
+      { parallelism: 7 },
+      { final: { finalists: 0 } },
+    );
+    const worker = await createTestWorker(native);
+    const { handle, workflowId } = await start(client, spec, stateDir);
+    let peak = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const active = (await podsOf(workflowId)).filter(
+          (p) => p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed',
+        );
+        peak = Math.max(peak, active.length);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const result: SearchResult = await worker.runUntil(resultOf(handle)).finally(() => (sampling = false));
+    await sampler;
+    assert.equal(result.status, 'completed');
+    assert.ok(Object.values(result.state.groups).every((g) => g.state === 'succeeded'));
+    assert.equal(peak, 2, `at most (and, with 7 trainings waiting, exactly) 2 pods active; saw ${peak}`);
+  });
+
   test('trainer progress reaches the activity heartbeats; cancelling the search deletes its pods', async () => {
     const spec = k8sSpec(
       'k8s-cancel',
