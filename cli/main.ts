@@ -8,6 +8,7 @@ import { registerSearch } from './commands/search.js';
 import { registerStatus } from './commands/status.js';
 import { registerList } from './commands/list.js';
 import { registerCancel } from './commands/cancel.js';
+import { registerControl } from './commands/control.js';
 import { registerExtend } from './commands/extend.js';
 import { registerResult } from './commands/result.js';
 import { registerInit } from './commands/init.js';
@@ -34,6 +35,7 @@ const commands: ((program: Command) => void)[] = [
   registerStatus,
   registerList,
   registerCancel,
+  registerControl,
   registerExtend,
   registerResult,
   registerInit,
