@@ -11,7 +11,11 @@ export interface ConnectionFlags {
 export function connectionOptions(command: Command): Command {
   return command
     .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS, else a local dev server)')
-    .option('--namespace <ns>', 'Temporal namespace', 'default')
+    .option(
+      '--namespace <ns>',
+      'Temporal namespace (default: $TEMPORAL_NAMESPACE, else default)',
+      process.env.TEMPORAL_NAMESPACE ?? 'default',
+    )
     .option(
       '--state-dir <dir>',
       'state directory: dev-server database, search artifacts, registry',

@@ -6,7 +6,11 @@ export function registerWorker(program: Command): void {
     .command('worker')
     .description('run a search worker (workflows and trainings) against a Temporal server: the cluster mode')
     .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS)')
-    .option('--namespace <ns>', 'Temporal namespace', 'default')
+    .option(
+      '--namespace <ns>',
+      'Temporal namespace (default: $TEMPORAL_NAMESPACE, else default)',
+      process.env.TEMPORAL_NAMESPACE ?? 'default',
+    )
     .option('--max-trainings <n>', 'concurrent trainings on this worker', (v) => Number(v), 64)
     .action(async (flags: { address?: string; namespace: string; maxTrainings: number }) => {
       // Loaded on use: `effscale train` (one process per candidate) must start fast.
