@@ -10,8 +10,8 @@ const round = (x: number) => Number(x.toFixed(4));
  * multipliers, or as the largest φ under the resource limits), scales the baseline and writes each member's
  * architecture data (layers, shapes, costs) to the search directory.
  */
-export async function scaleFamily(input: ScaleInput): Promise<FamilyMember[]> {
-  const spec = await readSearchSpec(input.searchDir);
+export async function scaleFamily(searchDir: string, input: ScaleInput): Promise<FamilyMember[]> {
+  const spec = await readSearchSpec(searchDir);
   const baseline = baselineOf(spec);
   const { rule } = spec.scaling.grid;
   const { targets } = spec.scaling;
@@ -36,7 +36,7 @@ export async function scaleFamily(input: ScaleInput): Promise<FamilyMember[]> {
   const family: FamilyMember[] = [];
   for (const [i, m] of members.entries()) {
     const name = `phi${round(m.phi)}`.replace('.', '_');
-    const file = searchPaths(input.searchDir).family(name);
+    const file = searchPaths(searchDir).family(name);
     const cost = architectureCost(m.architecture);
     await writeJsonAtomic(file, m.architecture);
     await writeJsonAtomic(file.replace(/\.json$/, '.cost.json'), {

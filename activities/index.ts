@@ -1,24 +1,35 @@
 import type { Execution } from '../spec/search.js';
+import type { SearchResult } from '../workflows/state.js';
 import type { Executor } from './executor.js';
 import { createExecutor } from './executors/index.js';
 import { scaleFamily } from './family.js';
 import { plan } from './plan.js';
-import { recordSummary, registerModel } from './register.js';
+import { readSummary, recordSummary, registerModel } from './register.js';
+import { searchDirOf } from './search-dir.js';
 import { trainCandidateActivity } from './train.js';
+import type { PlanInput, RegisterInput, ScaleInput } from './types.js';
 
 export interface ActivityOptions {
+  /**
+   * The worker's state directory: every search lives in `<stateDir>/searches/<searchId>` (the shared artifacts
+   * volume on a cluster). Workflow inputs carry only the search id, never a client's path.
+   */
+  stateDir: string;
   /** Which executor trains a candidate; default: the one the search spec's `execution` names. */
   executorFor?: (execution: Execution) => Executor;
 }
 
 /** The search workflow's activities: every side effect of a search. */
-export function createActivities(options: ActivityOptions = {}) {
+export function createActivities(options: ActivityOptions) {
+  const dirOf = (searchId: string) => searchDirOf(options.stateDir, searchId);
   return {
-    plan,
-    trainCandidate: trainCandidateActivity(options.executorFor ?? createExecutor),
-    scaleFamily,
-    registerModel,
-    recordSummary,
+    plan: (input: PlanInput) => plan(dirOf(input.searchId), input),
+    trainCandidate: trainCandidateActivity(dirOf, options.executorFor ?? createExecutor),
+    scaleFamily: (input: ScaleInput) => scaleFamily(dirOf(input.searchId), input),
+    registerModel: (input: RegisterInput) => registerModel(dirOf(input.searchId), input),
+    recordSummary: (input: { searchId: string; result: SearchResult }) =>
+      recordSummary(dirOf(input.searchId), input.result),
+    previousRun: (input: { searchId: string }) => readSummary(dirOf(input.searchId)),
   };
 }
 export type SearchActivities = ReturnType<typeof createActivities>;

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from '../registry/registry.js';
-import { readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
+import { readJsonIfExists, readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
 import type { RegisteredModel, RegisterInput } from './types.js';
 import type { SearchResult } from '../workflows/state.js';
 
@@ -13,9 +13,9 @@ export function registryRoot(searchDir: string, configured?: string): string {
 }
 
 /** Registers a retrained family member with its architecture data, metrics and lineage; idempotent on retry. */
-export async function registerModel(input: RegisterInput): Promise<RegisteredModel> {
-  const spec = await readSearchSpec(input.searchDir);
-  const registry = new Registry(registryRoot(input.searchDir, spec.registry.path));
+export async function registerModel(searchDir: string, input: RegisterInput): Promise<RegisteredModel> {
+  const spec = await readSearchSpec(searchDir);
+  const registry = new Registry(registryRoot(searchDir, spec.registry.path));
   const name = `${spec.registry.model ?? spec.name}-${input.member.name}`.replace(/_/g, '.');
   const uri = input.outcome.modelUri;
   const modelDir = uri.startsWith('file:') ? fileURLToPath(uri) : uri;
@@ -50,6 +50,11 @@ export async function registerModel(input: RegisterInput): Promise<RegisteredMod
 }
 
 /** The search's outcome on disk: what `effscale result` shows even for a cancelled or failed search. */
-export async function recordSummary(input: { searchDir: string; result: SearchResult }): Promise<void> {
-  await writeJsonAtomic(searchPaths(input.searchDir).summary, input.result);
+export async function recordSummary(searchDir: string, result: SearchResult): Promise<void> {
+  await writeJsonAtomic(searchPaths(searchDir).summary, result);
+}
+
+/** The last recorded outcome, from which a failed or extended search resumes; undefined when none was recorded. */
+export async function readSummary(searchDir: string): Promise<SearchResult | undefined> {
+  return readJsonIfExists<SearchResult>(searchPaths(searchDir).summary);
 }

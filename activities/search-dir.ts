@@ -1,9 +1,17 @@
 import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Architecture } from '../scaling/architecture.js';
 import { resolveBaseline } from '../scaling/input.js';
 import { parseSpec } from '../scaling/validate.js';
 import { SearchSpec } from '../spec/search.js';
+
+/**
+ * The search directory of a search id under the WORKER's state directory (`$EFFSCALE_STATE_DIR`, the shared
+ * artifacts volume on a cluster): clients never send paths, so a worker pod never sees a laptop's filesystem.
+ */
+export function searchDirOf(stateDir: string, searchId: string): string {
+  return join(resolve(stateDir), 'searches', searchId);
+}
 
 /**
  * The search directory (`<stateDir>/searches/<workflowId>/`, shared storage on a cluster) holds what must not
@@ -22,6 +30,11 @@ export const searchPaths = (searchDir: string) => ({
 export async function readSearchSpec(searchDir: string): Promise<SearchSpec> {
   const file = searchPaths(searchDir).spec;
   return parseSpec(SearchSpec, JSON.parse(await readFile(file, 'utf8')), file);
+}
+
+/** Writes the validated spec the workflow carries; idempotent, so a retried or resumed plan may write it again. */
+export async function writeSearchSpec(searchDir: string, spec: SearchSpec): Promise<void> {
+  await writeJsonAtomic(searchPaths(searchDir).spec, spec);
 }
 
 export function baselineOf(spec: SearchSpec): Architecture {

@@ -41,18 +41,20 @@ function heartbeatOf(p: TrainProgress): Record<string, unknown> {
  * trained again, whatever attempt or worker asks; otherwise the executor trains into the candidate's directory,
  * resuming from its checkpoint. Heartbeats carry the latest progress and deliver cancellation.
  */
-export function trainCandidateActivity(executorFor: (execution: Execution) => Executor) {
+export function trainCandidateActivity(
+  searchDirOf: (searchId: string) => string,
+  executorFor: (execution: Execution) => Executor,
+) {
   return async function trainCandidate(input: TrainInput): Promise<TrainOutcome> {
-    const paths = searchPaths(input.searchDir);
+    const searchDir = searchDirOf(input.searchId);
+    const paths = searchPaths(searchDir);
     const outDir =
-      input.budget === 'search'
-        ? paths.candidate(input.candidateId)
-        : join(input.searchDir, 'final', input.candidateId);
+      input.budget === 'search' ? paths.candidate(input.candidateId) : join(searchDir, 'final', input.candidateId);
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
     const done = await readJsonIfExists<unknown>(join(outDir, 'result.json'));
     if (done !== undefined) {
-      await appendRun(input.searchDir, {
+      await appendRun(searchDir, {
         event: 'reuse',
         candidateId: input.candidateId,
         attempt,
@@ -60,8 +62,9 @@ export function trainCandidateActivity(executorFor: (execution: Execution) => Ex
       });
       return outcomeOf(TrainResult.parse(done), true);
     }
-    const spec = await readSearchSpec(input.searchDir);
-    const architecture = Architecture.parse(JSON.parse(await readFile(input.architectureUri, 'utf8')));
+    const spec = await readSearchSpec(searchDir);
+    const architectureUri = input.architectureUri ?? paths.architecture(input.candidateId);
+    const architecture = Architecture.parse(JSON.parse(await readFile(architectureUri, 'utf8')));
     const training = input.budget === 'final' ? (spec.final.training ?? spec.training) : spec.training;
     const candidate: CandidateSpec = { id: input.candidateId, architecture, task: spec.task, training };
 
@@ -77,7 +80,7 @@ export function trainCandidateActivity(executorFor: (execution: Execution) => Ex
             ctx.heartbeat(details);
           },
           onLaunch: (info) =>
-            void appendRun(input.searchDir, {
+            void appendRun(searchDir, {
               event: 'launch',
               candidateId: input.candidateId,
               attempt,
@@ -86,7 +89,7 @@ export function trainCandidateActivity(executorFor: (execution: Execution) => Ex
             }),
         },
       );
-      await appendRun(input.searchDir, {
+      await appendRun(searchDir, {
         event: 'finish',
         candidateId: input.candidateId,
         attempt,

@@ -1,6 +1,9 @@
+import type { SearchSpec } from '../spec/search.js';
+
 /**
  * What crosses the Temporal boundary between the search workflow and its activities. Everything here is small:
  * architectures and models stay in the search directory and travel as URIs (absolute paths on shared storage).
+ * Inputs name the search by id: each worker resolves its directory under its own state directory.
  */
 
 export interface Coefficients {
@@ -31,7 +34,9 @@ export interface PlannedCandidate extends Coefficients {
 }
 
 export interface PlanInput {
-  searchDir: string;
+  searchId: string;
+  /** The validated search spec the workflow carries: written (again, idempotently) to the search directory. */
+  spec: SearchSpec;
   extension?: SearchExtension;
   /** Number of grid points already planned: new points are numbered from here. */
   existing: number;
@@ -44,11 +49,11 @@ export interface PlanOutput {
 }
 
 export interface TrainInput {
-  searchDir: string;
   searchId: string;
   /** `g-<group>` for search candidates, `final-<member>` for finalists: names the output directory. */
   candidateId: string;
-  architectureUri: string;
+  /** A family member's architecture; absent for a search candidate, whose planned architecture is its group's. */
+  architectureUri?: string;
   budget: 'search' | 'final';
   labels: Record<string, string>;
 }
@@ -79,13 +84,12 @@ export interface FamilyMember {
 }
 
 export interface ScaleInput {
-  searchDir: string;
+  searchId: string;
   best: Coefficients;
   extraPhis: number[];
 }
 
 export interface RegisterInput {
-  searchDir: string;
   searchId: string;
   specHash: string;
   best: Coefficients & { score: number };

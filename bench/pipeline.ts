@@ -128,11 +128,11 @@ async function pipeline(client: Client, connection: NativeConnection, spec: Sear
     connection,
     taskQueue: TASK_QUEUE,
     workflowBundle: bundle,
-    activities: createActivities(executor ? { executorFor: () => executor } : {}),
+    activities: createActivities({ stateDir, ...(executor && { executorFor: () => executor }) }),
     maxConcurrentActivityTaskExecutions: parallelism * 2,
   });
   const started = performance.now();
-  const { handle, workflowId } = await startOrAttach(client, spec, stateDir);
+  const { handle, workflowId } = await startOrAttach(client, spec);
   const result: SearchResult = await worker.runUntil(handle.result());
   const seconds = (performance.now() - started) / 1000;
   const trained = Object.values(result.state.groups).filter((g) => g.state === 'succeeded').length;

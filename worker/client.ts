@@ -1,16 +1,17 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { resolveBaseline } from '../scaling/input.js';
 import { parseSpec, SpecError } from '../scaling/validate.js';
 import { SearchSpec } from '../spec/search.js';
 import type { SearchExtension } from '../activities/types.js';
 import type { searchWorkflow } from '../workflows/search.js';
 import { SearchNameAttribute, StageAttribute } from '../workflows/messages.js';
-import type { SearchOptions, SearchResult, SearchState } from '../workflows/state.js';
+import type { SearchInput, SearchOptions } from '../workflows/state.js';
 import { TASK_QUEUE } from './temporal.js';
 
 /** The client side of a search: spec loading, the deterministic workflow id, start-or-attach, extension. */
@@ -68,18 +69,14 @@ export function workflowIdFor(spec: SearchSpec): string {
   return `effscale-${spec.name}-${specHash(spec).slice(0, 10)}`;
 }
 
-export function searchDirFor(stateDir: string, workflowId: string): string {
-  return join(resolve(stateDir), 'searches', workflowId);
-}
-
-export function searchOptions(spec: SearchSpec, stateDir: string): SearchOptions {
+export function searchOptions(spec: SearchSpec): SearchOptions {
   const searchId = workflowIdFor(spec);
   const x = spec.execution;
   return {
     searchId,
     name: spec.name,
     specHash: specHash(spec),
-    searchDir: searchDirFor(stateDir, searchId),
+    spec,
     higherIsBetter: spec.task.metric === 'accuracy',
     parallelism: x.parallelism,
     maxAttempts: x.retries + 1,
@@ -98,23 +95,23 @@ export interface Attached {
   started: boolean;
 }
 
-/** Starts the search, or re-attaches to the one this name and spec already started. */
-export async function startOrAttach(client: Client, spec: SearchSpec, stateDir: string): Promise<Attached> {
-  const options = searchOptions(spec, stateDir);
+/**
+ * Starts the search, or re-attaches to the one this name and spec already started. Nothing touches the client's
+ * filesystem: the spec travels in the workflow input and the workers keep every artifact in their own store.
+ */
+export async function startOrAttach(client: Client, spec: SearchSpec): Promise<Attached> {
+  const options = searchOptions(spec);
   const workflowId = options.searchId;
   const existing = client.workflow.getHandle<typeof searchWorkflow>(workflowId);
   try {
     const { status } = await existing.describe();
-    const previous = await readSummary(options.searchDir);
     // A failed search is resumed (finished candidates kept); a running, completed or cancelled one re-attached.
-    if (!RESUMABLE.includes(status.name) || !previous) return { handle: existing, workflowId, started: false };
-    const handle = await extendFinished(client, existing, previous, options, undefined);
+    if (!RESUMABLE.includes(status.name)) return { handle: existing, workflowId, started: false };
+    const handle = await extendFinished(client, workflowId, options, undefined);
     return { handle, workflowId, started: true };
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
-  await mkdir(options.searchDir, { recursive: true });
-  await writeFile(join(options.searchDir, 'spec.json'), JSON.stringify(spec, null, 2));
   const handle = await client.workflow.start<typeof searchWorkflow>('searchWorkflow', {
     taskQueue: TASK_QUEUE,
     workflowId,
@@ -124,46 +121,38 @@ export async function startOrAttach(client: Client, spec: SearchSpec, stateDir: 
       { key: SearchNameAttribute, value: spec.name },
       { key: StageAttribute, value: 'plan' },
     ],
-    memo: { specHash: options.specHash, searchDir: options.searchDir },
+    memo: { specHash: options.specHash },
   });
   return { handle, workflowId, started: true };
 }
 
-export async function readSummary(searchDir: string): Promise<SearchResult | undefined> {
-  return readFile(join(searchDir, 'summary.json'), 'utf8')
-    .then((t) => JSON.parse(t) as SearchResult)
-    .catch(() => undefined);
+/** The options the search's latest run started with (the spec included), read from its history. */
+export async function searchOptionsOf(handle: SearchHandle): Promise<SearchOptions> {
+  const history = await handle.fetchHistory();
+  const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
+  const input = payloads?.length ? defaultPayloadConverter.fromPayload<SearchInput>(payloads[0]) : undefined;
+  if (!input?.options) throw new Error(`search ${handle.workflowId}: its history holds no search input`);
+  return input.options;
 }
 
 /**
- * Extends (or resumes) a closed search: a new run of the same workflow id that starts from the finished run's state,
- * so no candidate is trained again, and plans the extension.
+ * Extends (or resumes) a closed search: a new run of the same workflow id that starts from the state the closed
+ * run recorded in the workers' store (so no candidate is trained again), and plans the extension.
  */
 export async function extendFinished(
   client: Client,
-  handle: SearchHandle,
-  previous: SearchResult,
+  workflowId: string,
   options: SearchOptions,
   extension: SearchExtension | undefined,
 ): Promise<SearchHandle> {
-  const carried: SearchState = {
-    ...previous.state,
-    stage: 'search',
-    family: [],
-    finals: [],
-    registered: [],
-    runs: previous.state.runs + 1,
-  };
-  for (const g of Object.values(carried.groups))
-    if (g.state === 'cancelled' || g.state === 'running') g.state = 'pending';
   return client.workflow.start<typeof searchWorkflow>('searchWorkflow', {
     taskQueue: TASK_QUEUE,
-    workflowId: handle.workflowId,
-    args: [{ options, carried, extensions: extension ? [extension] : [] }],
+    workflowId,
+    args: [{ options, resume: true, extensions: extension ? [extension] : [] }],
     typedSearchAttributes: [
       { key: SearchNameAttribute, value: options.name },
       { key: StageAttribute, value: 'search' },
     ],
-    memo: { specHash: options.specHash, searchDir: options.searchDir },
+    memo: { specHash: options.specHash },
   });
 }

@@ -2,7 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { progressQuery } from '../workflows/messages.js';
 import type { SearchProgress, SearchResult } from '../workflows/state.js';
-import { readSummary, type SearchHandle } from './client.js';
+import { readSummary } from '../activities/register.js';
+import { searchDirOf } from '../activities/search-dir.js';
+import type { SearchHandle } from './client.js';
 
 export interface Outcome {
   result?: SearchResult;
@@ -10,15 +12,14 @@ export interface Outcome {
   error?: string;
 }
 
-async function searchDirOf(handle: SearchHandle): Promise<string | undefined> {
-  const memo = (await handle.describe()).memo as { searchDir?: string } | undefined;
-  return memo?.searchDir;
-}
-
-/** Waits for a search to close, reporting progress; a cancelled or failed search yields its recorded summary. */
+/**
+ * Waits for a search to close, reporting progress; a cancelled or failed search yields the summary recorded under
+ * `stateDir` (the workers' store: the same directory in single-machine mode, the shared volume on a cluster).
+ */
 export async function followSearch(
   handle: SearchHandle,
   onProgress: (p: SearchProgress) => void,
+  stateDir: string,
   intervalMs = 2000,
 ): Promise<Outcome> {
   let settled = false;
@@ -38,8 +39,7 @@ export async function followSearch(
   try {
     return { result: await done };
   } catch (err) {
-    const searchDir = await searchDirOf(handle);
-    const summary = searchDir ? await readSummary(searchDir) : undefined;
+    const summary = await readSummary(searchDirOf(stateDir, handle.workflowId));
     if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure) return { result: summary };
     const why = rootMessage(err);
     return { result: summary, error: why };

@@ -6,6 +6,7 @@ import { DEFAULT_NAMESPACE, TASK_QUEUE } from './temporal.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
+/** `stateDir` is the worker's own store (`$EFFSCALE_STATE_DIR` for `effscale worker`), never a client's. */
 export interface SearchWorkerOptions extends ActivityOptions {
   address: string;
   namespace?: string;

@@ -26,6 +26,7 @@ import {
 import {
   selectBest,
   progressOf,
+  resumedState,
   type BestCandidate,
   type SearchInput,
   type SearchResult,
@@ -43,22 +44,24 @@ export const NON_RETRYABLE_ERRORS = ['BadCandidateInput', 'SpecError'];
  */
 export async function searchWorkflow(input: SearchInput): Promise<SearchResult> {
   const o = input.options;
-  const state: SearchState = input.carried ?? {
-    stage: 'plan',
-    candidates: [],
-    groups: {},
-    extraPhis: [],
-    parallelism: o.parallelism,
-    paused: false,
-    runs: 1,
-    family: [],
-    finals: [],
-    registered: [],
-  };
   const acts = proxyActivities<SearchActivities>({
     startToCloseTimeout: '10m',
     retry: { maximumAttempts: 5, initialInterval: '1s', nonRetryableErrorTypes: NON_RETRYABLE_ERRORS },
   });
+  const previous = !input.carried && input.resume ? await acts.previousRun({ searchId: o.searchId }) : undefined;
+  const state: SearchState = input.carried ??
+    (previous && resumedState(previous.state)) ?? {
+      stage: 'plan',
+      candidates: [],
+      groups: {},
+      extraPhis: [],
+      parallelism: o.parallelism,
+      paused: false,
+      runs: 1,
+      family: [],
+      finals: [],
+      registered: [],
+    };
   const training = proxyActivities<SearchActivities>({
     startToCloseTimeout: o.candidateTimeout,
     heartbeatTimeout: o.heartbeatTimeout,
@@ -101,7 +104,12 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
     const wantsGrid = ext.alpha || ext.beta || ext.gamma || ext.random || ext.tolerance !== undefined;
     if (!wantsGrid) return 0;
     const before = Object.keys(state.groups).length;
-    const planned = await acts.plan({ searchDir: o.searchDir, extension: ext, existing: state.candidates.length });
+    const planned = await acts.plan({
+      searchId: o.searchId,
+      spec: o.spec,
+      extension: ext,
+      existing: state.candidates.length,
+    });
     addPlanned(planned.candidates);
     return Object.keys(state.groups).length - before;
   };
@@ -165,10 +173,8 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
     record.state = 'running';
     const done = training
       .trainCandidate({
-        searchDir: o.searchDir,
         searchId: o.searchId,
         candidateId: group,
-        architectureUri: `${o.searchDir}/architectures/${group}.json`,
         budget: 'search',
         labels: { alpha: String(rep.alpha), beta: String(rep.beta), gamma: String(rep.gamma) },
       })
@@ -235,7 +241,7 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
       throw ApplicationFailure.nonRetryable(`no candidate succeeded: ${why || 'the grid is empty'}`, 'NoCandidate');
     }
     setStage('scale');
-    state.family = await acts.scaleFamily({ searchDir: o.searchDir, best: chosen, extraPhis: state.extraPhis });
+    state.family = await acts.scaleFamily({ searchId: o.searchId, best: chosen, extraPhis: state.extraPhis });
     setStage('final');
     const finalists = [...state.family].sort((a, b) => b.phi - a.phi).slice(0, o.finalists);
     state.finals = finalists.map((m) => ({ member: m.name, state: 'running' }));
@@ -245,7 +251,6 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
         const record = state.finals[i];
         try {
           const out = await training.trainCandidate({
-            searchDir: o.searchDir,
             searchId: o.searchId,
             candidateId: `final-${member.name}`,
             architectureUri: member.architectureUri,
@@ -268,7 +273,6 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
     for (const [i, out] of outcomes.entries()) {
       if (!out) continue;
       const registered = await acts.registerModel({
-        searchDir: o.searchDir,
         searchId: o.searchId,
         specHash: o.specHash,
         best: chosen,
@@ -292,7 +296,7 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
   let outcome: 'done' | 'continue' = 'done';
   try {
     if (state.stage === 'plan') {
-      const planned = await acts.plan({ searchDir: o.searchDir, existing: 0 });
+      const planned = await acts.plan({ searchId: o.searchId, spec: o.spec, existing: 0 });
       addPlanned(planned.candidates);
       state.emptyReason = planned.emptyReason;
       setStage('search');
@@ -302,7 +306,7 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
     if (outcome === 'done') {
       await finish();
       setStage('done');
-      await acts.recordSummary({ searchDir: o.searchDir, result: result('completed') });
+      await acts.recordSummary({ searchId: o.searchId, result: result('completed') });
       return result('completed');
     }
   } catch (err) {
@@ -310,7 +314,7 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
       await Promise.allSettled(running.values());
       const status = isCancellation(err) ? 'cancelled' : 'failed';
       setStage(status);
-      await acts.recordSummary({ searchDir: o.searchDir, result: { ...result('cancelled'), status } });
+      await acts.recordSummary({ searchId: o.searchId, result: { ...result('cancelled'), status } });
     });
     throw err;
   }

@@ -5,6 +5,7 @@ import type {
   RegisteredModel,
   SearchExtension,
 } from '../activities/types.js';
+import type { SearchSpec } from '../spec/search.js';
 
 /** The search workflow's durable state: compact (ids, coefficients, scores), carried across continue-as-new. */
 
@@ -49,8 +50,11 @@ export interface SearchOptions {
   searchId: string;
   name: string;
   specHash: string;
-  /** Absolute path (shared storage on a cluster) holding spec.json, the grid and every artifact. */
-  searchDir: string;
+  /**
+   * The validated spec (a few KB, no secrets): the first plan writes it into the search directory, which each
+   * worker resolves from the search id under its own state directory.
+   */
+  spec: SearchSpec;
   /** Loss-type metrics are minimized. */
   higherIsBetter: boolean;
   parallelism: number;
@@ -65,6 +69,8 @@ export interface SearchOptions {
 export interface SearchInput {
   options: SearchOptions;
   carried?: SearchState;
+  /** Start from the state the previous run recorded on the worker side (a failed search resumed, or extended). */
+  resume?: boolean;
   extensions?: SearchExtension[];
 }
 
@@ -103,6 +109,14 @@ export interface SearchResult {
   status: 'completed' | 'cancelled' | 'failed';
   best: BestCandidate | null;
   state: SearchState;
+}
+
+/** A new run from a closed run's record: finished trainings are kept, interrupted ones are trained again. */
+export function resumedState(previous: SearchState): SearchState {
+  const groups: Record<string, GroupRecord> = {};
+  for (const [id, g] of Object.entries(previous.groups))
+    groups[id] = g.state === 'cancelled' || g.state === 'running' ? { ...g, state: 'pending' } : g;
+  return { ...previous, stage: 'search', groups, family: [], finals: [], registered: [], runs: previous.runs + 1 };
 }
 
 export function emptyCounts(): StateCounts {

@@ -12,7 +12,11 @@ export function registerDev(program: Command): void {
     const { openSession } = await import('../../worker/session.js');
     const session = await openSession({ ...flags, address: undefined });
     quietWorkerLogs();
-    const { worker, connection } = await createSearchWorker({ address: session.address, namespace: session.namespace });
+    const { worker, connection } = await createSearchWorker({
+      address: session.address,
+      namespace: session.namespace,
+      stateDir: session.stateDir,
+    });
     console.error(
       `effscale: Temporal at ${session.address}, UI ${session.uiUrl}; state in ${session.stateDir}; Ctrl-C stops`,
     );

@@ -1,4 +1,3 @@
-import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { SearchExtension } from '../../activities/types.js';
@@ -45,9 +44,8 @@ export function registerExtend(program: Command): void {
   ).action(async (id: string, raw: ConnectionFlags & Record<string, unknown>) => {
     // Loaded on use: `effscale train` (one process per candidate) must start fast.
     const { WorkflowUpdateFailedError } = await import('@temporalio/client');
-    const { readSearchSpec } = await import('../../activities/search-dir.js');
     const { extendUpdate } = await import('../../workflows/messages.js');
-    const { extendFinished, readSummary, searchOptions } = await import('../../worker/client.js');
+    const { extendFinished, searchOptionsOf } = await import('../../worker/client.js');
     const { openSession } = await import('../../worker/session.js');
     const { phi, ...grid } = parseSpec(ExtendFlags, raw, 'extend flags', '--');
     const extension: SearchExtension = { ...grid, ...(phi && { phis: phi }) };
@@ -68,12 +66,8 @@ export function registerExtend(program: Command): void {
         }
         return;
       }
-      const searchDir = (description.memo as { searchDir?: string } | undefined)?.searchDir;
-      const previous = searchDir ? await readSummary(searchDir) : undefined;
-      if (!searchDir || !previous) throw new UsageError(`search ${id} has no recorded state to extend`);
-      const spec = await readSearchSpec(searchDir);
-      const options = { ...searchOptions(spec, dirname(dirname(searchDir))), searchId: id, searchDir };
-      await extendFinished(session.client, handle, previous, options, extension);
+      // The new run resumes from the state the workers recorded: this client needs no access to their store.
+      await extendFinished(session.client, id, await searchOptionsOf(handle), extension);
       console.log(`extended ${id} in a new run; follow it with: effscale result ${id}`);
     } finally {
       await session.close();

@@ -16,7 +16,7 @@ export function registerResult(program: Command): void {
     const { openSession, workflowUiUrl } = await import('../../worker/session.js');
     const session = await openSession(flags);
     try {
-      const outcome = await followSearch(session.client.workflow.getHandle(id), () => undefined);
+      const outcome = await followSearch(session.client.workflow.getHandle(id), () => undefined, session.stateDir);
       if (!outcome.result) throw new UsageError(`search ${id} has no result: ${outcome.error ?? 'unknown'}`);
       const doc = resultDocument(outcome.result, {
         workflowId: id,

@@ -30,7 +30,7 @@ export function registerSearch(program: Command): void {
     // A search on a cluster address is run by its workers; on the dev server this process runs one.
     const runWorker = flags.worker !== false && !flags.detach && !flags.address && !process.env.TEMPORAL_ADDRESS;
     try {
-      const { handle, workflowId, started } = await startOrAttach(session.client, spec, session.stateDir);
+      const { handle, workflowId, started } = await startOrAttach(session.client, spec);
       const ui = workflowUiUrl(session, workflowId);
       console.error(
         `effscale: ${started ? 'started' : 're-attached to'} search ${workflowId}${ui ? ` (UI ${ui})` : ''}`,
@@ -41,17 +41,22 @@ export function registerSearch(program: Command): void {
       }
       let last = '';
       const follow = () =>
-        followSearch(handle, (p) => {
-          const line = progressLine(p);
-          if (line !== last) console.error(`effscale: ${line}`);
-          last = line;
-        });
+        followSearch(
+          handle,
+          (p) => {
+            const line = progressLine(p);
+            if (line !== last) console.error(`effscale: ${line}`);
+            last = line;
+          },
+          session.stateDir,
+        );
       let outcome;
       if (runWorker) {
         quietWorkerLogs();
         const { worker, connection } = await createSearchWorker({
           address: session.address,
           namespace: session.namespace,
+          stateDir: session.stateDir,
         });
         try {
           outcome = await worker.runUntil(follow());

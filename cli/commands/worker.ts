@@ -15,6 +15,7 @@ export function registerWorker(program: Command): void {
     .action(async (flags: { address?: string; namespace: string; maxTrainings: number }) => {
       // Loaded on use: `effscale train` (one process per candidate) must start fast.
       const { createSearchWorker, quietWorkerLogs } = await import('../../worker/worker.js');
+      const { defaultStateDir } = await import('../../worker/session.js');
       const { connect, registerSearchAttributes, TASK_QUEUE } = await import('../../worker/temporal.js');
       const address = flags.address ?? process.env.TEMPORAL_ADDRESS;
       if (!address) throw new UsageError('worker needs --address host:port (or TEMPORAL_ADDRESS)');
@@ -26,9 +27,12 @@ export function registerWorker(program: Command): void {
         address,
         namespace: flags.namespace,
         maxConcurrentTrainings: flags.maxTrainings,
+        // Searches live on this worker's store (the shared volume on a cluster), whatever the client's is.
+        stateDir: defaultStateDir(),
       });
       console.error(
-        `effscale: worker polling ${TASK_QUEUE} on ${address} (namespace ${flags.namespace}); Ctrl-C stops it`,
+        `effscale: worker polling ${TASK_QUEUE} on ${address} (namespace ${flags.namespace}), ` +
+          `searches in ${defaultStateDir()}; Ctrl-C stops it`,
       );
       try {
         await worker.run();

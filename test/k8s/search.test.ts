@@ -100,8 +100,8 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
 
   test('a search runs every unique candidate as exactly one pod of the real trainer; results come back as termination messages', async () => {
     const spec = k8sSpec('k8s-basic', { cleanup: { deleteSucceeded: false } });
-    const worker = await createTestWorker(native);
-    const { handle, workflowId } = await start(client, spec, stateDir);
+    const worker = await createTestWorker(native, { stateDir });
+    const { handle, workflowId } = await start(client, spec);
     const result: SearchResult = await worker.runUntil(resultOf(handle));
 
     assert.equal(result.status, 'completed');
@@ -152,8 +152,8 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
     );
     const workers: ChildProcess[] = [];
     try {
-      const { handle, workflowId } = await start(client, spec, stateDir);
-      workers.push(startWorkerProcess(server.address));
+      const { handle, workflowId } = await start(client, spec);
+      workers.push(startWorkerProcess(server.address, stateDir));
       let running: string[] = [];
       await until('trainer pods running', async () => {
         running = (await podsOf(workflowId))
@@ -162,7 +162,7 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
         return running.length >= 3;
       });
       // The replacement starts before the kill so it is polling by the time the dead worker's heartbeats time out.
-      workers.push(startWorkerProcess(server.address));
+      workers.push(startWorkerProcess(server.address, stateDir));
       workers[0].kill('SIGKILL');
 
       const result: SearchResult = await resultOf(handle);
@@ -192,8 +192,8 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
       { retries: 1, failureBudget: 2 },
       { final: { finalists: 0 } },
     );
-    const worker = await createTestWorker(native);
-    const { handle, workflowId } = await start(client, spec, stateDir);
+    const worker = await createTestWorker(native, { stateDir });
+    const { handle, workflowId } = await start(client, spec);
     const result: SearchResult = await worker.runUntil(resultOf(handle));
 
     assert.equal(result.status, 'completed');
@@ -226,8 +226,8 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
       { parallelism: 7 },
       { final: { finalists: 0 } },
     );
-    const worker = await createTestWorker(native);
-    const { handle, workflowId } = await start(client, spec, stateDir);
+    const worker = await createTestWorker(native, { stateDir });
+    const { handle, workflowId } = await start(client, spec);
     let peak = 0;
     let sampling = true;
     const sampler = (async () => {
@@ -252,8 +252,8 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
       { command: FIXTURE_TRAINER, env: { FIXTURE_SLEEP_MS: '60000', FIXTURE_BATCHES: '120' } },
       { parallelism: 3 },
     );
-    const worker = await createTestWorker(native);
-    const { handle, workflowId } = await start(client, spec, stateDir);
+    const worker = await createTestWorker(native, { stateDir });
+    const { handle, workflowId } = await start(client, spec);
     const outcome = worker.runUntil(
       handle.result().then(
         () => undefined,
@@ -283,8 +283,8 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
   test('an invalid pod template fails the search at its start, naming the field, before any pod starts', async () => {
     // Requests above limits pass the schema but not the API server's validation (server-side dry run).
     const spec = k8sSpec('k8s-invalid', { resources: { requests: { memory: '4Gi' }, limits: { memory: '1Gi' } } });
-    const worker = await createTestWorker(native);
-    const { handle, workflowId } = await start(client, spec, stateDir);
+    const worker = await createTestWorker(native, { stateDir });
+    const { handle, workflowId } = await start(client, spec);
     const err = await worker.runUntil(
       handle.result().then(
         () => undefined,

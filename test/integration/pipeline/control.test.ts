@@ -1,8 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dirname } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { extendFinished, searchOptions } from '../../../worker/client.js';
+import { extendFinished, searchOptions, searchOptionsOf } from '../../../worker/client.js';
 import {
   extendUpdate,
   pauseSignal,
@@ -32,8 +31,8 @@ after(async () => {
 test('pause, resume, parallelism and extension of a running search; extension of a finished one', async () => {
   const stateDir = await tempStateDir('control');
   const spec = testSpec('control', { execution: { parallelism: 1, local: { noop: true } } });
-  const worker = await createTestWorker(env.nativeConnection);
-  const { handle, workflowId } = await start(env.client, spec, stateDir);
+  const worker = await createTestWorker(env.nativeConnection, { stateDir });
+  const { handle, workflowId } = await start(env.client, spec);
   await handle.signal(pauseSignal);
 
   const result: SearchResult = await worker.runUntil(async () => {
@@ -60,11 +59,13 @@ test('pause, resume, parallelism and extension of a running search; extension of
     [1, 2, 3],
   );
 
-  // A finished search continues in a new run of the same id, from its recorded state.
-  const options = { ...searchOptions(spec, stateDir), searchId: workflowId };
-  assert.equal(dirname(dirname(options.searchDir)), stateDir);
-  const next = await extendFinished(env.client, handle, result, options, { phis: [4] });
-  const extended: SearchResult = await (await createTestWorker(env.nativeConnection)).runUntil(next.result());
+  // A finished search continues in a new run of the same id, from the state its worker recorded.
+  const options = await searchOptionsOf(handle);
+  assert.deepEqual({ ...options, parallelism: 1 }, searchOptions(spec));
+  const next = await extendFinished(env.client, workflowId, options, { phis: [4] });
+  const extended: SearchResult = await (
+    await createTestWorker(env.nativeConnection, { stateDir })
+  ).runUntil(next.result());
   assert.equal(extended.state.runs, result.state.runs + 1);
   assert.deepEqual(
     extended.state.family.map((m) => m.phi),

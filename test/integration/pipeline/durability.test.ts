@@ -40,14 +40,14 @@ test('a worker killed mid-search is replaced and the search completes without tr
       scaling: wideGrid,
       execution: { parallelism: 2, heartbeatTimeout: '5s', local: { noop: true } },
     });
-    const { handle, workflowId } = await start(client, spec, stateDir);
+    const { handle, workflowId } = await start(client, spec);
     const finishes = async () => (await runs(stateDir, workflowId)).filter((r) => r.event === 'finish').length;
-    workers.push(startWorkerProcess(server.address));
+    workers.push(startWorkerProcess(server.address, stateDir));
     await until('2 finished candidates', async () => (await finishes()) >= 2);
     workers[0].kill('SIGKILL');
     const before = await finishes();
     assert.ok(before < 15, 'killed in the middle of the search');
-    workers.push(startWorkerProcess(server.address));
+    workers.push(startWorkerProcess(server.address, stateDir));
     const result: SearchResult = await handle.result();
     assert.equal(result.status, 'completed');
     assert.equal(Object.keys(result.state.groups).length, 15);
@@ -65,14 +65,14 @@ test('the dev server stopped and restarted on the same database mid-search: the 
   const uiPort = await freePort();
   let server = await ensureDevServer(stateDir, { port, uiPort });
   const connection = await NativeConnection.connect({ address: server.address });
-  const worker = await createTestWorker(connection);
+  const worker = await createTestWorker(connection, { stateDir });
   const running = worker.run();
   try {
     const spec = testSpec('restart', {
       scaling: wideGrid,
       execution: { parallelism: 2, heartbeatTimeout: '10s', local: { noop: true } },
     });
-    const { workflowId } = await start(new Client({ connection: server.connection }), spec, stateDir);
+    const { workflowId } = await start(new Client({ connection: server.connection }), spec);
     await until(
       '3 finished candidates',
       async () => (await runs(stateDir, workflowId)).filter((r) => r.event === 'finish').length >= 3,

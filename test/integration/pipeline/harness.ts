@@ -46,9 +46,15 @@ export async function tempStateDir(prefix: string): Promise<string> {
 
 const cli = fileURLToPath(new URL('../../../../bin/effscale.js', import.meta.url));
 
-/** `effscale worker` as its own process (the one a test SIGKILLs); it inherits the test's environment. */
-export function startWorkerProcess(address: string): ChildProcess {
-  return spawn(process.execPath, [cli, 'worker', '--address', address], { stdio: ['ignore', 'ignore', 'inherit'] });
+/**
+ * `effscale worker` as its own process (the one a test SIGKILLs), keeping searches in `stateDir` (its
+ * EFFSCALE_STATE_DIR); otherwise it inherits the test's environment.
+ */
+export function startWorkerProcess(address: string, stateDir: string): ChildProcess {
+  return spawn(process.execPath, [cli, 'worker', '--address', address], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, EFFSCALE_STATE_DIR: stateDir },
+  });
 }
 
 export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
@@ -83,7 +89,7 @@ export function testSpec(name: string, overrides: Partial<SearchSpecInput> = {})
   return { ...spec, baseline: resolveBaseline(spec.baseline, 'baseline') };
 }
 
-export async function createTestWorker(connection: NativeConnection, options: ActivityOptions = {}) {
+export async function createTestWorker(connection: NativeConnection, options: ActivityOptions) {
   return Worker.create({
     connection,
     taskQueue: TASK_QUEUE,
@@ -94,8 +100,8 @@ export async function createTestWorker(connection: NativeConnection, options: Ac
   });
 }
 
-export async function start(client: Client, spec: SearchSpec, stateDir: string): Promise<Attached> {
-  return startOrAttach(client, spec, stateDir);
+export async function start(client: Client, spec: SearchSpec): Promise<Attached> {
+  return startOrAttach(client, spec);
 }
 
 export function searchDirOf(stateDir: string, workflowId: string): string {

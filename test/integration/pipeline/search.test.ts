@@ -47,8 +47,8 @@ describe('search workflow on a real Temporal dev server', () => {
   test('a search plans, trains each dedup group once, selects, scales, retrains and registers', async () => {
     const stateDir = await tempStateDir('search');
     const spec = testSpec('basic');
-    const worker = await createTestWorker(env.nativeConnection);
-    const { handle, workflowId, started } = await start(env.client, spec, stateDir);
+    const worker = await createTestWorker(env.nativeConnection, { stateDir });
+    const { handle, workflowId, started } = await start(env.client, spec);
     assert.equal(started, true);
     const result: SearchResult = await worker.runUntil(handle.result());
 
@@ -89,7 +89,7 @@ describe('search workflow on a real Temporal dev server', () => {
     assert.equal((description.memo as { specHash: string }).specHash, result.specHash);
 
     // The same name and spec re-attach to the finished search instead of starting another.
-    const again = await start(env.client, spec, stateDir);
+    const again = await start(env.client, spec);
     assert.equal(again.started, false);
     assert.equal(again.workflowId, workflowId);
     assert.deepEqual((await again.handle.result()).best, result.best);
@@ -114,8 +114,8 @@ describe('search workflow on a real Temporal dev server', () => {
       },
       execution: { parallelism: 4, continueAsNewAfter: 50, local: { noop: true } },
     });
-    const worker = await createTestWorker(env.nativeConnection);
-    const { handle, workflowId } = await start(env.client, spec, stateDir);
+    const worker = await createTestWorker(env.nativeConnection, { stateDir });
+    const { handle, workflowId } = await start(env.client, spec);
     const result: SearchResult = await worker.runUntil(handle.result());
     assert.ok(result.state.runs >= 2, `expected continue-as-new, got ${result.state.runs} run(s)`);
     const groups = Object.values(result.state.groups);
@@ -144,8 +144,8 @@ describe('search workflow on a real Temporal dev server', () => {
       },
     });
     process.env.CRASH_RESOLUTION = '39'; // γ = 1.4: 28 px → 39 px, two dedup groups
-    const worker = await createTestWorker(env.nativeConnection);
-    const { handle, workflowId } = await start(env.client, spec, stateDir);
+    const worker = await createTestWorker(env.nativeConnection, { stateDir });
+    const { handle, workflowId } = await start(env.client, spec);
     const result: SearchResult = await worker.runUntil(handle.result());
     assert.equal(result.status, 'completed');
     const failed = Object.entries(result.state.groups).filter(([, g]) => g.state === 'failed');
@@ -173,8 +173,8 @@ describe('search workflow on a real Temporal dev server', () => {
       },
     });
     process.env.CRASH_RESOLUTION = '39';
-    const worker = await createTestWorker(env.nativeConnection);
-    const { handle, workflowId } = await start(env.client, spec, stateDir);
+    const worker = await createTestWorker(env.nativeConnection, { stateDir });
+    const { handle, workflowId } = await start(env.client, spec);
     await assert.rejects(worker.runUntil(handle.result()), (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
       assert.match(String(err.cause?.message), /failure budget of 1/);
@@ -192,8 +192,8 @@ describe('search workflow on a real Temporal dev server', () => {
       training: { epochs: 3, batchSize: 32 },
       execution: { parallelism: 2, heartbeatTimeout: '30s', local: { graceSeconds: 5 } },
     });
-    const worker = await createTestWorker(env.nativeConnection);
-    const { handle, workflowId } = await start(env.client, spec, stateDir);
+    const worker = await createTestWorker(env.nativeConnection, { stateDir });
+    const { handle, workflowId } = await start(env.client, spec);
     const outcome = worker.runUntil(
       (async () => {
         for (;;) {
