@@ -3,12 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Registry } from '../registry/registry.js';
-import { architectureCost } from '../scaling/cost.js';
-import { getPreset } from '../scaling/presets.js';
 import { openIdxSplit } from '../trainer/data/idx.js';
-import { buildModel } from '../trainer/model.js';
 import { loadNativeTf } from '../trainer/tf.js';
+import { registerMicro28 } from '../test/integration/serve/fixture.js';
 
 /**
  * `npm run bench:serve`: requests/s and p50/p99 latency of `effscale serve` with a micro-28 model on loopback, at 1
@@ -28,35 +25,6 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 const DURATION_SECONDS = Number(process.env.BENCH_SECONDS ?? 6);
 const BIN = join(process.cwd(), 'bin', 'effscale.js');
-
-async function registerMicro28(root: string): Promise<void> {
-  const tf = loadNativeTf();
-  const architecture = getPreset('micro-28');
-  const modelDir = join(root, 'trained');
-  const model = buildModel(architecture, tf);
-  await model.save(`file://${modelDir}`);
-  model.dispose();
-  const factors = { depth: 1, width: 1, resolution: 1 };
-  await new Registry(join(root, 'registry')).register({
-    name: 'micro',
-    modelDir,
-    architecture: { phi: 0, factors, rule: 'exponential', cost: architectureCost(architecture) },
-    metrics: {},
-    lineage: {
-      searchId: 'bench',
-      specHash: '0',
-      alpha: 1,
-      beta: 1,
-      gamma: 1,
-      phi: 0,
-      factors,
-      dataset: { format: 'fashion-mnist', path: '/usr/share/datasets/fashion-mnist' },
-      rule: 'exponential',
-      member: 'phi0',
-      registeredAt: new Date().toISOString(),
-    },
-  });
-}
 
 async function requestBody(): Promise<string> {
   const tf = loadNativeTf();
@@ -115,7 +83,7 @@ async function measure(url: string, body: string, connections: number): Promise<
 
 const stateDir = await mkdtemp(join(tmpdir(), 'effscale-bench-serve-'));
 try {
-  await registerMicro28(stateDir);
+  await registerMicro28(loadNativeTf(), stateDir);
   const body = await requestBody();
   const rows: Row[] = [];
   for (const [batching, maxBatchSize] of [

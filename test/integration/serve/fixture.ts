@@ -18,8 +18,15 @@ export const FASHION_MNIST = '/usr/share/datasets/fashion-mnist';
  * architecture data and lineage, and loaded back exactly the way `effscale serve` loads it.
  */
 export async function registeredMicro28(tf: Tf = loadNativeTf()): Promise<{ root: string; served: ServedModel }> {
-  const architecture = getPreset('micro-28');
   const root = await mkdtemp(join(tmpdir(), 'effscale-registry-'));
+  await registerMicro28(tf, root);
+  const served = await loadRegisteredModel(tf, new Registry(join(root, 'registry')), 'micro');
+  return { root, served };
+}
+
+/** Registers an untrained micro-28 as model `micro` in `<root>/registry` (serving tests and the serve bench). */
+export async function registerMicro28(tf: Tf, root: string): Promise<void> {
+  const architecture = getPreset('micro-28');
   const modelDir = join(root, 'trained');
   const built = buildModel(architecture, tf);
   await built.save(`file://${modelDir}`);
@@ -51,8 +58,6 @@ export async function registeredMicro28(tf: Tf = loadNativeTf()): Promise<{ root
     },
   });
   await rm(modelDir, { recursive: true });
-  const served = await loadRegisteredModel(tf, new Registry(join(root, 'registry')), 'micro');
-  return { root, served };
 }
 
 /** Real Fashion-MNIST test images (28×28×1 bytes). */
