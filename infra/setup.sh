@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `npm run setup`: provisions everything effscale needs on a fresh machine, idempotently, from package registries
 # only. Heavy artifacts are cached in $EFFSCALE_CACHE (default ~/.cache/effscale), keyed by version.
-#   infra/setup.sh            JS deps, native TensorFlow, Temporal CLI, Fashion-MNIST, build
-#   infra/setup.sh --with-k8s also etcd and a kube-apiserver built from the Go module proxy (for the k8s tests)
+#   infra/setup.sh             JS deps, native TensorFlow, Temporal CLI, Fashion-MNIST, build
+#   infra/setup.sh --for-tests also what only the tests use: Chromium (report tests), etcd and a kube-apiserver
+#                              built from the Go module proxy (Kubernetes tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WITH_K8S=0; [ "${1:-}" = "--with-k8s" ] && WITH_K8S=1
+FOR_TESTS=0; [ "${1:-}" = "--for-tests" ] && FOR_TESTS=1
 
 # npm ci runs dependencies' install scripts; tfjs-node's would download libtensorflow and fail, so skip them all
 # and run the ones we need explicitly below.
@@ -19,9 +20,9 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "setup: installing dataset-fashion-mnist from Debian"
   apt-get install -y dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y dataset-fashion-mnist >/dev/null; }
 fi
-if [ ! -x /usr/bin/chromium ]; then
+if [ "$FOR_TESTS" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   echo "setup: installing chromium from Debian (headless browser for the report tests)"
   apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
 fi
-[ "$WITH_K8S" = 1 ] && bash infra/setup-k8s.sh
+if [ "$FOR_TESTS" = 1 ]; then bash infra/setup-k8s.sh; fi
 npx tsc -p tsconfig.json

@@ -19,7 +19,7 @@ export function apiserverBinary(): string {
   const bin = process.env.KUBE_APISERVER ?? join(cache, `k8s-${K8S_VERSION}`, 'bin', 'kube-apiserver');
   if (!existsSync(bin)) {
     throw new Error(
-      `kube-apiserver v${K8S_VERSION} not found at ${bin}: run \`bash infra/setup-k8s.sh\` (or \`npm run setup -- --with-k8s\`) to build it from the Go module proxy`,
+      `kube-apiserver v${K8S_VERSION} not found at ${bin}: run \`bash infra/setup-k8s.sh\` (or \`npm run setup -- --for-tests\`) to build it from the Go module proxy`,
     );
   }
   return bin;
