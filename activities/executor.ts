@@ -29,6 +29,11 @@ export interface Executor {
   train(job: TrainingJob, hooks: TrainingHooks): Promise<TrainResult>;
   /** Checks, before any candidate starts, that trainings can be launched for this search (e.g. a pod template). */
   preflight?(searchId: string, searchDir: string): Promise<void>;
+  /**
+   * Called when a candidate's result is reused from result.json: whatever produced it (a pod that succeeded while
+   * its worker was dead) is no longer needed and goes by the executor's cleanup policy.
+   */
+  release?(searchId: string, candidateId: string): Promise<void>;
 }
 
 /** The trainer rejected its input (exit code 2): retrying cannot help, the candidate is recorded as failed. */

@@ -60,6 +60,11 @@ export function trainCandidateActivity(
         attempt,
         at: new Date().toISOString(),
       });
+      const { execution } = await readSearchSpec(searchDir);
+      // Tidying up must not fail a finished candidate: a leftover pod is only clutter.
+      await executorFor(execution)
+        .release?.(input.searchId, input.candidateId)
+        .catch((e: unknown) => ctx.log.warn(`could not release ${input.candidateId}: ${String(e)}`));
       return outcomeOf(TrainResult.parse(done), true);
     }
     const spec = await readSearchSpec(searchDir);

@@ -116,6 +116,16 @@ export class KubernetesExecutor implements Executor {
     return this.follow(name, job, hooks);
   }
 
+  async release(searchId: string, candidateId: string): Promise<void> {
+    if (!this.execution.cleanup.deleteSucceeded) return;
+    const list = await this.core.listNamespacedPod({
+      namespace: this.execution.namespace,
+      labelSelector: candidateSelector(searchId, candidateId),
+      fieldSelector: 'status.phase=Succeeded',
+    });
+    for (const pod of list.items) if (pod.metadata?.name) await this.deletePod(pod.metadata.name, 0);
+  }
+
   private async launch(name: string, job: TrainingJob, hooks: TrainingHooks): Promise<void> {
     const { artifacts, dataset } = this.execution.volumes;
     const out = toPodPath(artifacts, job.outDir);

@@ -100,6 +100,21 @@ describe('KubernetesExecutor against a real kube-apiserver (RBAC, ServiceAccount
     assert.deepEqual(f.agent.podsFor('adopt-1'), [podBaseName(SEARCH, 'adopt-1')], 'never two pods for one candidate');
   });
 
+  it('deletes a pod that succeeded while its worker was dead once its result is reused', async () => {
+    const execution = f.execution({ env: { FIXTURE_SLEEP_MS: '1500' } });
+    const payload = JSON.stringify({ execution, job: job(f, 'orphan-1') });
+    const worker = spawn(process.execPath, [join(import.meta.dirname, 'fixtures', 'train-once.js'), payload], {
+      stdio: 'ignore',
+    });
+    await until('the pod to run', async () => (await pods('orphan-1')).find((p) => p.status?.phase === 'Running'));
+    worker.kill('SIGKILL');
+    await until('the unwatched pod to succeed', async () =>
+      (await pods('orphan-1')).find((p) => p.status?.phase === 'Succeeded'),
+    );
+    await new KubernetesExecutor(execution).release(SEARCH, 'orphan-1');
+    assert.deepEqual(await pods('orphan-1'), []);
+  });
+
   it('maps a non-zero exit to a retryable failure, keeps the failed pod, and a retry runs a new pod', async () => {
     const failing = new KubernetesExecutor(f.execution({ env: { FIXTURE_EXIT: '1' } }));
     const error = await failureOf(failing.train(job(f, 'fail-1'), hooks()));
