@@ -66,9 +66,29 @@ export function progressLine(p: SearchProgress): string {
   return `[${p.stage}]${paused} ${t.succeeded}/${total} trained, ${t.running} running, ${t.failed} failed, ${p.counts.excluded} excluded${best}${eta}`;
 }
 
-export function humanSummary(doc: ReturnType<typeof resultDocument>): string {
-  const lines = [`search ${doc.searchId}: ${doc.status}`];
+/** Grid points listed in the human summary; the full list is in `--json` and `effscale report`. */
+const SUMMARY_CANDIDATES = 20;
+
+type ResultDocument = ReturnType<typeof resultDocument>;
+
+function candidateLines(doc: ResultDocument): string[] {
+  const rows = doc.candidates.slice(0, SUMMARY_CANDIDATES).map((c) => {
+    const mark = c.index === doc.best?.candidate ? '*' : ' ';
+    const outcome = c.score !== null ? c.score.toFixed(4) : (c.error ?? c.excluded ?? '');
+    return (
+      `  ${mark} α=${c.alpha.toFixed(2)} β=${c.beta.toFixed(2)} γ=${c.gamma.toFixed(2)} ` +
+      `${(c.macs / 1e6).toFixed(2).padStart(9)}M MACs ${c.state.padEnd(9)} ${outcome}`
+    );
+  });
+  const more = doc.candidates.length - rows.length;
+  if (more > 0) rows.push(`  … ${more} more: \`effscale result ${doc.searchId} --json\` or \`effscale report\``);
+  return [`candidates (* = chosen):`, ...rows];
+}
+
+export function humanSummary(doc: ResultDocument): string {
+  const lines = [`search ${doc.searchId}: ${doc.status}`, ...candidateLines(doc)];
   if (doc.best) lines.push(`best α=${doc.best.alpha} β=${doc.best.beta} γ=${doc.best.gamma} score=${doc.best.score}`);
+  lines.push('family:');
   for (const m of doc.family) {
     const score = m.final?.score !== undefined ? ` final score ${m.final.score.toFixed(4)}` : '';
     lines.push(

@@ -64,6 +64,16 @@ test('effscale search SPEC --json: a real search end to end on the embedded dev 
   );
   assert.equal(again.temporal.workflowId, out.temporal.workflowId);
   assert.deepEqual(again.best, out.best);
+  const { stdout: text } = await run(process.execPath, [
+    cli,
+    'result',
+    out.temporal.workflowId,
+    '--state-dir',
+    stateDir,
+  ]);
+  assert.match(text, /candidates \(\* = chosen\):/);
+  assert.equal(text.split('\n').filter((l) => l.startsWith('  * ')).length, 1, 'exactly one chosen candidate');
+  assert.match(text, /registered e2e-phi2@v1/);
   const { stdout: models } = await run(process.execPath, [cli, 'models', 'list', '--json', '--state-dir', stateDir]);
   assert.equal(JSON.parse(models).length, 1);
 });
