@@ -2,7 +2,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadReportData } from '../../report/data.js';
-import { renderReport } from '../../report/html.js';
 import { locateSearch, SearchNotFoundError } from '../../report/locate.js';
 import { UsageError } from '../run.js';
 
@@ -24,6 +23,8 @@ export function registerReport(program: Command): void {
         );
       const out = resolve(flags.out);
       await mkdir(dirname(out), { recursive: true });
+      // Loaded on use: vega and vega-lite take ~0.2 s to load, and every trainer process parses this CLI.
+      const { renderReport } = await import('../../report/html.js');
       await writeFile(out, await renderReport(data));
       console.log(out);
     });
