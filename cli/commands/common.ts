@@ -23,3 +23,19 @@ export function connectionOptions(command: Command): Command {
     )
     .option('--ui-port <port>', 'dev-server web UI port (default: a free one)', (v) => Number(v));
 }
+
+/** Runs `act` on the handle of search `id`, over a session opened (and closed) for this one command. */
+export async function withSearchHandle<T>(
+  id: string,
+  flags: ConnectionFlags,
+  act: (handle: import('@temporalio/client').WorkflowHandle) => Promise<T>,
+): Promise<T> {
+  // Loaded on use: `effscale train` (one process per candidate) must start fast.
+  const { openSession } = await import('../../worker/session.js');
+  const session = await openSession(flags);
+  try {
+    return await act(session.client.workflow.getHandle(id));
+  } finally {
+    await session.close();
+  }
+}

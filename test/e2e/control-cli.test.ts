@@ -52,6 +52,17 @@ test('pause, resume and parallelism steer a search started with --detach on `eff
   assert.equal((await status()).parallelism, 3);
   await assert.rejects(effscale(stateDir, 'parallelism', workflowId, '0'), /parallelism: expected a whole number/);
 
+  // A second search, held paused, is cancelled from the CLI.
+  const other = join(dir, 'other.yaml');
+  await writeFile(other, JSON.stringify({ ...spec, name: 'control-cancel' }));
+  const { workflowId: cancelId } = JSON.parse(await effscale(stateDir, 'search', other, '--detach', '--json'));
+  await effscale(stateDir, 'pause', cancelId);
+  assert.match(await effscale(stateDir, 'cancel', cancelId), /cancellation requested/);
+  await waitFor(
+    async () => JSON.parse(await effscale(stateDir, 'status', cancelId, '--json')).status === 'CANCELLED',
+    'the cancelled search to close',
+  );
+
   await effscale(stateDir, 'resume', workflowId);
   const result = JSON.parse(await effscale(stateDir, 'result', workflowId, '--json'));
   assert.equal(result.status, 'completed');
