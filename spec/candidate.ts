@@ -54,6 +54,13 @@ export const TrainResult = z.object({
   paramBytes: z.number().int().optional().describe('from the cost model'),
   peakActivationBytes: z.number().int().optional().describe('from the cost model, per image'),
   tfjsVersion: z.string().optional(),
+  tfjsPackage: z
+    .string()
+    .optional()
+    .describe(
+      'npm package whose kernels trained: @tensorflow/tfjs-node, @tensorflow/tfjs-node-gpu (EFFSCALE_TFJS=gpu) or ' +
+        '@tensorflow/tfjs (pure JS); absent for no-op runs and older results',
+    ),
   specHash: z.string().optional().describe('sha256 of the normalized candidate spec the result belongs to'),
   startedAt: z.string().optional().describe('ISO time the run (or its last resume) started'),
   finishedAt: z.string().optional(),

@@ -254,6 +254,7 @@ async function trainLoop(
     imagesPerSecond: runTrainSeconds > 0 ? runImages / runTrainSeconds : 0,
     backend: tf.getBackend(),
     tfVersion: tensorflowVersion(tf),
+    tfjsPackage: (await import('./tf.js')).tfjsPackage(tf), // @tensorflow/tfjs-node(-gpu), EFFSCALE_TFJS
     tfjsVersion: tf.version.tfjs,
     params: context.cost.params,
     macs: context.cost.macs,
