@@ -1,38 +1,65 @@
 #!/usr/bin/env bash
-# Provisions the native TensorFlow backend of tfjs-node without its install-time download (which cannot reach its
-# host here): the tensorflow-cpu wheel from PyPI holds libtensorflow_cc.so.2 with the full C API. We stage its two
-# libraries and headers into tfjs-node's deps/ and let tfjs-node's own install script build the addon.
-# Idempotent; the wheel is cached outside the repository. See ../shared/reference/tfjs-node-offline.md.
+# Provisions the native TensorFlow backend of tfjs-node (`cpu`, the default) or tfjs-node-gpu (`gpu`) without their
+# install-time download (which cannot reach its host here), from PyPI wheels. A TensorFlow wheel holds
+# libtensorflow_cc.so.2 with the full C API: we stage its two libraries and headers into the package's deps/ and
+# let the package's own install script build the addon.
+#   cpu  the tensorflow-cpu wheel, into @tensorflow/tfjs-node.
+#   gpu  the tensorflow wheel (built for CUDA 12), into @tensorflow/tfjs-node-gpu, plus the nvidia-*-cu12 wheels its
+#        METADATA requires for the `and-cuda` extra, unpacked with their site-packages layout into the cache and
+#        linked as deps/nvidia: TensorFlow dlopens the CUDA libraries through RUNPATHs relative to the wheel layout
+#        ($ORIGIN/../nvidia/<lib>/lib), so they are found with no LD_LIBRARY_PATH. A check then loads every CUDA
+#        library the build needs, the way TensorFlow does (infra/tfjs-deps.py check-cuda). Runs on a machine without
+#        a GPU: TensorFlow then finds no driver and computes on the CPU.
+# Idempotent; wheels and the CUDA tree are cached outside the repository, keyed by version. See docs/trainer.md (GPU)
+# and ../shared/reference/tfjs-node-offline.md.
+# Usage: infra/setup-tfjs.sh [cpu|gpu]
 set -euo pipefail
+VARIANT="${1:-cpu}"
 TF_VERSION="${TF_VERSION:-2.21.0}"
-CACHE="${EFFSCALE_CACHE:-$HOME/.cache/effscale}/tf-wheel"
-PKG="node_modules/@tensorflow/tfjs-node"
+ROOT="${EFFSCALE_CACHE:-$HOME/.cache/effscale}"
+CACHE="$ROOT/tf-wheel"
+HELPER="$(dirname "$0")/tfjs-deps.py"
+# Any cpXY tag works (only libraries are used); the platforms are those of the TensorFlow and nvidia wheels.
+PIP=(python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11
+  --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64)
+case "$VARIANT" in
+  cpu) PKG=node_modules/@tensorflow/tfjs-node DIST=tensorflow-cpu SIZE="274 MB" ;;
+  gpu) PKG=node_modules/@tensorflow/tfjs-node-gpu DIST=tensorflow SIZE="572 MB" CUDA="$ROOT/tf-gpu-$TF_VERSION" ;;
+  *) echo "usage: infra/setup-tfjs.sh [cpu|gpu]" >&2; exit 2 ;;
+esac
 [ -d "$PKG" ] || { echo "setup-tfjs: $PKG is missing: run npm ci --ignore-scripts first" >&2; exit 1; }
 
-loads() { node -e "const tf=require('./$PKG');if(tf.backend().binding.TF_Version!=='$TF_VERSION')process.exit(1)" 2>/dev/null; }
-if loads; then echo "setup-tfjs: native TensorFlow $TF_VERSION ready"; exit 0; fi
+# Ready: the addon loads the wanted TensorFlow (and, for gpu, deps/nvidia leads to a complete CUDA tree).
+loads() {
+  node -e "const tf=require('./$PKG');if(tf.backend().binding.TF_Version!=='$TF_VERSION')process.exit(1)" 2>/dev/null &&
+    { [ "$VARIANT" = cpu ] || [ -f "$PKG/deps/nvidia/wheels.txt" ]; }
+}
+if loads; then echo "setup-tfjs: native TensorFlow $TF_VERSION ready ($PKG)"; exit 0; fi
 
-WHL="$(ls "$CACHE"/tensorflow_cpu-"$TF_VERSION"-*.whl 2>/dev/null | head -1 || true)"
+WHL="$(ls "$CACHE/${DIST//-/_}-$TF_VERSION"-*.whl 2>/dev/null | head -1 || true)"
 if [ -z "$WHL" ]; then
-  echo "setup-tfjs: downloading tensorflow-cpu==$TF_VERSION from PyPI (274 MB, cached in $CACHE)"
-  python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
-    --platform manylinux_2_27_x86_64 -d "$CACHE" "tensorflow-cpu==$TF_VERSION"
-  WHL="$(ls "$CACHE"/tensorflow_cpu-"$TF_VERSION"-*.whl | head -1)"
+  echo "setup-tfjs: downloading $DIST==$TF_VERSION from PyPI ($SIZE, cached in $CACHE)"
+  "${PIP[@]}" -d "$CACHE" "$DIST==$TF_VERSION"
+  WHL="$(ls "$CACHE/${DIST//-/_}-$TF_VERSION"-*.whl | head -1)"
+fi
+
+# gpu: the CUDA 12 user-space libraries, once per TensorFlow version. nvidia/wheels.txt (the resolved wheels) is
+# written last and the tree moved into place whole, so its presence means complete.
+if [ "$VARIANT" = gpu ] && [ ! -f "$CUDA/nvidia/wheels.txt" ]; then
+  echo "setup-tfjs: downloading the CUDA libraries $DIST==${TF_VERSION}[and-cuda] requires (2.7 GB; unpacked 4.2 GB" \
+    "in $CUDA)"
+  rm -rf "$CUDA/wheels" "$CUDA/partial"; mkdir -p "$CUDA/wheels"
+  python3 "$HELPER" cuda-requirements "$WHL" >"$CUDA/requirements.txt"
+  "${PIP[@]}" -d "$CUDA/wheels" -r "$CUDA/requirements.txt"
+  python3 "$HELPER" unpack-cuda "$CUDA/partial" "$CUDA"/wheels/nvidia_*.whl
+  (cd "$CUDA/wheels" && ls nvidia_*.whl) >"$CUDA/partial/nvidia/wheels.txt"
+  rm -rf "$CUDA/nvidia"; mv "$CUDA/partial/nvidia" "$CUDA/nvidia"
+  rm -rf "$CUDA/partial" "$CUDA/wheels"
 fi
 
 PIN="$(node -p "require('./$PKG/scripts/deps-constants.js').LIBTENSORFLOW_VERSION")"
 TMP="$(mktemp -d)"; trap 'rm -rf "$TMP"' EXIT
-python3 - "$WHL" "$TMP" <<'PY'
-import sys, zipfile
-whl, out = sys.argv[1], sys.argv[2]
-inc = ('tensorflow/include/tensorflow/c/', 'tensorflow/include/tensorflow/core/platform/',
-       'tensorflow/include/tensorflow/tsl/', 'tensorflow/include/tsl/', 'tensorflow/include/xla/tsl/')
-with zipfile.ZipFile(whl) as z:
-    for n in z.namelist():
-        if n in ('tensorflow/libtensorflow_cc.so.2', 'tensorflow/libtensorflow_framework.so.2') \
-           or (n.startswith(inc) and n.endswith('.h')):
-            z.extract(n, out)
-PY
+python3 "$HELPER" extract "$WHL" "$TMP"
 rm -rf "$PKG/deps"; mkdir -p "$PKG/deps/lib" "$PKG/deps/include"
 mv "$TMP"/tensorflow/libtensorflow_cc.so.2 "$TMP"/tensorflow/libtensorflow_framework.so.2 "$PKG/deps/lib/"
 cp -r "$TMP/tensorflow/include/." "$PKG/deps/include/"
@@ -43,9 +70,15 @@ cp -r "$TMP/tensorflow/include/." "$PKG/deps/include/"
   ln -sf libtensorflow_cc.so.2 "libtensorflow.so.$PIN"
   ln -sf libtensorflow_framework.so.2 "libtensorflow_framework.so.$PIN"
 )
-# node-gyp downloads Node headers unless told where the local ones are.
+if [ "$VARIANT" = gpu ]; then
+  ln -sfn "$CUDA/nvidia" "$PKG/deps/nvidia"
+  python3 "$HELPER" complete-runpath "$PKG/deps"
+fi
+# node-gyp downloads Node headers unless told where the local ones are. No `download` argument: install.js then
+# builds against the staged deps/ (tfjs-node-gpu's own install script passes it and would fetch libtensorflow 2.9.1).
 NODEDIR="$(dirname "$(dirname "$(command -v node)")")"
 [ -f "$NODEDIR/include/node/node_api.h" ] || { echo "setup-tfjs: Node headers not found under $NODEDIR/include/node" >&2; exit 1; }
-(cd "$PKG" && npm_config_nodedir="$NODEDIR" PATH="$PWD/../../.bin:$PATH" node scripts/install.js >/dev/null)
-loads || { echo "setup-tfjs: the addon was built but does not load TensorFlow $TF_VERSION" >&2; exit 1; }
-echo "setup-tfjs: native TensorFlow $TF_VERSION ready"
+(cd "$PKG" && npm_config_nodedir="$NODEDIR" PATH="$PWD/../../.bin:$PATH" node scripts/install.js "$VARIANT" >/dev/null)
+loads || { echo "setup-tfjs: the addon was built but does not load TensorFlow $TF_VERSION ($PKG)" >&2; exit 1; }
+if [ "$VARIANT" = gpu ]; then python3 "$HELPER" check-cuda "$PKG/deps"; fi
+echo "setup-tfjs: native TensorFlow $TF_VERSION ready ($PKG)"

@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
 # `npm run setup`: provisions everything effscale needs on a fresh machine, idempotently, from package registries
 # only. Heavy artifacts are cached in $EFFSCALE_CACHE (default ~/.cache/effscale), keyed by version.
-#   infra/setup.sh             JS deps, native TensorFlow, Temporal CLI, Fashion-MNIST, build
+#   infra/setup.sh             JS deps, native TensorFlow (CPU build), Temporal CLI, Fashion-MNIST, build
+#   infra/setup.sh --gpu       also the GPU build of native TensorFlow for EFFSCALE_TFJS=gpu: tfjs-node-gpu on the
+#                              tensorflow wheel with CUDA 12 from nvidia-*-cu12 wheels (3.3 GB of downloads, once)
 #   infra/setup.sh --for-tests also what only the tests use: Chromium (report tests), etcd and a kube-apiserver
-#                              built from the Go module proxy (Kubernetes tests)
+#                              built from the Go module proxy (Kubernetes tests), and the GPU build (its test
+#                              proves it loads and trains here, on the CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FOR_TESTS=0; [ "${1:-}" = "--for-tests" ] && FOR_TESTS=1
+FOR_TESTS=0 GPU=0
+for arg in "$@"; do
+  case "$arg" in
+    --for-tests) FOR_TESTS=1 GPU=1 ;;
+    --gpu) GPU=1 ;;
+    *) echo "usage: infra/setup.sh [--gpu] [--for-tests]" >&2; exit 2 ;;
+  esac
+done
 
 # npm ci runs dependencies' install scripts; tfjs-node's would download libtensorflow and fail, so skip them all
 # and run the ones we need explicitly below.
@@ -15,6 +25,7 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 fi
 bash infra/setup-tfjs.sh
+if [ "$GPU" = 1 ]; then bash infra/setup-tfjs.sh gpu; fi
 bash infra/setup-temporal.sh >/dev/null
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "setup: installing dataset-fashion-mnist from Debian"
