@@ -1,135 +1,130 @@
-import type { Architecture, Stage } from '../scaling/architecture.js';
+import type { Architecture } from '../scaling/architecture.js';
+import {
+  imageInput,
+  layerNames,
+  layerPlan,
+  type AddPlanOp,
+  type ConvPlanOp,
+  type PlanOp,
+  type SqueezeExcitePlanOp,
+} from '../scaling/layer-plan.js';
 import { customLayers, withNativeSwish } from './layers.js';
 import { loadNativeTf, type Tf } from './tf.js';
 
 type SymbolicTensor = import('@tensorflow/tfjs-node').SymbolicTensor;
 type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
 
+/** What each op builder needs: tfjs, the architecture's settings and the seeded kernel initializer. */
+interface Builder {
+  tf: Tf;
+  arch: Architecture;
+  init: () => 'glorotUniform' | ReturnType<Tf['initializers']['glorotUniform']>;
+}
+
 /**
- * Builds the tfjs-layers model of an architecture spec exactly as the EfficientNet reference builders do: the
- * stem, every stage's blocks, the head, dropout and a softmax classifier. Layer names follow Keras' EfficientNet
- * (`stem_conv`, `block3b_dwconv`, …) with the stage number and the repeat index.
+ * Builds the tfjs-layers model of an architecture spec from its layer plan (scaling/layer-plan.ts), as the
+ * EfficientNet reference builders do: the stem, every stage's blocks, the head, dropout and a softmax classifier.
+ * Layer names are the plan's (`layerNames`).
  */
 export function buildModel(arch: Architecture, tf: Tf = loadNativeTf(), options: { seed?: number } = {}): LayersModel {
-  const { DropConnect, BatchNorm, GlobalAveragePool } = customLayers(tf);
   // With a seed every kernel gets its own derived seed, so the same spec starts from the same weights.
   let layerIndex = 0;
   const init = () =>
     options.seed === undefined
-      ? 'glorotUniform'
+      ? ('glorotUniform' as const)
       : tf.initializers.glorotUniform({ seed: options.seed * 7919 + layerIndex++ });
-  const bn = (name: string) =>
-    new BatchNorm({
-      axis: -1,
-      momentum: arch.batchNorm.momentum,
-      epsilon: arch.batchNorm.epsilon,
-      name,
-    });
-  const conv = (filters: number, kernel: number, stride: number, name: string) =>
-    tf.layers.conv2d({
-      filters,
-      kernelSize: kernel,
-      strides: stride,
-      padding: 'same',
-      useBias: false,
-      kernelInitializer: init(),
-      name,
-    });
-  const act = (name: string) => withNativeSwish(tf, tf.layers.activation({ activation: arch.activation, name }));
-  const convBnAct = (x: SymbolicTensor, filters: number, kernel: number, stride: number, prefix: string) =>
-    act(`${prefix}_activation`).apply(
-      bn(`${prefix}_bn`).apply(conv(filters, kernel, stride, `${prefix}_conv`).apply(x)),
-    ) as SymbolicTensor;
+  const builder: Builder = { tf, arch, init };
+  const input = tf.input({ shape: [arch.resolution, arch.resolution, arch.inputChannels], name: imageInput });
+  const outputs = new Map<string, SymbolicTensor>([[imageInput, input]]);
+  let last = input;
+  for (const op of layerPlan(arch).ops) {
+    last = buildOp(
+      builder,
+      op,
+      op.inputs.map((name) => outputs.get(name) as SymbolicTensor),
+    );
+    outputs.set(op.name, last);
+  }
+  return tf.model({ inputs: input, outputs: last, name: arch.name });
+}
 
-  const squeezeExcite = (x: SymbolicTensor, blockIn: number, channels: number, seRatio: number, prefix: string) => {
-    const squeezed = Math.max(1, Math.floor(blockIn * seRatio));
-    let s = new GlobalAveragePool({ name: `${prefix}_se_squeeze` }).apply(x) as SymbolicTensor;
-    s = tf.layers.reshape({ targetShape: [1, 1, channels], name: `${prefix}_se_reshape` }).apply(s) as SymbolicTensor;
-    s = withNativeSwish(
-      tf,
-      tf.layers.conv2d({
-        filters: squeezed,
-        kernelSize: 1,
-        activation: arch.activation,
-        kernelInitializer: init(),
-        name: `${prefix}_se_reduce`,
-      }),
-    ).apply(s) as SymbolicTensor;
-    s = tf.layers
-      .conv2d({
-        filters: channels,
-        kernelSize: 1,
-        activation: 'sigmoid',
-        kernelInitializer: init(),
-        name: `${prefix}_se_expand`,
-      })
-      .apply(s) as SymbolicTensor;
-    return tf.layers.multiply({ name: `${prefix}_se_excite` }).apply([x, s]) as SymbolicTensor;
+function buildOp(b: Builder, op: PlanOp, inputs: SymbolicTensor[]): SymbolicTensor {
+  const { tf } = b;
+  const [x] = inputs;
+  switch (op.kind) {
+    case 'conv':
+    case 'depthwise':
+      return convUnit(b, op, x);
+    case 'squeeze_excite':
+      return squeezeExcite(b, op, x);
+    case 'add':
+      return residualAdd(b, op, inputs);
+    case 'global_avg_pool':
+      return new (customLayers(tf).GlobalAveragePool)({ name: layerNames(op).layer }).apply(x) as SymbolicTensor;
+    case 'dropout':
+      return tf.layers.dropout({ rate: op.rate, name: layerNames(op).layer }).apply(x) as SymbolicTensor;
+    case 'dense':
+      return tf.layers
+        .dense({ units: op.units, activation: 'softmax', kernelInitializer: b.init(), name: layerNames(op).layer })
+        .apply(x) as SymbolicTensor;
+  }
+}
+
+/** Convolution (no bias), batch norm, then the activation when the op has one. */
+function convUnit({ tf, arch, init }: Builder, op: ConvPlanOp, x: SymbolicTensor): SymbolicTensor {
+  const names = layerNames(op);
+  const common = {
+    kernelSize: op.kernel,
+    strides: op.stride,
+    padding: 'same' as const,
+    useBias: false,
+    name: names.conv,
   };
-
-  const block = (x: SymbolicTensor, stage: Stage, first: boolean, dropRate: number, prefix: string) => {
-    const incoming = x.shape[3] ?? 0;
-    const blockIn = first ? (stage.inputFilters ?? incoming) : stage.filters;
-    const stride = first ? stage.stride : 1;
-    const expanded = Math.round(blockIn * stage.expandRatio);
-    let y = x;
-    if (stage.op === 'conv') {
-      y = convBnAct(y, stage.filters, stage.kernel, stride, prefix);
-      if (stage.seRatio > 0) y = squeezeExcite(y, blockIn, stage.filters, stage.seRatio, prefix);
-    } else {
-      const fusedSingle = stage.op === 'fused_mbconv' && stage.expandRatio === 1;
-      if (fusedSingle) {
-        // As in google/automl's FusedMBConvBlock: without expansion the excite precedes the single k×k conv.
-        if (stage.seRatio > 0) y = squeezeExcite(y, blockIn, incoming, stage.seRatio, prefix);
-        y = convBnAct(y, stage.filters, stage.kernel, stride, `${prefix}_fused`);
-      } else if (stage.op === 'fused_mbconv') {
-        y = convBnAct(y, expanded, stage.kernel, stride, `${prefix}_fused`);
-      } else {
-        if (stage.expandRatio !== 1) y = convBnAct(y, expanded, 1, 1, `${prefix}_expand`);
-        y = tf.layers
-          .depthwiseConv2d({
-            kernelSize: stage.kernel,
-            strides: stride,
-            padding: 'same',
-            useBias: false,
-            depthwiseInitializer: init(),
-            name: `${prefix}_dwconv`,
-          })
-          .apply(y) as SymbolicTensor;
-        y = act(`${prefix}_activation`).apply(bn(`${prefix}_bn`).apply(y)) as SymbolicTensor;
-      }
-      if (!fusedSingle) {
-        if (stage.seRatio > 0) y = squeezeExcite(y, blockIn, y.shape[3] ?? 0, stage.seRatio, prefix);
-        y = bn(`${prefix}_project_bn`).apply(
-          conv(stage.filters, 1, 1, `${prefix}_project_conv`).apply(y),
-        ) as SymbolicTensor;
-      }
-    }
-    if (stage.skip && stride === 1 && incoming === stage.filters && blockIn === stage.filters) {
-      if (dropRate > 0) y = new DropConnect({ rate: dropRate, name: `${prefix}_drop` }).apply(y) as SymbolicTensor;
-      y = tf.layers.add({ name: `${prefix}_add` }).apply([y, x]) as SymbolicTensor;
-    }
-    return y;
-  };
-
-  const input = tf.input({ shape: [arch.resolution, arch.resolution, arch.inputChannels], name: 'image' });
-  let x = convBnAct(input, arch.stem.filters, arch.stem.kernel, arch.stem.stride, 'stem');
-  const totalBlocks = arch.stages.reduce((n, s) => n + s.repeats, 0);
-  let index = 0;
-  arch.stages.forEach((stage, s) => {
-    for (let r = 0; r < stage.repeats; r++) {
-      // The reference scales the drop-connect rate linearly with the block's position in the network.
-      x = block(x, stage, r === 0, (arch.dropConnect * index) / totalBlocks, `block${s + 1}_${r + 1}`);
-      index++;
-    }
+  const conv =
+    op.kind === 'depthwise'
+      ? tf.layers.depthwiseConv2d({ ...common, depthwiseInitializer: init() })
+      : tf.layers.conv2d({ ...common, filters: op.filters, kernelInitializer: init() });
+  const { BatchNorm } = customLayers(tf);
+  const bn = new BatchNorm({
+    axis: -1,
+    momentum: arch.batchNorm.momentum,
+    epsilon: arch.batchNorm.epsilon,
+    name: names.bn,
   });
-  if (arch.head.filters > 0) x = convBnAct(x, arch.head.filters, 1, 1, 'top');
-  x = new GlobalAveragePool({ name: 'avg_pool' }).apply(x) as SymbolicTensor;
-  if (arch.dropout > 0) x = tf.layers.dropout({ rate: arch.dropout, name: 'top_dropout' }).apply(x) as SymbolicTensor;
-  const output = tf.layers
-    .dense({ units: arch.classes, activation: 'softmax', kernelInitializer: init(), name: 'predictions' })
-    .apply(x) as SymbolicTensor;
-  return tf.model({ inputs: input, outputs: output, name: arch.name });
+  let y = bn.apply(conv.apply(x)) as SymbolicTensor;
+  if (op.activation && names.activation) {
+    y = withNativeSwish(tf, tf.layers.activation({ activation: op.activation, name: names.activation })).apply(
+      y,
+    ) as SymbolicTensor;
+  }
+  return y;
+}
+
+function squeezeExcite({ tf, init }: Builder, op: SqueezeExcitePlanOp, x: SymbolicTensor): SymbolicTensor {
+  const names = layerNames(op);
+  const channels = op.shape[2];
+  let s = new (customLayers(tf).GlobalAveragePool)({ name: names.squeeze }).apply(x) as SymbolicTensor;
+  s = tf.layers.reshape({ targetShape: [1, 1, channels], name: names.reshape }).apply(s) as SymbolicTensor;
+  const reduce = tf.layers.conv2d({
+    filters: op.reduced,
+    kernelSize: 1,
+    activation: op.activation,
+    kernelInitializer: init(),
+    name: names.reduce,
+  });
+  s = withNativeSwish(tf, reduce).apply(s) as SymbolicTensor;
+  s = tf.layers
+    .conv2d({ filters: channels, kernelSize: 1, activation: 'sigmoid', kernelInitializer: init(), name: names.expand })
+    .apply(s) as SymbolicTensor;
+  return tf.layers.multiply({ name: names.excite }).apply([x, s]) as SymbolicTensor;
+}
+
+function residualAdd({ tf }: Builder, op: AddPlanOp, [branch, shortcut]: SymbolicTensor[]): SymbolicTensor {
+  const names = layerNames(op);
+  let y = branch;
+  if (names.drop)
+    y = new (customLayers(tf).DropConnect)({ rate: op.dropConnect, name: names.drop }).apply(y) as SymbolicTensor;
+  return tf.layers.add({ name: names.add }).apply([y, shortcut]) as SymbolicTensor;
 }
 
 /** Trainable and total (including batch-norm moving statistics) parameter counts of a built model. */
