@@ -30,6 +30,13 @@ export const EpochMetrics = z.object({
 });
 export type EpochMetrics = z.infer<typeof EpochMetrics>;
 
+/**
+ * How training steps run: `graph` compiles the network, its backward pass and the optimizer into one TensorFlow
+ * graph (trainer/graph/); `eager` runs tfjs-layers op by op (see trainer/engine.ts).
+ */
+export const EngineName = z.enum(['graph', 'eager']);
+export type EngineName = z.infer<typeof EngineName>;
+
 export const TrainResult = z.object({
   candidateId: z.string(),
   score: z
@@ -45,6 +52,7 @@ export const TrainResult = z.object({
   imagesPerSecond: z.number(),
   backend: z.string().describe('tfjs backend that trained: "tensorflow" for native libtensorflow'),
   tfVersion: z.string(),
+  engine: EngineName.optional().describe('absent for no-op runs and results written before engines existed'),
   params: z.object({ trainable: z.number().int(), total: z.number().int() }),
   macs: z.number(),
   seconds: z.number(),

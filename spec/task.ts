@@ -69,3 +69,4 @@ export const Training = z
   })
   .strict();
 export type Training = z.infer<typeof Training>;
+export type TrainingInput = z.input<typeof Training>;

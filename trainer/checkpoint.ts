@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { EpochMetrics } from '../spec/candidate.js';
 import { writeFolderAtomically } from './model-io.js';
-import type { FlatOptimizer } from './optimizer.js';
+import type { OptimizerState } from './engine.js';
 import type { Tf } from './tf.js';
 
 type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
@@ -33,7 +33,7 @@ export async function saveCheckpoint(
   tf: Tf,
   outDir: string,
   model: LayersModel,
-  optimizer: FlatOptimizer,
+  optimizer: OptimizerState,
   state: Omit<CheckpointState, 'modelWeights' | 'weightSpecs'>,
 ): Promise<void> {
   const modelWeights = model.getWeights().map((tensor, i): NamedTensor => ({ name: `model/${i}`, tensor }));
@@ -55,7 +55,7 @@ export async function loadCheckpoint(
   tf: Tf,
   outDir: string,
   model: LayersModel,
-  optimizer: FlatOptimizer,
+  optimizer: OptimizerState,
   specHash: string,
 ): Promise<CheckpointState | undefined> {
   const dir = checkpointDir(outDir);

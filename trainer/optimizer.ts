@@ -111,14 +111,21 @@ export class FlatOptimizer {
   }
 }
 
-/** The optimizer of the training settings over `variables`, with tfjs' default hyper-parameters. */
+/** Hyper-parameters both engines use (tfjs' defaults; `momentum` comes from the training settings). */
+export const adamDefaults = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const;
+export const rmspropDefaults = { decay: 0.9, epsilon: 1e-3 } as const;
+
+/** Slot variables per weight: what a checkpoint holds for each optimizer. */
+export const optimizerSlots: Record<Training['optimizer'], number> = { adam: 2, sgd: 1, rmsprop: 2 };
+
+/** The optimizer of the training settings over `variables`. */
 export function createOptimizer(tf: Tf, training: Training, variables: Variable[]): FlatOptimizer {
   const lr = training.learningRate;
   const rule =
     training.optimizer === 'sgd'
       ? momentum(training.momentum)
       : training.optimizer === 'rmsprop'
-        ? rmsprop(0.9, training.momentum, 1e-3)
-        : adam(0.9, 0.999, tf.backend().epsilon());
+        ? rmsprop(rmspropDefaults.decay, training.momentum, rmspropDefaults.epsilon)
+        : adam(adamDefaults.beta1, adamDefaults.beta2, adamDefaults.epsilon);
   return new FlatOptimizer(tf, rule, variables, lr);
 }

@@ -2,7 +2,13 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { architectureCost } from '../scaling/cost.js';
 import { parseSpec } from '../scaling/validate.js';
-import { CandidateSpec, type EpochMetrics, type TrainProgress, type TrainResult } from '../spec/candidate.js';
+import {
+  CandidateSpec,
+  type EngineName,
+  type EpochMetrics,
+  type TrainProgress,
+  type TrainResult,
+} from '../spec/candidate.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { checkResolution } from './checks.js';
 import { batchCount, batches } from './data/batches.js';
@@ -12,19 +18,17 @@ import { saveModel } from './model-io.js';
 import { noopResult } from './noop.js';
 import { existingResult, peakRssBytes, specHash, writeResult } from './result.js';
 import { learningRateAt } from './schedule.js';
-import { createOptimizer } from './optimizer.js';
-import { correctCount, crossEntropy, trainStep } from './step.js';
+import { createEngine, defaultEngine, type TrainingEngine } from './engine.js';
 import { higherIsBetter, scoreOf } from './score.js';
 import { loadNativeTf, tensorflowVersion, type BackendChoice, type Tf } from './tf.js';
-
-type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
-type Tensor = import('@tensorflow/tfjs-node').Tensor;
 
 export interface TrainOptions {
   onProgress?: (progress: TrainProgress) => void;
   /** Aborting stops training at the next batch boundary, after a checkpoint: the promise rejects with TrainingStopped. */
   signal?: AbortSignal;
   backend?: BackendChoice;
+  /** How training steps run (see trainer/engine.ts); the default is the faster one. */
+  engine?: EngineName;
   /** Validate and cost the candidate, write a synthetic result (see noop.ts), train nothing, never load tfjs. */
   noop?: boolean;
   /** Minimum seconds between two `batch` progress lines. */
@@ -44,7 +48,7 @@ export class TrainingStopped extends Error {
   }
 }
 
-async function evaluate(tf: Tf, model: LayersModel, data: TaskData, spec: CandidateSpec) {
+async function evaluate(tf: Tf, engine: TrainingEngine, data: TaskData, spec: CandidateSpec) {
   let lossSum = 0;
   let correct = 0;
   let seen = 0;
@@ -54,13 +58,10 @@ async function evaluate(tf: Tf, model: LayersModel, data: TaskData, spec: Candid
     classes: input.classes,
     input,
   })) {
-    const probs = model.predict(batch.xs) as Tensor;
-    const loss = crossEntropy(tf, probs, batch.ys, 0);
-    const hits = correctCount(tf, probs, batch.labels);
-    lossSum += (await loss.data())[0] * batch.size;
-    correct += (await hits.data())[0];
+    const result = await engine.evaluate(batch);
+    lossSum += result.loss * batch.size;
+    correct += result.correct;
     seen += batch.size;
-    tf.dispose([probs, loss, hits, batch.xs, batch.ys]);
   }
   return { valLoss: lossSum / seen, valAccuracy: correct / seen };
 }
@@ -136,14 +137,20 @@ async function trainLoop(
   model.setUserDefinedMetadata({
     effscale: {
       candidateId: spec.id,
+      architecture: arch,
       classNames: data.classNames,
       resolution: arch.resolution,
       inputChannels: arch.inputChannels,
       preprocessing: 'preprocessImages (trainer/preprocess.ts): bilinear resize, channels adapted, values in [-1, 1]',
     },
   });
-  const trainable = model.trainableWeights.map((w) => w.read() as import('@tensorflow/tfjs-node').Variable);
-  const optimizer = createOptimizer(tf, training, trainable);
+  const engine = createEngine(context.engine ?? defaultEngine(tf.getBackend()), {
+    tf,
+    model,
+    architecture: arch,
+    training,
+  });
+  const { optimizer } = engine;
   const stepsPerEpoch = batchCount(data.train, training.batchSize);
   let state: Omit<CheckpointState, 'modelWeights' | 'weightSpecs'> = (await loadCheckpoint(
     tf,
@@ -160,13 +167,14 @@ async function trainLoop(
     partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
     elapsedSeconds: 0,
   };
+  engine.pullWeights();
   const resumedFromEpoch = state.epoch;
   if (state.epoch > 0 || state.batch > 0) log(`resuming at epoch ${state.epoch + 1}, batch ${state.batch}`);
   emit({ type: 'start', candidateId: spec.id, epochs: training.epochs, resumedFromEpoch });
   log(
     `training ${spec.id} (${arch.name}, ${arch.resolution}px, ${context.cost.params.total} params) on ${tf.getBackend()} ` +
       `TF ${tensorflowVersion(tf)}: ${data.train.count} train / ${data.validation.count} validation images, ` +
-      `${training.epochs} epochs of ${stepsPerEpoch} batches`,
+      `${training.epochs} epochs of ${stepsPerEpoch} batches, ${engine.name} engine`,
   );
 
   const runStart = performance.now();
@@ -187,8 +195,8 @@ async function trainLoop(
       startBatch: state.batch,
     })) {
       const t0 = performance.now();
-      optimizer.learningRate = learningRateAt(training, state.step, stepsPerEpoch);
-      const { loss: lossValue, correct: hitValue } = await trainStep(tf, model, optimizer, trainable, batch, training);
+      const learningRate = learningRateAt(training, state.step, stepsPerEpoch);
+      const { loss: lossValue, correct: hitValue } = await engine.trainStep(batch, learningRate);
       const dt = (performance.now() - t0) / 1000;
       seconds += dt;
       runTrainSeconds += dt;
@@ -210,12 +218,13 @@ async function trainLoop(
           partial: { lossSum, correct, seen, seconds },
           elapsedSeconds: state.elapsedSeconds + (performance.now() - runStart) / 1000,
         };
+        engine.pushWeights();
         await saveCheckpoint(tf, outDir, model, optimizer, state);
         log(`stopped by a signal at epoch ${epoch + 1}, batch ${batchIndex}/${stepsPerEpoch}; checkpoint saved`);
         throw new TrainingStopped(epoch, batchIndex);
       }
     }
-    const validation = await evaluate(tf, model, data, spec);
+    const validation = await evaluate(tf, engine, data, spec);
     const metrics: EpochMetrics = {
       epoch: epoch + 1,
       trainLoss: lossSum / seen,
@@ -231,6 +240,7 @@ async function trainLoop(
       epochs: [...state.epochs, metrics],
       partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
     };
+    engine.pushWeights();
     await saveCheckpoint(tf, outDir, model, optimizer, state);
     emit({ type: 'epoch', metrics });
     log(
@@ -253,6 +263,7 @@ async function trainLoop(
     epochs: state.epochs,
     imagesPerSecond: runTrainSeconds > 0 ? runImages / runTrainSeconds : 0,
     backend: tf.getBackend(),
+    engine: engine.name,
     tfVersion: tensorflowVersion(tf),
     tfjsPackage: (await import('./tf.js')).tfjsPackage(tf), // @tensorflow/tfjs-node(-gpu), EFFSCALE_TFJS
     tfjsVersion: tf.version.tfjs,
@@ -270,7 +281,7 @@ async function trainLoop(
   };
   await writeResult(outDir, result);
   model.dispose();
-  optimizer.dispose();
+  engine.dispose();
   emit({ type: 'result', result });
   return result;
 }

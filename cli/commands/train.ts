@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { getPreset } from '../../scaling/presets.js';
 import { parseSpec, SpecError } from '../../scaling/validate.js';
-import { CandidateSpec, type TrainProgress, type TrainResult } from '../../spec/candidate.js';
+import { CandidateSpec, EngineName, type TrainProgress, type TrainResult } from '../../spec/candidate.js';
 import { UsageError } from '../run.js';
 
 interface TrainFlags {
@@ -14,6 +14,7 @@ interface TrainFlags {
   progress?: 'jsonl';
   terminationLog?: string;
   backend: 'tensorflow' | 'cpu';
+  engine?: EngineName;
   noop?: boolean;
   id?: string;
   preset?: string;
@@ -119,6 +120,7 @@ async function train(flags: TrainFlags): Promise<void> {
   try {
     result = await trainCandidate(spec, outDir, {
       backend: flags.backend,
+      engine: flags.engine,
       noop: flags.noop,
       signal: controller.signal,
       onProgress: progress,
@@ -144,7 +146,7 @@ async function train(flags: TrainFlags): Promise<void> {
   if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
   else if (flags.progress !== 'jsonl') {
     process.stderr.write(
-      `effscale train: ${spec.id} ${result.metric} ${result.score.toFixed(4)} (${result.backend}), ` +
+      `effscale train: ${spec.id} ${result.metric} ${result.score.toFixed(4)} (${result.backend}, ${result.engine} engine), ` +
         `${result.imagesPerSecond.toFixed(1)} img/s, result in ${join(outDir, 'result.json')}\n`,
     );
   }
@@ -166,6 +168,12 @@ export function registerTrain(program: Command): void {
       new Option('--backend <backend>', 'tensorflow (native) or cpu (pure JS, debugging only)')
         .choices(['tensorflow', 'cpu'])
         .default('tensorflow'),
+    )
+    .addOption(
+      new Option(
+        '--engine <engine>',
+        'graph: the candidate compiled into one TensorFlow graph (default on native TensorFlow); eager: op by op',
+      ).choices(EngineName.options),
     )
     .option('--noop', 'validate and cost the candidate, write a synthetic result, do not train')
     .option('--id <id>', 'candidate id for the flag form')

@@ -56,7 +56,7 @@ test('every CUDA library the GPU build loads resolves inside the staged tree, se
   assert.doesNotMatch(stdout, /FAIL/);
 });
 
-test('with EFFSCALE_TFJS=gpu, `effscale train` runs on tfjs-node-gpu with the CUDA build of TF 2.21.0 and learns', async () => {
+test('with EFFSCALE_TFJS=gpu, `effscale train` runs the graph engine on tfjs-node-gpu with the CUDA build of TF 2.21.0 and learns', async () => {
   const out = await tempDir('gpu-build');
   const env: NodeJS.ProcessEnv = { ...process.env, EFFSCALE_TFJS: 'gpu', TF_CPP_MIN_LOG_LEVEL: '0' };
   delete env.LD_LIBRARY_PATH;
@@ -69,6 +69,7 @@ test('with EFFSCALE_TFJS=gpu, `effscale train` runs on tfjs-node-gpu with the CU
   assert.equal(result.tfjsPackage, '@tensorflow/tfjs-node-gpu');
   assert.equal(result.backend, 'tensorflow');
   assert.equal(result.tfVersion, '2.21.0');
+  assert.equal(result.engine, 'graph', 'the compiled graph engine runs on the GPU build too');
   // The CUDA build initialises its CUDA platform (here it finds no driver and computes on the CPU); the
   // tensorflow-cpu build of tfjs-node logs nothing of the kind.
   assert.match(stderr, /cuda|gpu_device/i, 'the library tfjs-node-gpu loaded is the CUDA build');

@@ -21,6 +21,7 @@ test('a short training on Fashion-MNIST is clearly above chance, on native Tenso
   TrainResult.parse(result);
   assert.equal(result.backend, 'tensorflow');
   assert.equal(result.tfVersion, '2.21.0');
+  assert.equal(result.engine, 'graph', 'the compiled graph engine is the default on native TensorFlow');
   assert.equal(result.epochs.length, 2);
   assert.ok(result.score > 0.4, `validation accuracy ${result.score} should be well above chance (0.1)`);
   assert.equal(result.score, result.epochs[1]?.valAccuracy);
@@ -92,6 +93,48 @@ test('a stopped training resumes at the right epoch and ends with the same weigh
   assert.equal(a.length, b.length);
   const diff = Math.max(...a.map((w, i) => tf.max(tf.abs(tf.sub(w, b[i] ?? w))).dataSync()[0] ?? Infinity));
   assert.ok(diff < 1e-3, `largest weight difference ${diff}`);
+});
+
+test('a checkpoint of the eager engine resumes in the graph engine and ends where the eager run ends', async () => {
+  const spec = fashionSpec('cross-engine', {
+    task: { dataset: { format: 'fashion-mnist' }, trainLimit: 192, valLimit: 64 },
+    training: { epochs: 2, batchSize: 32, learningRate: 3e-3, seed: 6, optimizer: 'adam' },
+  });
+  const eager = await trainCandidate(spec, await tempDir('eager-straight'), { engine: 'eager' });
+  assert.equal(eager.engine, 'eager');
+  const out = await tempDir('cross-engine');
+  const controller = new AbortController();
+  await assert.rejects(
+    trainCandidate(spec, out, {
+      engine: 'eager',
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.type === 'epoch') controller.abort();
+      },
+    }),
+    (err) => err instanceof TrainingStopped && err.epoch === 1,
+  );
+  const resumed = await trainCandidate(spec, out, { engine: 'graph' });
+  assert.equal(resumed.engine, 'graph');
+  assert.equal(resumed.resumedFromEpoch, 1);
+  const last = (r: typeof eager) => r.epochs[1]?.trainLoss ?? NaN;
+  assert.ok(Math.abs(last(resumed) - last(eager)) < 2e-3 * last(eager), `${last(resumed)} vs ${last(eager)}`);
+});
+
+test('graph training is deterministic: the same spec and seed give the same metrics and weights', async () => {
+  const spec = fashionSpec('deterministic', {
+    architecture: tinyArchitecture({ dropout: 0.2, dropConnect: 0.2 }),
+    task: { dataset: { format: 'fashion-mnist' }, trainLimit: 128, valLimit: 64, augment: { flip: true, crop: 2 } },
+  });
+  const first = await trainCandidate(spec, await tempDir('deterministic-1'));
+  const second = await trainCandidate(spec, await tempDir('deterministic-2'));
+  assert.deepEqual(
+    second.epochs.map(({ trainLoss, valLoss, valAccuracy }) => ({ trainLoss, valLoss, valAccuracy })),
+    first.epochs.map(({ trainLoss, valLoss, valAccuracy }) => ({ trainLoss, valLoss, valAccuracy })),
+  );
+  const a = (await loadModel(tf, first.modelUri)).getWeights();
+  const b = (await loadModel(tf, second.modelUri)).getWeights();
+  a.forEach((w, i) => assert.deepEqual(w.dataSync(), b[i]?.dataSync(), `weight ${i}`));
 });
 
 test('noop validates and costs the candidate and writes a deterministic synthetic result without training', async () => {

@@ -1,0 +1,49 @@
+import type { Batch } from './data/batches.js';
+import type { EngineSetup, StepResult, TrainingEngine } from './engine.js';
+import { createOptimizer, type FlatOptimizer } from './optimizer.js';
+import { correctCount, crossEntropy, trainStep } from './step.js';
+import type { Tf } from './tf.js';
+
+type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
+type Tensor = import('@tensorflow/tfjs-node').Tensor;
+type Variable = import('@tensorflow/tfjs-node').Variable;
+
+/** tfjs-layers, op by op, with the fused native kernels of native-ops.ts and the flat optimizer. */
+export class EagerEngine implements TrainingEngine {
+  readonly name = 'eager' as const;
+  readonly optimizer: FlatOptimizer;
+  private readonly tf: Tf;
+  private readonly model: LayersModel;
+  private readonly trainable: Variable[];
+
+  constructor(private readonly setup: EngineSetup) {
+    this.tf = setup.tf;
+    this.model = setup.model;
+    this.trainable = this.model.trainableWeights.map((w) => w.read() as Variable);
+    this.optimizer = createOptimizer(this.tf, setup.training, this.trainable);
+  }
+
+  trainStep(batch: Batch, learningRate: number): Promise<StepResult> {
+    this.optimizer.learningRate = learningRate;
+    return trainStep(this.tf, this.model, this.optimizer, this.trainable, batch, this.setup.training);
+  }
+
+  async evaluate(batch: Batch): Promise<StepResult> {
+    const { tf } = this;
+    const probs = this.model.predict(batch.xs) as Tensor;
+    const both = tf.tidy(() =>
+      tf.stack([crossEntropy(tf, probs, batch.ys, 0), tf.cast(correctCount(tf, probs, batch.labels), 'float32')]),
+    );
+    const [loss = NaN, correct = 0] = await both.data();
+    tf.dispose([probs, both, batch.xs, batch.ys]);
+    return { loss, correct };
+  }
+
+  pullWeights(): void {}
+
+  pushWeights(): void {}
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}

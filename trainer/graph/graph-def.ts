@@ -1,0 +1,155 @@
+import { createRequire } from 'node:module';
+
+/**
+ * A TensorFlow GraphDef written from TypeScript with the protobuf messages tfjs-node ships
+ * (`dist/proto/api_pb.js`), and wrapped into a SavedModel that libtensorflow loads as one session. tfjs binds no
+ * graph-construction API, so this is the whole of our graph toolkit: nodes with inputs, attributes and control
+ * dependencies, and the SavedModel envelope with named signatures.
+ */
+
+/** TensorFlow's DataType enum values (tensorflow/core/framework/types.proto). */
+export const DType = { float: 1, int32: 3, bool: 10, int64: 9, resource: 20 } as const;
+export type DType = (typeof DType)[keyof typeof DType];
+
+/** An attribute value, in the one form each op attribute takes. */
+export type Attr =
+  | { type: DType }
+  | { shape: number[] }
+  | { i: number }
+  | { f: number }
+  | { b: boolean }
+  | { s: string }
+  | { ints: number[] }
+  | { tensor: ConstTensor };
+
+/** A constant's value: float32 or int32 data of a shape (empty shape = scalar). */
+export interface ConstTensor {
+  dtype: typeof DType.float | typeof DType.int32;
+  shape: number[];
+  values: Float32Array | Int32Array | number[];
+}
+
+/** A tensor endpoint in the graph: `node` or `node:k`, the form both GraphDef inputs and session feeds use. */
+export type Endpoint = string;
+
+/** A signature: named inputs and outputs with their dtypes and shapes (-1 for unknown dimensions). */
+export interface Signature {
+  inputs: Record<string, { endpoint: Endpoint; dtype: DType; shape: number[] }>;
+  outputs: Record<string, { endpoint: Endpoint; dtype: DType; shape: number[] }>;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- the generated protobuf classes are untyped JavaScript */
+const pb = createRequire(import.meta.url)('@tensorflow/tfjs-node/dist/proto/api_pb.js') as Record<string, any>;
+
+/** The graph's producer version: ops take their attribute defaults from the library that loads the graph. */
+const PRODUCER = 1800;
+
+export class GraphBuilder {
+  private readonly graph = new pb.GraphDef();
+  private readonly names = new Set<string>();
+
+  constructor() {
+    const versions = new pb.VersionDef();
+    versions.setProducer(PRODUCER);
+    this.graph.setVersions(versions);
+  }
+
+  /**
+   * Adds a node and returns its first output. `name` is made unique with a numeric suffix; `control` lists nodes
+   * that must run first (the way an update is triggered by the output that is fetched).
+   */
+  node(op: string, name: string, inputs: Endpoint[], attrs: Record<string, Attr> = {}, control: Endpoint[] = []) {
+    const unique = this.uniqueName(name);
+    const node = new pb.NodeDef();
+    node.setName(unique);
+    node.setOp(op);
+    for (const input of inputs) node.addInput(input);
+    for (const dep of control) node.addInput(`^${dep.split(':')[0]}`);
+    const map = node.getAttrMap();
+    for (const [key, value] of Object.entries(attrs)) map.set(key, attrValue(value));
+    this.graph.addNode(node);
+    return unique;
+  }
+
+  /** Serializes the graph as a SavedModel with one meta graph under `tags` and the given signatures. */
+  savedModel(tags: string[], signatures: Record<string, Signature>): Uint8Array {
+    const metaGraph = new pb.MetaGraphDef();
+    const info = new pb.MetaGraphDef.MetaInfoDef();
+    for (const tag of tags) info.addTags(tag);
+    metaGraph.setMetaInfoDef(info);
+    metaGraph.setGraphDef(this.graph);
+    const signatureMap = metaGraph.getSignatureDefMap();
+    for (const [key, signature] of Object.entries(signatures)) signatureMap.set(key, signatureDef(signature));
+    const savedModel = new pb.SavedModel();
+    savedModel.setSavedModelSchemaVersion(1);
+    savedModel.addMetaGraphs(metaGraph);
+    return savedModel.serializeBinary() as Uint8Array;
+  }
+
+  get nodeCount(): number {
+    return this.names.size;
+  }
+
+  private uniqueName(name: string): string {
+    let unique = name;
+    for (let k = 1; this.names.has(unique); k++) unique = `${name}_${k}`;
+    this.names.add(unique);
+    return unique;
+  }
+}
+
+function tensorShape(dims: number[]): any {
+  const shape = new pb.TensorShape();
+  for (const size of dims) {
+    const dim = new pb.TensorShape.Dim();
+    dim.setSize(size);
+    shape.addDim(dim);
+  }
+  return shape;
+}
+
+function tensorProto({ dtype, shape, values }: ConstTensor): any {
+  const tensor = new pb.Tensor();
+  tensor.setDtype(dtype);
+  tensor.setTensorShape(tensorShape(shape));
+  const typed = dtype === DType.float ? Float32Array.from(values) : Int32Array.from(values);
+  // Raw little-endian content: the compact encoding for weights frozen into an exported graph.
+  tensor.setTensorContent(new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength));
+  return tensor;
+}
+
+function attrValue(attr: Attr): any {
+  const value = new pb.AttrValue();
+  if ('type' in attr) value.setType(attr.type);
+  else if ('shape' in attr) value.setShape(tensorShape(attr.shape));
+  else if ('i' in attr) value.setI(attr.i);
+  else if ('f' in attr) value.setF(attr.f);
+  else if ('b' in attr) value.setB(attr.b);
+  else if ('s' in attr) value.setS(new TextEncoder().encode(attr.s));
+  else if ('tensor' in attr) value.setTensor(tensorProto(attr.tensor));
+  else {
+    const list = new pb.AttrValue.ListValue();
+    for (const i of attr.ints) list.addI(i);
+    value.setList(list);
+  }
+  return value;
+}
+
+function signatureDef(signature: Signature): any {
+  const def = new pb.SignatureDef();
+  def.setMethodName('tensorflow/serving/predict');
+  for (const [side, map] of [
+    [signature.inputs, def.getInputsMap()],
+    [signature.outputs, def.getOutputsMap()],
+  ] as const) {
+    for (const [key, { endpoint, dtype, shape }] of Object.entries(side)) {
+      const info = new pb.TensorInfo();
+      info.setName(endpoint.includes(':') ? endpoint : `${endpoint}:0`);
+      info.setDtype(dtype);
+      info.setTensorShape(tensorShape(shape));
+      map.set(key, info);
+    }
+  }
+  return def;
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
