@@ -8,7 +8,7 @@ import { SearchNotFoundError } from '../../report/locate.js';
 import { parseSpec } from '../../scaling/validate.js';
 import { UsageError } from '../run.js';
 
-const ExportFormat = z.enum(['json', 'tfjs']);
+const ExportFormat = z.enum(['json', 'tfjs', 'savedmodel']);
 
 interface ExportFlags {
   format: string;
@@ -17,13 +17,28 @@ interface ExportFlags {
   stateDir: string;
 }
 
+/** TensorFlow is loaded only for this format: the others need none. */
+async function exportSavedModelOf(modelDir: string, out: string): Promise<void> {
+  const [{ loadNativeTf }, { exportSavedModel }] = await Promise.all([
+    import('../../trainer/tf.js'),
+    import('../../trainer/graph/export.js'),
+  ]);
+  await exportSavedModel(loadNativeTf(), modelDir, out);
+}
+
 export function registerExport(program: Command): void {
   program
     .command('export')
-    .description('export the final architecture data as JSON, or the trained model in tfjs format')
+    .description(
+      'export the final architecture data as JSON, or the trained model in tfjs format or as a TensorFlow SavedModel',
+    )
     .argument('<id-or-model>', 'a registered model (name or name@vN) or a search (workflow id or name)')
-    .requiredOption('--format <format>', 'json (layers, connectivity, operations, shapes, costs) or tfjs')
-    .option('--out <path>', 'json: a file (default stdout); tfjs: a folder (default ./<ref>-tfjs)')
+    .requiredOption(
+      '--format <format>',
+      'json (layers, connectivity, operations, shapes, costs), tfjs, or savedmodel (serving_default: images 0–255 in, ' +
+        'class probabilities out; for TF Serving write it to <base>/<version>)',
+    )
+    .option('--out <path>', 'json: a file (default stdout); tfjs, savedmodel: a folder (default ./<ref>-<format>)')
     .option('--registry <dir>', 'registry folder (default <state-dir>/registry)')
     .option('--state-dir <dir>', 'state directory', process.env.EFFSCALE_STATE_DIR ?? '.effscale')
     .action(async (ref: string, flags: ExportFlags) => {
@@ -40,8 +55,9 @@ export function registerExport(program: Command): void {
           console.log(resolve(flags.out));
           return;
         }
-        const out = resolve(flags.out ?? `${ref.replace(/[@/]/g, '-')}-tfjs`);
-        await exportTfjs(modelToExport(target), out);
+        const out = resolve(flags.out ?? `${ref.replace(/[@/]/g, '-')}-${format}`);
+        if (format === 'tfjs') await exportTfjs(modelToExport(target), out);
+        else await exportSavedModelOf(modelToExport(target), out);
         console.log(out);
       } catch (error) {
         throw error instanceof SearchNotFoundError ? new UsageError(error.message) : error;
