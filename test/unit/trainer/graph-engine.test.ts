@@ -218,3 +218,14 @@ test('optimizer slots round-trip through the checkpoint layout in the tfjs model
   model.dispose();
   tf.dispose([batch.xs, batch.ys]);
 });
+
+test('a model that does not match the compiled graph is refused with the reason and the engine to use instead', () => {
+  const arch = Architecture.parse({ ...getPreset('micro-28'), resolution: 16 });
+  const other = buildModel(Architecture.parse({ ...arch, head: { filters: 32 } }), tf, { seed: 1 });
+  const training = Training.parse({ epochs: 1, batchSize: 8 });
+  assert.throws(
+    () => createEngine('graph', { tf, model: other, architecture: arch, training }),
+    /the graph engine cannot train micro-28: model micro-28 does not match its layer plan: top_conv\/kernel .*; use --engine eager/,
+  );
+  other.dispose();
+});
