@@ -20,7 +20,9 @@ import { existingResult, peakRssBytes, specHash, writeResult } from './result.js
 import { learningRateAt } from './schedule.js';
 import { createEngine, defaultEngine, type TrainingEngine } from './engine.js';
 import { higherIsBetter, scoreOf } from './score.js';
-import { loadNativeTf, tensorflowVersion, type BackendChoice, type Tf } from './tf.js';
+import { loadNativeTf, tensorflowVersion, tfjsPackage, type BackendChoice, type Tf } from './tf.js';
+
+type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
 
 export interface TrainOptions {
   onProgress?: (progress: TrainProgress) => void;
@@ -111,17 +113,45 @@ export async function trainCandidate(
 
   const tf = loadNativeTf(options.backend, { onednn: true });
   const data = await openTaskData(tf, spec.task, arch, spec.training.seed);
+  const model = buildModel(arch, tf, { seed: spec.training.seed });
+  let engine: TrainingEngine | undefined;
   try {
-    return await trainLoop(tf, spec, data, outDir, { ...options, log, emit, hash, cost, startedAt });
+    model.setUserDefinedMetadata(modelMetadata(spec, data));
+    engine = createEngine(options.engine ?? defaultEngine(tf.getBackend()), {
+      tf,
+      model,
+      architecture: arch,
+      training: spec.training,
+    });
+    const context = { ...options, log, emit, hash, cost, startedAt };
+    return await trainLoop(tf, spec, data, { model, engine }, outDir, context);
   } finally {
+    engine?.dispose();
+    model.dispose();
     await data.close();
   }
+}
+
+/** What a saved model carries about itself: enough to serve it and to export it again (its architecture). */
+function modelMetadata(spec: CandidateSpec, data: TaskData) {
+  const arch = spec.architecture;
+  return {
+    effscale: {
+      candidateId: spec.id,
+      architecture: arch,
+      classNames: data.classNames,
+      resolution: arch.resolution,
+      inputChannels: arch.inputChannels,
+      preprocessing: 'preprocessImages (trainer/preprocess.ts): bilinear resize, channels adapted, values in [-1, 1]',
+    },
+  };
 }
 
 async function trainLoop(
   tf: Tf,
   spec: CandidateSpec,
   data: TaskData,
+  { model, engine }: { model: LayersModel; engine: TrainingEngine },
   outDir: string,
   context: TrainOptions & {
     log: (line: string) => void;
@@ -133,23 +163,6 @@ async function trainLoop(
 ): Promise<TrainResult> {
   const { training, architecture: arch } = spec;
   const { log, emit } = context;
-  const model = buildModel(arch, tf, { seed: training.seed });
-  model.setUserDefinedMetadata({
-    effscale: {
-      candidateId: spec.id,
-      architecture: arch,
-      classNames: data.classNames,
-      resolution: arch.resolution,
-      inputChannels: arch.inputChannels,
-      preprocessing: 'preprocessImages (trainer/preprocess.ts): bilinear resize, channels adapted, values in [-1, 1]',
-    },
-  });
-  const engine = createEngine(context.engine ?? defaultEngine(tf.getBackend()), {
-    tf,
-    model,
-    architecture: arch,
-    training,
-  });
   const { optimizer } = engine;
   const stepsPerEpoch = batchCount(data.train, training.batchSize);
   let state: Omit<CheckpointState, 'modelWeights' | 'weightSpecs'> = (await loadCheckpoint(
@@ -167,7 +180,12 @@ async function trainLoop(
     partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
     elapsedSeconds: 0,
   };
-  engine.pullWeights();
+  engine.pullWeights(); // a restored checkpoint changed the model's weights
+  // The engine's weights go into the tfjs model, which the checkpoint and the saved model are written from.
+  const checkpoint = async () => {
+    engine.pushWeights();
+    await saveCheckpoint(tf, outDir, model, optimizer, state);
+  };
   const resumedFromEpoch = state.epoch;
   if (state.epoch > 0 || state.batch > 0) log(`resuming at epoch ${state.epoch + 1}, batch ${state.batch}`);
   emit({ type: 'start', candidateId: spec.id, epochs: training.epochs, resumedFromEpoch });
@@ -218,8 +236,7 @@ async function trainLoop(
           partial: { lossSum, correct, seen, seconds },
           elapsedSeconds: state.elapsedSeconds + (performance.now() - runStart) / 1000,
         };
-        engine.pushWeights();
-        await saveCheckpoint(tf, outDir, model, optimizer, state);
+        await checkpoint();
         log(`stopped by a signal at epoch ${epoch + 1}, batch ${batchIndex}/${stepsPerEpoch}; checkpoint saved`);
         throw new TrainingStopped(epoch, batchIndex);
       }
@@ -240,8 +257,7 @@ async function trainLoop(
       epochs: [...state.epochs, metrics],
       partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
     };
-    engine.pushWeights();
-    await saveCheckpoint(tf, outDir, model, optimizer, state);
+    await checkpoint();
     emit({ type: 'epoch', metrics });
     log(
       `epoch ${metrics.epoch}/${training.epochs}: train loss ${metrics.trainLoss.toFixed(4)} acc ${metrics.trainAccuracy.toFixed(4)}, ` +
@@ -265,7 +281,7 @@ async function trainLoop(
     backend: tf.getBackend(),
     engine: engine.name,
     tfVersion: tensorflowVersion(tf),
-    tfjsPackage: (await import('./tf.js')).tfjsPackage(tf), // @tensorflow/tfjs-node(-gpu), EFFSCALE_TFJS
+    tfjsPackage: tfjsPackage(tf),
     tfjsVersion: tf.version.tfjs,
     params: context.cost.params,
     macs: context.cost.macs,
@@ -280,8 +296,6 @@ async function trainLoop(
     finishedAt: finishedAt.toISOString(),
   };
   await writeResult(outDir, result);
-  model.dispose();
-  engine.dispose();
   emit({ type: 'result', result });
   return result;
 }
