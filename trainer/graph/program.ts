@@ -11,7 +11,7 @@ import {
 import type { Training } from '../../spec/task.js';
 import { optimizerSlots } from '../optimizer.js';
 import { DType, GraphBuilder, type Endpoint } from './graph-def.js';
-import { emitOp, type Mode, type WeightSource } from './layers.js';
+import { emitOp, type Emitted, type Mode, type WeightSource } from './layers.js';
 import { emitOptimizer } from './optimizer.js';
 import { Ops } from './ops.js';
 
@@ -102,7 +102,7 @@ export function emitPass(
 ): Pass {
   const shapes = shapeTable(net.plan);
   const outputs = new Map<string, Endpoint>([[imageInput, images]]);
-  const tape: { op: PlanOp; backward: NonNullable<ReturnType<typeof emitOp>['backward']> }[] = [];
+  const tape: { op: PlanOp; backward: NonNullable<Emitted['backward']> }[] = [];
   const updates: Endpoint[] = [];
   net.plan.ops.forEach((op, index) => {
     const inputs = op.inputs.map((name) => outputs.get(name) ?? missing(name));
