@@ -1,5 +1,13 @@
 import type { Architecture } from './architecture.js';
-import { imageInput, layerPlan, planWeights, type LayerPlan, type PlanOp, type PlanShape } from './layer-plan.js';
+import {
+  imageInput,
+  layerPlan,
+  planWeights,
+  type DropoutPlanOp,
+  type LayerPlan,
+  type PlanOp,
+  type PlanShape,
+} from './layer-plan.js';
 
 /**
  * Exact analytic cost of an architecture's layer plan, per layer and in total, with the conventions of the
@@ -49,20 +57,29 @@ export function architectureTotals(arch: Architecture): CostTotals {
   return walk(layerPlan(arch), undefined);
 }
 
-/** An op's output tensor as the report names it, and the position of the last op that reads it. */
+/** An op's output tensor: the op that writes it (none for the image), its size, and the step that reads it last. */
 interface Tensor {
-  name: string;
+  writer: PlanOp | undefined;
   shape: PlanShape;
   bytes: number;
   lastRead: number;
 }
 
+/** One layer of the report: a plan op other than dropout, with the tensors it reads and writes. */
+interface Step {
+  op: Exclude<PlanOp, DropoutPlanOp>;
+  inputs: Tensor[];
+  output: Tensor;
+}
+
 /** The report's layer names, older than the plan's: `stem`, `s{stage}b{repeat}.{part}`, `head`, `pool`, `classifier`. */
-function reportName(op: PlanOp): string {
+function reportName(t: Tensor): string {
+  const op = t.writer;
+  if (!op) return 'input';
   return op.block ? `s${op.block.stage}b${op.block.repeat}.${op.part}` : op.part;
 }
 
-const reportOps: Record<Exclude<PlanOp['kind'], 'dropout'>, LayerOp> = {
+const reportOps: Record<Step['op']['kind'], LayerOp> = {
   conv: 'conv2d',
   depthwise: 'depthwise_conv2d',
   squeeze_excite: 'squeeze_excite',
@@ -73,28 +90,27 @@ const reportOps: Record<Exclude<PlanOp['kind'], 'dropout'>, LayerOp> = {
 
 /** One pass over the plan; `layers` receives the layer records when the caller wants them. */
 function walk(plan: LayerPlan, layers: LayerCost[] | undefined): CostTotals {
-  const tensor = tensorsOf(plan);
+  const { image, steps } = stepsOf(plan);
   let trainable = 0;
   let total = 0;
   let macs = 0;
-  let live = tensor(imageInput).bytes;
+  let live = image.bytes;
   let peak = 0;
-  plan.ops.forEach((op, at) => {
-    if (op.kind === 'dropout') return;
-    const output = tensor(op.name);
-    const inputs = op.inputs.map(tensor);
+  steps.forEach(({ op, inputs, output }, at) => {
     live += output.bytes;
     peak = Math.max(peak, live);
-    for (const t of [...inputs, output]) if (t.lastRead === at) live -= t.bytes;
-    const params = paramsOf(op, inputs[0].shape[2]);
-    const opMacs = multiplyAdds(op, inputs[0].shape[2]);
+    for (const t of inputs) if (t.lastRead === at) live -= t.bytes;
+    if (output.lastRead === at) live -= output.bytes;
+    const inputChannels = inputs[0].shape[2];
+    const params = paramsOf(op, inputChannels);
+    const opMacs = multiplyAdds(op, inputChannels);
     trainable += params.trainable;
     total += params.total;
     macs += opMacs;
     layers?.push({
-      name: output.name,
+      name: reportName(output),
       op: reportOps[op.kind],
-      inputs: inputs.map((t) => t.name),
+      inputs: inputs.map(reportName),
       outputShape: [...op.shape],
       params,
       macs: opMacs,
@@ -106,26 +122,35 @@ function walk(plan: LayerPlan, layers: LayerCost[] | undefined): CostTotals {
 }
 
 /**
- * Every op's output tensor by op name (and the image by `imageInput`), with its last reader: a tensor is live from
- * the op that writes it to the last op that reads it.
+ * The report's layers with their tensors, connected by the plan's `inputs`, and each tensor's last reader: a
+ * tensor is live from the step that writes it to the last step that reads it. Dropout, the identity at
+ * inference, writes nothing: its readers read its input.
  */
-function tensorsOf(plan: LayerPlan): (name: string) => Tensor {
-  const tensors = new Map<string, Tensor>([[imageInput, tensorOf('input', plan.input, -1)]]);
-  const tensor = (name: string) => {
-    const t = tensors.get(name);
-    if (!t) throw new Error(`layer plan: no op named '${name}' precedes its reader`);
-    return t;
-  };
-  plan.ops.forEach((op, at) => {
-    for (const name of op.inputs) tensor(name).lastRead = at;
-    const output = op.kind === 'dropout' ? tensor(op.inputs[0]) : tensorOf(reportName(op), op.shape, at);
+function stepsOf(plan: LayerPlan): { image: Tensor; steps: Step[] } {
+  const image = tensorOf(undefined, plan.input);
+  const tensors = new Map<string, Tensor>([[imageInput, image]]);
+  const steps: Step[] = [];
+  for (const op of plan.ops) {
+    const inputs = op.inputs.map((name) => {
+      const t = tensors.get(name);
+      if (!t) throw new Error(`layer plan: no op named '${name}' precedes its reader`);
+      t.lastRead = steps.length;
+      return t;
+    });
+    if (op.kind === 'dropout') {
+      tensors.set(op.name, inputs[0]);
+      continue;
+    }
+    const output = tensorOf(op, op.shape);
+    output.lastRead = steps.length;
     tensors.set(op.name, output);
-  });
-  return tensor;
+    steps.push({ op, inputs, output });
+  }
+  return { image, steps };
 }
 
-function tensorOf(name: string, shape: PlanShape, writtenAt: number): Tensor {
-  return { name, shape, bytes: bytesPerValue * shape[0] * shape[1] * shape[2], lastRead: writtenAt };
+function tensorOf(writer: PlanOp | undefined, shape: PlanShape): Tensor {
+  return { writer, shape, bytes: bytesPerValue * shape[0] * shape[1] * shape[2], lastRead: -1 };
 }
 
 /** Trainable: weights, biases, batch-norm γ and β; total adds the batch-norm moving statistics. */

@@ -31,7 +31,7 @@ interface PlanOpBase {
    */
   name: string;
   part: BlockPart | NetworkPart;
-  /** Present exactly when `part` is a `BlockPart`. */
+  /** Set exactly when `part` is a `BlockPart`. */
   block?: PlanBlock;
   /** Names of the ops whose outputs this op reads (`imageInput` is the network input). */
   inputs: string[];
@@ -45,7 +45,7 @@ export interface ConvPlanOp extends PlanOpBase {
   stride: number;
   /** Output channels (for `depthwise`, equal to the input channels). */
   filters: number;
-  /** Absent for the linear projection of MBConv blocks. */
+  /** Unset for the linear projection of MBConv blocks. */
   activation?: Activation;
 }
 
@@ -120,7 +120,7 @@ export function opName(part: BlockPart | NetworkPart, block?: PlanBlock): string
 export function layerPlan(arch: Architecture): LayerPlan {
   const input: PlanShape = [arch.resolution, arch.resolution, arch.inputChannels];
   const ops: PlanOp[] = [];
-  const place = (part: NetworkPart) => ({ name: opName(part), part });
+  const place = (part: NetworkPart): Place => ({ name: opName(part), part });
   let x: Tensor = { name: imageInput, shape: input };
   x = push(ops, conv(place('stem'), x, 'conv', arch.stem, arch.activation));
 
@@ -137,14 +137,15 @@ export function layerPlan(arch: Architecture): LayerPlan {
   if (arch.head.filters > 0) {
     x = push(ops, conv(place('head'), x, 'conv', { filters: arch.head.filters, kernel: 1 }, arch.activation));
   }
-  const channels = x.shape[2];
-  x = push(ops, { kind: 'global_avg_pool', ...place('pool'), inputs: [x.name], shape: [1, 1, channels] });
-  if (arch.dropout > 0) {
-    x = push(ops, { kind: 'dropout', ...place('dropout'), inputs: [x.name], shape: x.shape, rate: arch.dropout });
-  }
-  const units = arch.classes;
-  push(ops, { kind: 'dense', ...place('classifier'), inputs: [x.name], shape: [1, 1, units], units });
+  x = push(ops, { kind: 'global_avg_pool', ...reads(place('pool'), x), shape: [1, 1, x.shape[2]] });
+  if (arch.dropout > 0) x = push(ops, { kind: 'dropout', ...reads(place('dropout'), x), rate: arch.dropout });
+  push(ops, { kind: 'dense', ...reads(place('classifier'), x), shape: [1, 1, arch.classes], units: arch.classes });
   return { input, ops };
+}
+
+/** The fields every op has: its place, the names of what it reads and, unless the op changes it, its shape. */
+function reads(at: Place, ...inputs: Tensor[]): PlanOpBase {
+  return { name: at.name, part: at.part, block: at.block, inputs: inputs.map((t) => t.name), shape: inputs[0].shape };
 }
 
 /** An op output as its readers see it. */
@@ -157,59 +158,85 @@ function push(ops: PlanOp[], op: PlanOp): Tensor {
 
 type Place = Pick<PlanOpBase, 'name' | 'part' | 'block'>;
 
+/** What a block's position decides, read by every block type. */
+interface BlockSettings {
+  stride: number;
+  expanded: number;
+  /** Squeeze-excite width, 0 without squeeze-excite. */
+  reduced: number;
+}
+
 /** One block of a stage; the stage's first block (`at.repeat` 0) takes the stride and `inputFilters`. */
 function block(ops: PlanOp[], arch: Architecture, stage: Stage, at: PlanBlock, x: Tensor, dropConnect: number): Tensor {
   const first = at.repeat === 0;
   const stride = first ? stage.stride : 1;
   const incoming = x.shape[2];
   const blockIn = first ? (stage.inputFilters ?? incoming) : stage.filters;
-  const expanded = Math.round(blockIn * stage.expandRatio);
-  const place = (part: BlockPart): Place => ({ name: opName(part, at), part, block: at });
-  const { kernel, filters } = stage;
-  const act = arch.activation;
-  let y = x;
-  const squeezeExcite = () => {
-    if (stage.seRatio === 0) return;
+  const settings: BlockSettings = {
+    stride,
+    expanded: Math.round(blockIn * stage.expandRatio),
     // Squeezed from the block's input filters, whatever the width it excites (as the reference builders do).
-    const reduced = Math.max(1, Math.floor(blockIn * stage.seRatio));
-    y = push(ops, {
-      kind: 'squeeze_excite',
-      ...place('se'),
-      inputs: [y.name],
-      shape: y.shape,
-      reduced,
-      activation: act,
-    });
+    reduced: stage.seRatio > 0 ? Math.max(1, Math.floor(blockIn * stage.seRatio)) : 0,
   };
-  const project = () => (y = push(ops, conv(place('project'), y, 'conv', { filters, kernel: 1 })));
-
-  switch (stage.op) {
-    case 'mbconv':
-      if (stage.expandRatio !== 1)
-        y = push(ops, conv(place('expand'), y, 'conv', { filters: expanded, kernel: 1 }, act));
-      y = push(ops, conv(place('depthwise'), y, 'depthwise', { filters: y.shape[2], kernel, stride }, act));
-      squeezeExcite();
-      project();
-      break;
-    case 'fused_mbconv':
-      if (stage.expandRatio !== 1) {
-        y = push(ops, conv(place('fused'), y, 'conv', { filters: expanded, kernel, stride }, act));
-        squeezeExcite();
-        project();
-      } else {
-        // As in google/automl's FusedMBConvBlock: without expansion the excite precedes the single k×k conv.
-        squeezeExcite();
-        y = push(ops, conv(place('fused'), y, 'conv', { filters, kernel, stride }, act));
-      }
-      break;
-    case 'conv':
-      y = push(ops, conv(place('conv'), y, 'conv', { filters, kernel, stride }, act));
-      squeezeExcite();
-      break;
+  const body = chain(ops, at, x, arch.activation);
+  blockBodies[stage.op](body, stage, settings);
+  if (stage.skip && stride === 1 && incoming === stage.filters && blockIn === stage.filters) {
+    body.add(x, dropConnect);
   }
-  if (!(stage.skip && stride === 1 && incoming === filters && blockIn === filters)) return y;
-  return push(ops, { kind: 'add', ...place('add'), inputs: [y.name, x.name], shape: y.shape, dropConnect });
+  return body.output();
 }
+
+type Chain = ReturnType<typeof chain>;
+
+/** Appends a block's ops, each reading the output of the one before. */
+function chain(ops: PlanOp[], at: PlanBlock, x: Tensor, activation: Activation) {
+  let y = x;
+  const place = (part: BlockPart): Place => ({ name: opName(part, at), part, block: at });
+  return {
+    output: () => y,
+    conv(part: BlockPart, filters: number, kernel: number, stride = 1): void {
+      y = push(ops, conv(place(part), y, 'conv', { filters, kernel, stride }, activation));
+    },
+    /** The linear bottleneck of MBConv: 1×1 conv and batch norm, no activation. */
+    project(filters: number): void {
+      y = push(ops, conv(place('project'), y, 'conv', { filters, kernel: 1 }));
+    },
+    depthwise(kernel: number, stride: number): void {
+      y = push(ops, conv(place('depthwise'), y, 'depthwise', { filters: y.shape[2], kernel, stride }, activation));
+    },
+    squeezeExcite(reduced: number): void {
+      if (reduced === 0) return;
+      y = push(ops, { kind: 'squeeze_excite', ...reads(place('se'), y), reduced, activation });
+    },
+    add(shortcut: Tensor, dropConnect: number): void {
+      y = push(ops, { kind: 'add', ...reads(place('add'), y, shortcut), dropConnect });
+    },
+  };
+}
+
+const blockBodies: Record<Stage['op'], (c: Chain, stage: Stage, settings: BlockSettings) => void> = {
+  mbconv(c, { kernel, filters, expandRatio }, { stride, expanded, reduced }) {
+    if (expandRatio !== 1) c.conv('expand', expanded, 1);
+    c.depthwise(kernel, stride);
+    c.squeezeExcite(reduced);
+    c.project(filters);
+  },
+  fused_mbconv(c, { kernel, filters, expandRatio }, { stride, expanded, reduced }) {
+    if (expandRatio === 1) {
+      // As in google/automl's FusedMBConvBlock: without expansion the excite precedes the single k×k conv.
+      c.squeezeExcite(reduced);
+      c.conv('fused', filters, kernel, stride);
+      return;
+    }
+    c.conv('fused', expanded, kernel, stride);
+    c.squeezeExcite(reduced);
+    c.project(filters);
+  },
+  conv(c, { kernel, filters }, { stride, reduced }) {
+    c.conv('conv', filters, kernel, stride);
+    c.squeezeExcite(reduced);
+  },
+};
 
 function conv(
   at: Place,
@@ -220,9 +247,7 @@ function conv(
 ): ConvPlanOp {
   // `same` padding: every started stride step gives an output pixel.
   const shape: PlanShape = [Math.ceil(x.shape[0] / stride), Math.ceil(x.shape[1] / stride), filters];
-  const op: ConvPlanOp = { kind, ...at, inputs: [x.name], shape, kernel, stride, filters };
-  if (activation) op.activation = activation;
-  return op;
+  return { kind, ...reads(at, x), shape, kernel, stride, filters, activation };
 }
 
 export interface ConvLayerNames {
