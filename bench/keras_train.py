@@ -1,7 +1,10 @@
 """Keras twin of trainer/model.ts for bench/train.ts: builds the same architecture (an effscale Architecture JSON)
 with tf.keras, trains it with Adam on fixed random batches, and prints one JSON line with images/s and peak RSS.
 
-Usage: keras_train.py ARCH.json --batch-size 32 --warmup 3 --steps 10 [--jit auto|off]
+Usage: keras_train.py ARCH.json --batch-size 32 --warmup 3 [--max-warmup 23 --settled 1.5] --steps 10 [--jit on|off]
+
+The warmup runs at least --warmup steps and goes on (up to --max-warmup) until a step is no slower than --settled
+times the fastest warmup step before it, so tracing and XLA compilation are excluded from the timed steps.
 """
 import argparse
 import json
@@ -95,22 +98,34 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("arch")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="minimum warmup steps")
+    parser.add_argument("--max-warmup", type=int, default=23)
+    parser.add_argument("--settled", type=float, default=1.5)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--jit", choices=["auto", "off"], default="auto",
-                        help="auto: Keras' default (XLA-compiles the train step when every layer supports it)")
+    # Not Keras' default "auto": on a machine without accelerators that resolves to no XLA at all.
+    parser.add_argument("--jit", choices=["on", "off"], default="on", help="XLA-compile the train step")
     args = parser.parse_args()
     with open(args.arch) as f:
         arch = json.load(f)
     model = build(arch)
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="categorical_crossentropy",
-                  jit_compile="auto" if args.jit == "auto" else False)
+                  jit_compile=args.jit == "on")
+    # Keras falls back (with a warning) when a layer cannot be XLA-compiled; the bench checks what it got.
+    jit = bool(model.jit_compile)
     rng = np.random.default_rng(0)
     shape = (args.batch_size, arch["resolution"], arch["resolution"], arch.get("inputChannels", 3))
     x = rng.standard_normal(shape, dtype=np.float32)
     y = tf.keras.utils.to_categorical(np.arange(args.batch_size) % arch["classes"], arch["classes"])
-    for _ in range(args.warmup):
+    warmup_times = []
+    settled = False
+    while len(warmup_times) < max(args.warmup, args.max_warmup):
+        t0 = time.perf_counter()
         model.train_on_batch(x, y)
+        seconds = time.perf_counter() - t0
+        settled = len(warmup_times) >= max(args.warmup, 1) and seconds <= args.settled * min(warmup_times)
+        warmup_times.append(seconds)
+        if settled:
+            break
     start = time.perf_counter()
     for _ in range(args.steps):
         loss = model.train_on_batch(x, y)
@@ -120,12 +135,15 @@ def main():
     total = int(sum(np.prod(w.shape) for w in model.weights))
     print(json.dumps({
         "framework": "keras",
-        "jit": args.jit,
+        "xla": jit,
         "onednn": os.environ["TF_ENABLE_ONEDNN_OPTS"],
         "tfVersion": tf.__version__,
         "imagesPerSecond": args.batch_size * args.steps / seconds,
         "peakRssBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "params": {"trainable": trainable, "total": total},
+        "warmupSteps": len(warmup_times),
+        "firstStepSeconds": warmup_times[0] if warmup_times else 0,
+        "settled": settled,
     }))
 
 
