@@ -3,7 +3,8 @@ import { DType, GraphBuilder, type Attr, type Endpoint } from './graph-def.js';
 const T: Attr = { type: DType.float };
 const NHWC: Attr = { s: 'NHWC' };
 const SAME: Attr = { s: 'SAME' };
-const strides = (s: number): Attr => ({ ints: [1, s, s, 1] });
+/** The attributes every convolution and its gradients share: NHWC, `same` padding, a square stride. */
+const convAttrs = (s: number) => ({ T, strides: { ints: [1, s, s, 1] } as Attr, padding: SAME, data_format: NHWC });
 
 /**
  * The TensorFlow ops the compiled engine emits, with their attributes spelled once. Every op is float32 unless it
@@ -64,26 +65,22 @@ export class Ops {
 
   // Convolutions and their gradients.
   conv2d(x: Endpoint, w: Endpoint, stride: number): Endpoint {
-    return this.op('Conv2D', [x, w], { T, strides: strides(stride), padding: SAME, data_format: NHWC });
+    return this.op('Conv2D', [x, w], convAttrs(stride));
   }
   conv2dBackpropInput(inputShape: Endpoint, w: Endpoint, dy: Endpoint, stride: number): Endpoint {
-    const attrs = { T, strides: strides(stride), padding: SAME, data_format: NHWC };
-    return this.op('Conv2DBackpropInput', [inputShape, w, dy], attrs);
+    return this.op('Conv2DBackpropInput', [inputShape, w, dy], convAttrs(stride));
   }
   conv2dBackpropFilter(x: Endpoint, filterShape: number[], dy: Endpoint, stride: number): Endpoint {
-    const attrs = { T, strides: strides(stride), padding: SAME, data_format: NHWC };
-    return this.op('Conv2DBackpropFilter', [x, this.ints(filterShape), dy], attrs);
+    return this.op('Conv2DBackpropFilter', [x, this.ints(filterShape), dy], convAttrs(stride));
   }
   depthwise(x: Endpoint, w: Endpoint, stride: number): Endpoint {
-    return this.op('DepthwiseConv2dNative', [x, w], { T, strides: strides(stride), padding: SAME, data_format: NHWC });
+    return this.op('DepthwiseConv2dNative', [x, w], convAttrs(stride));
   }
   depthwiseBackpropInput(inputShape: Endpoint, w: Endpoint, dy: Endpoint, stride: number): Endpoint {
-    const attrs = { T, strides: strides(stride), padding: SAME, data_format: NHWC };
-    return this.op('DepthwiseConv2dNativeBackpropInput', [inputShape, w, dy], attrs);
+    return this.op('DepthwiseConv2dNativeBackpropInput', [inputShape, w, dy], convAttrs(stride));
   }
   depthwiseBackpropFilter(x: Endpoint, filterShape: number[], dy: Endpoint, stride: number): Endpoint {
-    const attrs = { T, strides: strides(stride), padding: SAME, data_format: NHWC };
-    return this.op('DepthwiseConv2dNativeBackpropFilter', [x, this.ints(filterShape), dy], attrs);
+    return this.op('DepthwiseConv2dNativeBackpropFilter', [x, this.ints(filterShape), dy], convAttrs(stride));
   }
 
   /** Outputs: y, batch mean, batch variance, and the three reserve spaces the gradient reads. */
