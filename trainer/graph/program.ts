@@ -60,25 +60,26 @@ export interface Network {
   /** The plan's weights, grouped by op. */
   opWeights: Map<PlanOp, number[]>;
   weights: PlanWeight[];
+  /** Shape of an op's output (or of the image) by name. */
+  shapeOf: (name: string) => PlanShape;
 }
 
 export function network(arch: Architecture): Network {
   const plan = layerPlan(arch);
-  const shapes = shapeTable(plan);
+  const shapeOf = shapeTable(plan);
   const weights: PlanWeight[] = [];
   const opWeights = new Map<PlanOp, number[]>();
   for (const op of plan.ops) {
-    const own = planWeights(op, shapes(op.inputs[0])[2]);
+    const own = planWeights(op, shapeOf(op.inputs[0])[2]);
     opWeights.set(
       op,
       own.map((_, k) => weights.length + k),
     );
     weights.push(...own);
   }
-  return { plan, opWeights, weights };
+  return { plan, opWeights, weights, shapeOf };
 }
 
-/** Shape of an op's output (or of the image) by name. */
 function shapeTable(plan: LayerPlan): (name: string) => PlanShape {
   const shapes = new Map<string, PlanShape>(plan.ops.map((op) => [op.name, op.shape]));
   return (name) => shapes.get(name) ?? plan.input;
@@ -100,7 +101,6 @@ export function emitPass(
   source: WeightSource,
   images: Endpoint,
 ): Pass {
-  const shapes = shapeTable(net.plan);
   const outputs = new Map<string, Endpoint>([[imageInput, images]]);
   const tape: { op: PlanOp; backward: NonNullable<Emitted['backward']> }[] = [];
   const updates: Endpoint[] = [];
@@ -112,7 +112,7 @@ export function emitPass(
       weights: source,
       epsilon: arch.batchNorm.epsilon,
       index,
-      inputShapes: op.inputs.map(shapes),
+      inputShapes: op.inputs.map(net.shapeOf),
       readsImage: op.inputs.includes(imageInput),
     });
     outputs.set(op.name, emitted.output);
