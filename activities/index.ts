@@ -1,13 +1,14 @@
 import type { Execution } from '../spec/search.js';
 import type { SearchResult } from '../workflows/state.js';
 import type { Executor } from './executor.js';
+import { readChunk, writeOutcomes } from './candidate-table.js';
 import { createExecutor } from './executors/index.js';
 import { scaleFamily } from './family.js';
 import { plan } from './plan.js';
 import { readSummary, recordSummary, registerModel } from './register.js';
 import { searchDirOf } from './search-dir.js';
 import { trainCandidateActivity } from './train.js';
-import type { PlanInput, RegisterInput, ScaleInput } from './types.js';
+import type { ChunkRef, PlanInput, RecordChunkInput, RegisterInput, ScaleInput } from './types.js';
 
 export interface ActivityOptions {
   /**
@@ -17,13 +18,17 @@ export interface ActivityOptions {
   stateDir: string;
   /** Which executor trains a candidate; default: the one the search spec's `execution` names. */
   executorFor?: (execution: Execution) => Executor;
+  /** Benchmarks only: false trains every grid point, even those whose rounded architectures are identical. */
+  dedup?: boolean;
 }
 
 /** The search workflow's activities: every side effect of a search. */
 export function createActivities(options: ActivityOptions) {
   const dirOf = (searchId: string) => searchDirOf(options.stateDir, searchId);
   return {
-    plan: (input: PlanInput) => plan(dirOf(input.searchId), input),
+    plan: (input: PlanInput) => plan(dirOf(input.searchId), input, options.dedup ?? true),
+    loadChunk: (input: ChunkRef) => readChunk(dirOf(input.searchId), input.chunk),
+    recordChunk: (input: RecordChunkInput) => writeOutcomes(dirOf(input.searchId), input.chunk, input.records),
     trainCandidate: trainCandidateActivity(dirOf, options.executorFor ?? createExecutor),
     scaleFamily: (input: ScaleInput) => scaleFamily(dirOf(input.searchId), input),
     registerModel: (input: RegisterInput) => registerModel(dirOf(input.searchId), input),

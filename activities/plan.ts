@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { planGrid } from '../scaling/grid.js';
+import { planGrid, type GridCandidate } from '../scaling/grid.js';
 import { architectureKey } from '../scaling/scale.js';
 import { createExecutor } from './executors/index.js';
 import { parseSpec } from '../scaling/validate.js';
 import { SearchSpec } from '../spec/search.js';
-import { baselineOf, searchPaths, writeJsonAtomic, writeSearchSpec } from './search-dir.js';
+import { writePlan } from './candidate-table.js';
+import { baselineOf, writeSearchSpec } from './search-dir.js';
 import type { PlanInput, PlanOutput, PlannedCandidate } from './types.js';
 
 /** A short, stable id of a rounded architecture: the dedup group and the name of its training. */
@@ -14,17 +14,16 @@ export function groupId(key: string): string {
 }
 
 /**
- * Plans the α/β/γ grid (or an extension of it) with the scaling core. Architectures go to the search directory,
- * one file per dedup group; the workflow gets only coefficients, costs and group ids. Deterministic, so a
- * retried plan produces the same answer. Each plan writes the spec the workflow carries into the search directory,
- * where the other activities read it.
+ * Plans the α/β/γ grid (or an extension of it) with the scaling core into the candidate table of the search
+ * directory; the workflow gets counts and chunk numbers only. Deterministic, and keyed by `planId`, so a retried
+ * plan returns the same answer. `dedup: false` (benchmarks only) makes every grid point its own training. Each plan writes the spec the workflow carries into the search directory, where
+ * the other activities read it.
  */
-export async function plan(searchDir: string, input: PlanInput): Promise<PlanOutput> {
+export async function plan(searchDir: string, input: PlanInput, dedup = true): Promise<PlanOutput> {
   const spec = parseSpec(SearchSpec, input.spec, `search ${input.searchId}: spec`);
   await writeSearchSpec(searchDir, spec);
   // A bad pod template (or cluster access) fails the search here, before any candidate starts.
   await createExecutor(spec.execution).preflight?.(input.searchId, searchDir);
-  const paths = searchPaths(searchDir);
   const ext = input.extension ?? {};
   const grid = {
     ...spec.scaling.grid,
@@ -35,22 +34,26 @@ export async function plan(searchDir: string, input: PlanInput): Promise<PlanOut
     ...(ext.random && { random: ext.random }),
   };
   const planned = planGrid(baselineOf(spec), grid);
-  const candidates: PlannedCandidate[] = [];
-  for (const c of planned.candidates) {
-    const group = groupId(architectureKey(c.architecture));
-    await writeJsonAtomic(paths.architecture(group), c.architecture);
-    candidates.push({
-      index: input.existing + c.index,
-      alpha: c.alpha,
-      beta: c.beta,
-      gamma: c.gamma,
-      group,
-      macs: c.cost.macs,
-      params: c.cost.params.total,
-      ...(c.excluded !== undefined && { excluded: c.excluded }),
-    });
-  }
-  const file = input.existing === 0 ? paths.grid : join(searchDir, `grid-from-${input.existing}.json`);
-  await writeJsonAtomic(file, { options: grid, target: planned.target, candidates });
-  return { candidates, ...(planned.emptyReason !== undefined && { emptyReason: planned.emptyReason }) };
+  // Grid points of one dedup group share their architecture: hash it once.
+  const groups = new Map<number, string>();
+  const groupOf = (c: GridCandidate) => {
+    if (!dedup) return groupId(`${c.alpha},${c.beta},${c.gamma}`);
+    let id = groups.get(c.dedupGroup);
+    if (id === undefined) groups.set(c.dedupGroup, (id = groupId(architectureKey(c.architecture))));
+    return id;
+  };
+  const points = planned.candidates.map((c): PlannedCandidate => ({
+    index: c.index,
+    alpha: c.alpha,
+    beta: c.beta,
+    gamma: c.gamma,
+    group: groupOf(c),
+    macs: c.cost.macs,
+    params: c.cost.params.total,
+    ...(c.excluded !== undefined && { excluded: c.excluded }),
+  }));
+  return writePlan(searchDir, input.planId, spec.execution.chunkSize, {
+    points,
+    ...(planned.emptyReason !== undefined && { emptyReason: planned.emptyReason }),
+  });
 }

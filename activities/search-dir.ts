@@ -15,12 +15,10 @@ export function searchDirOf(stateDir: string, searchId: string): string {
 
 /**
  * The search directory (`<stateDir>/searches/<workflowId>/`, shared storage on a cluster) holds what must not
- * travel through Temporal: the resolved spec, the planned architectures, candidate outputs, the family.
+ * travel through Temporal: the resolved spec, the candidate table (`table/`), candidate outputs, the family.
  */
 export const searchPaths = (searchDir: string) => ({
   spec: join(searchDir, 'spec.json'),
-  grid: join(searchDir, 'grid.json'),
-  architecture: (group: string) => join(searchDir, 'architectures', `${group}.json`),
   candidate: (id: string) => join(searchDir, 'candidates', id),
   family: (member: string) => join(searchDir, 'family', `${member}.json`),
   summary: join(searchDir, 'summary.json'),

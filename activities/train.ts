@@ -4,9 +4,10 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { Architecture } from '../scaling/architecture.js';
 import { TrainResult, type CandidateSpec, type TrainProgress } from '../spec/candidate.js';
-import type { Execution } from '../spec/search.js';
+import type { Execution, SearchSpec } from '../spec/search.js';
+import { scaleArchitecture, scalingFactors } from '../scaling/scale.js';
 import { CandidateInputError, type Executor } from './executor.js';
-import { appendRun, readJsonIfExists, readSearchSpec, searchPaths } from './search-dir.js';
+import { appendRun, baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from './search-dir.js';
 import type { TrainInput, TrainOutcome } from './types.js';
 
 const HEARTBEAT_EVERY_MS = 1000;
@@ -34,6 +35,14 @@ function heartbeatOf(p: TrainProgress): Record<string, unknown> {
     case 'result':
       return { done: true, score: p.result.score };
   }
+}
+
+/** A finalist's architecture is a file of the family; a search candidate's is scaled again from its α, β, γ. */
+async function architectureOf(input: TrainInput, spec: SearchSpec): Promise<Architecture> {
+  if (input.architectureUri) return Architecture.parse(JSON.parse(await readFile(input.architectureUri, 'utf8')));
+  if (!input.coefficients) throw new Error(`training ${input.candidateId}: neither an architecture nor α, β, γ`);
+  const { rule, phi } = spec.scaling.grid;
+  return scaleArchitecture(baselineOf(spec), scalingFactors(rule, input.coefficients, phi));
 }
 
 /**
@@ -68,8 +77,7 @@ export function trainCandidateActivity(
       return outcomeOf(TrainResult.parse(done), true);
     }
     const spec = await readSearchSpec(searchDir);
-    const architectureUri = input.architectureUri ?? paths.architecture(input.candidateId);
-    const architecture = Architecture.parse(JSON.parse(await readFile(architectureUri, 'utf8')));
+    const architecture = await architectureOf(input, spec);
     const training = input.budget === 'final' ? (spec.final.training ?? spec.training) : spec.training;
     const candidate: CandidateSpec = { id: input.candidateId, architecture, task: spec.task, training };
 

@@ -22,6 +22,7 @@ export interface SearchExtension {
   phis?: number[];
 }
 
+/** A grid point: one row of the candidate table in the search directory (never in a workflow payload). */
 export interface PlannedCandidate extends Coefficients {
   /** Position in the search, stable across extensions (new points are numbered after the existing ones). */
   index: number;
@@ -33,27 +34,68 @@ export interface PlannedCandidate extends Coefficients {
   excluded?: string;
 }
 
+/** One distinct training (a dedup group) as its chunk lists it: the grid point whose coefficients it trains. */
+export interface Training extends Coefficients {
+  group: string;
+  /** The representative grid point. */
+  index: number;
+  macs: number;
+}
+
 export interface PlanInput {
   searchId: string;
   /** The validated search spec the workflow carries: written (again, idempotently) to the search directory. */
   spec: SearchSpec;
   extension?: SearchExtension;
-  /** Number of grid points already planned: new points are numbered from here. */
-  existing: number;
+  /** 0 for the search's grid, then 1, 2, … for each extension: a retried plan returns what it planned before. */
+  planId: number;
 }
 
+/** What a plan added to the candidate table: counts and the chunks of new trainings, never the rows. */
 export interface PlanOutput {
-  candidates: PlannedCandidate[];
+  points: number;
+  excluded: number;
+  trainings: number;
+  /** The new trainings are chunks `firstChunk` … `firstChunk + chunks - 1`. */
+  firstChunk: number;
+  chunks: number;
   /** Set when no grid point satisfies the constraint: says why. */
   emptyReason?: string;
+}
+
+export type TrainingState = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+/** A training's outcome as its chunk records it. */
+export interface TrainingRecord {
+  state: TrainingState;
+  score?: number;
+  seconds?: number;
+  error?: string;
+}
+
+export interface ChunkRef {
+  searchId: string;
+  chunk: number;
+}
+
+export interface LoadedChunk {
+  trainings: Training[];
+  /** What earlier runs of this chunk recorded, by group: finished trainings are never launched again. */
+  recorded: Record<string, TrainingRecord>;
+}
+
+export interface RecordChunkInput extends ChunkRef {
+  records: Record<string, TrainingRecord>;
 }
 
 export interface TrainInput {
   searchId: string;
   /** `g-<group>` for search candidates, `final-<member>` for finalists: names the output directory. */
   candidateId: string;
-  /** A family member's architecture; absent for a search candidate, whose planned architecture is its group's. */
+  /** A family member's architecture; absent for a search candidate, whose architecture is scaled from `coefficients`. */
   architectureUri?: string;
+  /** A search candidate's α, β, γ (its group's representative grid point). */
+  coefficients?: Coefficients;
   budget: 'search' | 'final';
   labels: Record<string, string>;
 }

@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Executor, TrainingJob } from '../activities/executor.js';
 import { createActivities } from '../activities/index.js';
@@ -15,37 +16,45 @@ import { startOrAttach } from '../worker/client.js';
 import { ensureDevServer } from '../worker/dev-server.js';
 import { TASK_QUEUE } from '../worker/temporal.js';
 import { quietWorkerLogs, workflowsPath } from '../worker/worker.js';
+import { chunkWorkflowId } from '../workflows/chunk.js';
 import type { SearchResult } from '../workflows/state.js';
+
+const { HistoryEvent } = proto.temporal.api.history.v1;
 
 /**
  * Orchestration overhead of the search pipeline with the no-op trainer, against calling the trainer entry
  * directly with the same parallelism, measured in the same run:
- * - in-process: the trainer entry function vs. the workflow + activities calling it (the Temporal cost);
- * - process: `effscale train --noop` spawned directly vs. through the local executor (what a real search pays).
- * Also history events per candidate. Sizes: BENCH_CANDIDATES (default 1000), BENCH_PROCESS_CANDIDATES (200).
+ * - in-process: the trainer entry function vs. the workflow + activities calling it (the Temporal cost), at each
+ *   size of BENCH_CANDIDATES (comma-separated, default 1000; every grid point is its own training here, a
+ *   benchmark-only switch, since no grid yields 100k distinct rounded architectures);
+ * - process: `effscale train --noop` spawned directly vs. through the local executor (what a real search pays),
+ *   BENCH_PROCESS_CANDIDATES (default 200).
+ * For each: history events per candidate, the largest history event (an upper bound on any payload) and the
+ * workflow runs (the search's and its chunks'). `-- --json` prints the figures as JSON.
  */
 
 const parallelism = 8;
-const candidates = Number(process.env.BENCH_CANDIDATES ?? 1000);
+const sizes = (process.env.BENCH_CANDIDATES ?? '1000').split(',').map(Number);
 const processCandidates = Number(process.env.BENCH_PROCESS_CANDIDATES ?? 200);
+const json = process.argv.includes('--json');
 const cli = fileURLToPath(new URL('../../bin/effscale.js', import.meta.url));
 const stateDir = join(process.env.BENCH_STATE_DIR ?? '/tmp', `effscale-bench-${process.pid}`);
 
-/** A random coefficient set on EfficientNet-B0 large enough to give `n` distinct trainings. */
-function specFor(name: string, n: number, executor: SearchSpecInput['execution']): SearchSpec {
+/** Random coefficients on EfficientNet-B0 giving `n` grid points (distinct trainings when `dedup` is off). */
+function specFor(name: string, n: number, executor: SearchSpecInput['execution'], dedup: boolean): SearchSpec {
   const baseline = resolveBaseline({ preset: 'efficientnet-b0', inputChannels: 1, classes: 10 }, 'bench baseline');
   const range = { min: 1, max: 2, step: 0.01 };
   let count = n;
   for (;;) {
     const grid = { alpha: range, beta: range, gamma: range, tolerance: 0.02, random: { count, seed: 7 } };
     const plan = planGrid(baseline, grid);
-    if (plan.trainCount >= n) {
+    if ((dedup ? plan.trainCount : plan.candidates.length) >= n) {
       const input: SearchSpecInput = {
         name,
         baseline,
         task: { dataset: { format: 'fashion-mnist' } },
         scaling: { grid, targets: { phis: [1] } },
-        execution: { ...executor, parallelism, failureBudget: 0, continueAsNewAfter: 8000 },
+        execution: { ...executor, parallelism, failureBudget: 0 },
         final: { finalists: 0 },
       };
       return parseSpec(SearchSpec, input, 'bench spec');
@@ -71,14 +80,18 @@ async function pool<T>(items: T[], width: number, run: (item: T) => Promise<unkn
   );
 }
 
-async function jobsOf(spec: SearchSpec, dir: string): Promise<{ spec: unknown; outDir: string; file: string }[]> {
+async function jobsOf(
+  spec: SearchSpec,
+  dir: string,
+  dedup: boolean,
+): Promise<{ spec: unknown; outDir: string; file: string }[]> {
   const { writeFile } = await import('node:fs/promises');
   const baseline = resolveBaseline(spec.baseline, 'baseline');
   const plan = planGrid(baseline, spec.scaling.grid);
   const seen = new Set<number>();
   const jobs = [];
   for (const c of plan.candidates) {
-    if (seen.has(c.dedupGroup) || c.excluded) continue;
+    if ((dedup && seen.has(c.dedupGroup)) || c.excluded) continue;
     seen.add(c.dedupGroup);
     const outDir = join(dir, `c${c.index}`);
     await mkdir(outDir, { recursive: true });
@@ -109,84 +122,132 @@ async function spawnTrainer(file: string, outDir: string, retry = true): Promise
   throw new Error(`trainer failed twice for ${file}: ${stderr}`);
 }
 
-async function historyEvents(client: Client, workflowId: string): Promise<{ events: number; runs: number }> {
-  let events = 0;
-  let runs = 0;
-  for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-    const history = await client.workflow.getHandle(workflowId, run.runId).fetchHistory();
-    events += history.events?.length ?? 0;
-    runs++;
-  }
-  return { events, runs };
+interface Histories {
+  events: number;
+  runs: number;
+  maxEventBytes: number;
 }
 
-async function pipeline(client: Client, connection: NativeConnection, spec: SearchSpec, executor?: Executor) {
+/** Every run of the search and of its chunks: events, runs and the largest event, encoded as the server stores it. */
+async function histories(client: Client, workflowId: string, chunks: number): Promise<Histories> {
+  const total: Histories = { events: 0, runs: 0, maxEventBytes: 0 };
+  const ids = [workflowId, ...Array.from({ length: chunks }, (_, k) => chunkWorkflowId(workflowId, k))];
+  for (const id of ids) {
+    for await (const run of client.workflow.list({ query: `WorkflowId = '${id}'` })) {
+      const history = await client.workflow.getHandle(id, run.runId).fetchHistory();
+      for (const event of history.events ?? []) {
+        total.maxEventBytes = Math.max(total.maxEventBytes, HistoryEvent.encode(event).finish().length);
+      }
+      total.events += history.events?.length ?? 0;
+      total.runs++;
+    }
+  }
+  return total;
+}
+
+interface PipelineRun extends Histories {
+  seconds: number;
+  trained: number;
+}
+
+async function pipeline(
+  client: Client,
+  connection: NativeConnection,
+  spec: SearchSpec,
+  options: { executor?: Executor; dedup: boolean },
+): Promise<PipelineRun> {
   const bundle = await import('@temporalio/worker').then((w) =>
     w.bundleWorkflowCode({ workflowsPath, logger: new w.DefaultLogger('ERROR') }),
   );
+  const { executor, dedup } = options;
   const worker = await Worker.create({
     connection,
     taskQueue: TASK_QUEUE,
     workflowBundle: bundle,
-    activities: createActivities({ stateDir, ...(executor && { executorFor: () => executor }) }),
+    activities: createActivities({ stateDir, dedup, ...(executor && { executorFor: () => executor }) }),
     maxConcurrentActivityTaskExecutions: parallelism * 2,
   });
   const started = performance.now();
   const { handle, workflowId } = await startOrAttach(client, spec);
   const result: SearchResult = await worker.runUntil(handle.result());
   const seconds = (performance.now() - started) / 1000;
-  const trained = Object.values(result.state.groups).filter((g) => g.state === 'succeeded').length;
-  return { seconds, trained, ...(await historyEvents(client, workflowId)) };
+  const trained = result.state.chunks.reduce((n, c) => n + (c.counts?.succeeded ?? 0), 0);
+  return { seconds, trained, ...(await histories(client, workflowId, result.state.chunks.length)) };
 }
 
-function report(
-  label: string,
-  n: number,
-  direct: number,
-  pipe: { seconds: number; trained: number; events: number; runs: number },
-) {
-  const overheadMs = ((pipe.seconds - direct) * 1000) / pipe.trained;
+interface Figures {
+  mode: string;
+  candidates: number;
+  directSeconds: number;
+  pipelineSeconds: number;
+  overheadMsPerCandidate: number;
+  eventsPerCandidate: number;
+  maxPayloadBytes: number;
+  runs: number;
+}
+
+function figures(mode: string, direct: number, pipe: PipelineRun): Figures {
+  return {
+    mode,
+    candidates: pipe.trained,
+    directSeconds: round(direct),
+    pipelineSeconds: round(pipe.seconds),
+    overheadMsPerCandidate: round(((pipe.seconds - direct) * 1000) / pipe.trained),
+    eventsPerCandidate: round(pipe.events / pipe.trained),
+    maxPayloadBytes: pipe.maxEventBytes,
+    runs: pipe.runs,
+  };
+}
+
+const round = (x: number) => Number(x.toFixed(2));
+
+function print(f: Figures): void {
+  if (json) return;
   console.log(
-    `${label}: ${pipe.trained} candidates at parallelism ${parallelism}: direct ${direct.toFixed(1)} s ` +
-      `(${((direct * 1000) / n).toFixed(1)} ms/candidate), pipeline ${pipe.seconds.toFixed(1)} s ` +
-      `(${((pipe.seconds * 1000) / pipe.trained).toFixed(1)} ms/candidate), ratio ${(pipe.seconds / direct).toFixed(2)}x, ` +
-      `overhead ${overheadMs.toFixed(1)} ms/candidate (target <= 50), ` +
-      `${(pipe.events / pipe.trained).toFixed(2)} history events/candidate over ${pipe.runs} run(s)`,
+    `${f.mode}: ${f.candidates} candidates at parallelism ${parallelism}: direct ${f.directSeconds} s, ` +
+      `pipeline ${f.pipelineSeconds} s (ratio ${(f.pipelineSeconds / f.directSeconds).toFixed(2)}x), ` +
+      `overhead ${f.overheadMsPerCandidate} ms/candidate (target <= 20), ${f.eventsPerCandidate} history ` +
+      `events/candidate over ${f.runs} workflow runs, largest event ${(f.maxPayloadBytes / 1024).toFixed(1)} KiB ` +
+      `(target <= 256 KiB)`,
   );
 }
 
-async function inProcessRun(client: Client, connection: NativeConnection): Promise<void> {
-  const spec = specFor('bench-inprocess', candidates, { executor: 'local' });
-  const jobs = await jobsOf(spec, join(stateDir, 'direct-inprocess'));
+async function inProcessRun(client: Client, connection: NativeConnection, n: number): Promise<Figures> {
+  const spec = specFor(`bench-inprocess-${n}`, n, { executor: 'local' }, false);
+  const jobs = await jobsOf(spec, join(stateDir, `direct-inprocess-${n}`), false);
   const t = performance.now();
   await pool(jobs, parallelism, (j) => trainCandidate(j.spec, j.outDir, { noop: true }));
   const direct = (performance.now() - t) / 1000;
-  report(
-    'in-process trainer entry',
-    jobs.length,
-    direct,
-    await pipeline(client, connection, spec, new InProcessNoop()),
-  );
+  const run = await pipeline(client, connection, spec, { executor: new InProcessNoop(), dedup: false });
+  return figures('in-process trainer entry', direct, run);
 }
 
-async function processRun(client: Client, connection: NativeConnection): Promise<void> {
-  const spec = specFor('bench-process', processCandidates, { executor: 'local', local: { noop: true } });
-  const jobs = await jobsOf(spec, join(stateDir, 'direct-process'));
+async function processRun(client: Client, connection: NativeConnection): Promise<Figures> {
+  const spec = specFor('bench-process', processCandidates, { executor: 'local', local: { noop: true } }, true);
+  const jobs = await jobsOf(spec, join(stateDir, 'direct-process'), true);
   const t = performance.now();
   await pool(jobs, parallelism, (j) => spawnTrainer(j.file, j.outDir));
   const direct = (performance.now() - t) / 1000;
   if (directFailures.length)
-    console.log(`direct trainer failures (retried): ${directFailures.length}: ${directFailures[0]}`);
-  report('trainer process per candidate', jobs.length, direct, await pipeline(client, connection, spec));
+    console.error(`direct trainer failures (retried): ${directFailures.length}: ${directFailures[0]}`);
+  return figures('trainer process per candidate', direct, await pipeline(client, connection, spec, { dedup: true }));
 }
 
 quietWorkerLogs();
 const server = await ensureDevServer(stateDir);
 const connection = await NativeConnection.connect({ address: server.address });
 const client = new Client({ connection: server.connection });
+const results: Figures[] = [];
 try {
-  if (candidates > 0) await inProcessRun(client, connection);
-  if (processCandidates > 0) await processRun(client, connection);
+  for (const n of sizes.filter((n) => n > 0)) {
+    results.push(await inProcessRun(client, connection, n));
+    print(results.at(-1) as Figures);
+  }
+  if (processCandidates > 0) {
+    results.push(await processRun(client, connection));
+    print(results.at(-1) as Figures);
+  }
+  if (json) console.log(JSON.stringify(results, null, 2));
 } finally {
   await connection.close();
   await server.stop();

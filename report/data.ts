@@ -4,7 +4,9 @@ import type { FamilyMember } from '../activities/types.js';
 import { scalingFactors, type ScalingFactors } from '../scaling/scale.js';
 import type { EpochMetrics, TrainResult } from '../spec/candidate.js';
 import type { SearchSpec } from '../spec/search.js';
-import { candidateState, type CandidateState, type SearchResult } from '../workflows/state.js';
+import type { SearchResult, TrainingState } from '../workflows/state.js';
+import { readCandidateTable, type CandidateRow as TableRow } from '../activities/candidate-table.js';
+import { readSummary } from '../activities/register.js';
 
 /**
  * Everything the report shows, gathered from a search directory: the recorded search result (`summary.json`),
@@ -12,27 +14,14 @@ import { candidateState, type CandidateState, type SearchResult } from '../workf
  * this, so it can be tested on any search outcome.
  */
 
-export interface CandidateRow {
-  index: number;
-  alpha: number;
-  beta: number;
-  gamma: number;
+export interface CandidateRow extends TableRow {
   /** d', w', r' at the search φ. */
   factors: ScalingFactors;
-  macs: number;
-  params: number;
-  score?: number;
-  seconds?: number;
-  state: CandidateState;
-  /** Dedup group: grid points with the same rounded architecture share one training. */
-  group: string;
-  /** The grid point whose training this one reuses, when it is not its group's representative. */
-  sharesTrainingOf?: number;
   note?: string;
 }
 
 export interface FamilyRow extends FamilyMember {
-  finalState?: CandidateState;
+  finalState?: TrainingState;
   finalScore?: number;
   registered?: string;
 }
@@ -53,34 +42,40 @@ export interface ReportData {
   searchPhi: number;
   dataset: string;
   best: SearchResult['best'];
+  /** Over the whole candidate table. */
+  totals: { points: number; trainings: number; scored: number; excluded: number; failed: number };
+  /** The rows drawn and listed: all of them up to `REPORT_ROWS`, else a sample that keeps the best and failures. */
   candidates: CandidateRow[];
+  sampled: boolean;
   family: FamilyRow[];
   curves: TrainingCurve[];
   emptyReason?: string;
 }
 
-export function reportData(result: SearchResult, spec: SearchSpec, curves: TrainingCurve[]): ReportData {
+/** A report draws at most this many candidates: a 100k-point search stays a page a browser opens at once. */
+export const REPORT_ROWS = 2000;
+
+export function reportData(
+  result: SearchResult,
+  spec: SearchSpec,
+  table: TableRow[],
+  curves: TrainingCurve[],
+): ReportData {
   const { rule, phi } = spec.scaling.grid;
   const { state } = result;
-  const candidates = state.candidates.map((c): CandidateRow => {
-    const group = state.groups[c.group];
-    const shared = group && group.representative !== c.index;
-    return {
-      index: c.index,
-      alpha: c.alpha,
-      beta: c.beta,
-      gamma: c.gamma,
-      factors: scalingFactors(rule, c, phi),
-      macs: c.macs,
-      params: c.params,
-      state: candidateState(state, c),
-      group: c.group,
-      ...(group?.score !== undefined && !c.excluded && { score: group.score }),
-      ...(group?.seconds !== undefined && !c.excluded && { seconds: group.seconds }),
-      ...(shared && !c.excluded && { sharesTrainingOf: group.representative }),
-      ...((c.excluded ?? group?.error) !== undefined && { note: c.excluded ?? group?.error }),
-    };
-  });
+  const shown =
+    table.length > REPORT_ROWS
+      ? sampleRows(
+          table,
+          state.leaders.map((l) => l.index),
+        )
+      : table;
+  const candidates = shown.map((c): CandidateRow => ({
+    ...c,
+    factors: scalingFactors(rule, c, phi),
+    ...((c.excluded ?? c.error) !== undefined && { note: c.excluded ?? c.error }),
+  }));
+  const count = (state: TableRow['state']) => table.filter((c) => c.state === state).length;
   const family = state.family.map((m): FamilyRow => {
     const final = state.finals.find((f) => f.member === m.name);
     const registered = state.registered.find((r) => r.member === m.name);
@@ -102,7 +97,15 @@ export function reportData(result: SearchResult, spec: SearchSpec, curves: Train
     searchPhi: phi,
     dataset: `${spec.task.dataset.format} (${spec.task.dataset.path})`,
     best: result.best,
+    totals: {
+      points: table.length,
+      trainings: new Set(table.filter((c) => c.state !== 'excluded').map((c) => c.group)).size,
+      scored: table.filter((c) => c.score !== undefined).length,
+      excluded: count('excluded'),
+      failed: count('failed'),
+    },
     candidates,
+    sampled: shown.length < table.length,
     family,
     curves,
     ...(state.emptyReason !== undefined && { emptyReason: state.emptyReason }),
@@ -111,8 +114,9 @@ export function reportData(result: SearchResult, spec: SearchSpec, curves: Train
 
 /** Reads a finished (or cancelled, or failed) search's directory into report data. */
 export async function loadReportData(searchDir: string): Promise<ReportData | undefined> {
-  const result = await readJsonIfExists<SearchResult>(join(searchDir, 'summary.json'));
-  if (!result) return undefined;
+  const result = await readSummary(searchDir);
+  const table = await readCandidateTable(searchDir);
+  if (!result || !table) return undefined;
   const spec = await readSearchSpec(searchDir);
   const curves: TrainingCurve[] = [];
   for (const final of result.state.finals) {
@@ -121,5 +125,17 @@ export async function loadReportData(searchDir: string): Promise<ReportData | un
     );
     if (trained?.epochs.length) curves.push({ member: final.member, epochs: trained.epochs });
   }
-  return reportData(result, spec, curves);
+  return reportData(result, spec, table, curves);
+}
+
+/**
+ * At most REPORT_ROWS rows in grid order: the leaders, the first failures, and an even stride through the rest,
+ * so the plots keep the grid's shape and the table keeps what a reader looks for first.
+ */
+function sampleRows(table: TableRow[], leaders: number[]): TableRow[] {
+  const keep = new Set(leaders);
+  for (const c of table) if (c.state === 'failed' && keep.size < leaders.length + 50) keep.add(c.index);
+  const stride = table.length / (REPORT_ROWS - keep.size);
+  for (let i = 0; i < table.length && keep.size < REPORT_ROWS; i += stride) keep.add(table[Math.floor(i)].index);
+  return table.filter((c) => keep.has(c.index));
 }

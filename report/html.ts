@@ -29,8 +29,7 @@ tr.chosen td{background:#fff3cd;font-weight:600}.note{color:#a33;white-space:nor
 `;
 
 function summary(data: ReportData): string {
-  const scored = data.candidates.filter((c) => c.score !== undefined).length;
-  const trainings = new Set(data.candidates.filter((c) => c.state !== 'excluded').map((c) => c.group)).size;
+  const t = data.totals;
   const best = data.best;
   const rows: [string, string][] = [
     ['search', data.searchId],
@@ -40,9 +39,11 @@ function summary(data: ReportData): string {
     ['rule', `${data.rule}, coefficients searched at φ = ${data.searchPhi}`],
     [
       'grid',
-      `${data.candidates.length} points, ${trainings} unique trainings after de-duplication, ${scored} scored, ` +
-        `${data.candidates.filter((c) => c.state === 'excluded').length} excluded by the limits, ` +
-        `${data.candidates.filter((c) => c.state === 'failed').length} failed`,
+      `${t.points} points, ${t.trainings} unique trainings after de-duplication, ${t.scored} scored, ` +
+        `${t.excluded} excluded by the limits, ${t.failed} failed` +
+        (data.sampled
+          ? `; ${data.candidates.length} of them drawn and listed (the best, failures, an even sample)`
+          : ''),
     ],
     [
       'chosen',

@@ -58,7 +58,16 @@ export const Execution = z
       .min(50)
       .max(40000)
       .default(8000)
-      .describe('history events after which the search continues as new'),
+      .describe('history events after which the search (or one of its chunks) continues as new'),
+    chunkSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(2000)
+      .default(500)
+      .describe(
+        'trainings per chunk: each chunk is a child workflow, so a search of any size stays in Temporal limits',
+      ),
     local: LocalExecution.default(() => LocalExecution.parse({})),
     kubernetes: KubernetesSettings.optional().describe(
       'pod template and executor settings (spec/kubernetes.ts); the worker fills the rest from EFFSCALE_KUBERNETES_DEFAULTS',

@@ -1,9 +1,26 @@
+import type { CandidateRow } from '../activities/candidate-table.js';
 import type { SearchProgress, SearchResult } from '../workflows/state.js';
-import { candidateState } from '../workflows/state.js';
 
 /** How a search looks to a user: the `--json` document and the one-line live progress. */
 
-export function resultDocument(result: SearchResult, temporal: { workflowId: string; ui?: string; address: string }) {
+/** Which rows of the candidate table a result document lists (`effscale result --offset --limit`). */
+export interface TablePage {
+  offset: number;
+  limit: number;
+}
+
+export const DEFAULT_PAGE: TablePage = { offset: 0, limit: 1000 };
+
+/**
+ * `table` is the candidate table read from the store (absent when this machine cannot see the workers' store, in
+ * cluster mode without `--state-dir`): the document then lists the leaders only.
+ */
+export function resultDocument(
+  result: SearchResult,
+  temporal: { workflowId: string; ui?: string; address: string },
+  table: CandidateRow[] | undefined,
+  page: TablePage = DEFAULT_PAGE,
+) {
   const { state } = result;
   const finals = new Map(state.finals.map((f) => [f.member, f]));
   return {
@@ -19,23 +36,11 @@ export function resultDocument(result: SearchResult, temporal: { workflowId: str
       macs: result.best.macs,
       candidate: result.best.index,
     },
-    candidates: state.candidates.map((c) => {
-      const group = state.groups[c.group];
-      const s = candidateState(state, c);
-      return {
-        index: c.index,
-        alpha: c.alpha,
-        beta: c.beta,
-        gamma: c.gamma,
-        state: s,
-        score: s === 'succeeded' ? (group?.score ?? null) : null,
-        macs: c.macs,
-        params: c.params,
-        group: c.group,
-        ...(c.excluded && { excluded: c.excluded }),
-        ...(group?.error && s === 'failed' && { error: group.error }),
-      };
-    }),
+    points: { total: state.points, excluded: state.excluded, trainings: state.trainings },
+    leaders: state.leaders,
+    candidatesTotal: table?.length ?? null,
+    candidatesOffset: page.offset,
+    candidates: table?.slice(page.offset, page.offset + page.limit).map(candidateJson) ?? null,
     family: state.family.map((m) => ({
       name: m.name,
       phi: m.phi,
@@ -55,6 +60,22 @@ export function resultDocument(result: SearchResult, temporal: { workflowId: str
   };
 }
 
+function candidateJson(c: CandidateRow) {
+  return {
+    index: c.index,
+    alpha: c.alpha,
+    beta: c.beta,
+    gamma: c.gamma,
+    state: c.state,
+    score: c.score ?? null,
+    macs: c.macs,
+    params: c.params,
+    group: c.group,
+    ...(c.excluded && { excluded: c.excluded }),
+    ...(c.error && { error: c.error }),
+  };
+}
+
 export function progressLine(p: SearchProgress): string {
   const t = p.trainings;
   const total = t.pending + t.running + t.succeeded + t.failed + t.cancelled;
@@ -63,26 +84,28 @@ export function progressLine(p: SearchProgress): string {
     : '';
   const eta = p.etaSeconds !== null && t.pending + t.running > 0 ? ` eta ${p.etaSeconds}s` : '';
   const paused = p.paused ? ' (paused)' : '';
-  return `[${p.stage}]${paused} ${t.succeeded}/${total} trained, ${t.running} running, ${t.failed} failed, ${p.counts.excluded} excluded${best}${eta}`;
+  return `[${p.stage}]${paused} ${t.succeeded}/${total} trained, ${t.running} running, ${t.failed} failed, ${p.points.excluded} excluded${best}${eta}`;
 }
-
-/** Grid points listed in the human summary; the full list is in `--json` and `effscale report`. */
-const SUMMARY_CANDIDATES = 20;
 
 type ResultDocument = ReturnType<typeof resultDocument>;
 
+/** The best few candidates (the search keeps them) and a few failures; `--json` and `report` have the rest. */
 function candidateLines(doc: ResultDocument): string[] {
-  const rows = doc.candidates.slice(0, SUMMARY_CANDIDATES).map((c) => {
+  const p = doc.points;
+  const lines = [
+    `${p.total} grid points, ${p.trainings} distinct trainings, ${p.excluded} excluded; best (* = chosen):`,
+  ];
+  for (const c of doc.leaders) {
     const mark = c.index === doc.best?.candidate ? '*' : ' ';
-    const outcome = c.score !== null ? c.score.toFixed(4) : (c.error ?? c.excluded ?? '');
-    return (
+    lines.push(
       `  ${mark} α=${c.alpha.toFixed(2)} β=${c.beta.toFixed(2)} γ=${c.gamma.toFixed(2)} ` +
-      `${(c.macs / 1e6).toFixed(2).padStart(9)}M MACs ${c.state.padEnd(9)} ${outcome}`
+        `${(c.macs / 1e6).toFixed(2).padStart(9)}M MACs  ${c.score.toFixed(4)}`,
     );
-  });
-  const more = doc.candidates.length - rows.length;
-  if (more > 0) rows.push(`  … ${more} more: \`effscale result ${doc.searchId} --json\` or \`effscale report\``);
-  return [`candidates (* = chosen):`, ...rows];
+  }
+  const failed = doc.candidates?.filter((c) => c.state === 'failed') ?? [];
+  for (const c of failed.slice(0, 3)) lines.push(`    α=${c.alpha} β=${c.beta} γ=${c.gamma} failed: ${c.error ?? ''}`);
+  lines.push(`  every candidate: \`effscale result ${doc.searchId} --json\` or \`effscale report ${doc.searchId}\``);
+  return lines;
 }
 
 export function humanSummary(doc: ResultDocument): string {

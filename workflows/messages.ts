@@ -1,7 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { SearchExtension } from '../activities/types.js';
-import type { SearchProgress } from './state.js';
+import type { BestCandidate, ChunkProgress, SearchProgress } from './state.js';
 
 /** The search workflow's message contract, shared by the workflow and every client (CLI, tests). */
 
@@ -9,8 +9,15 @@ export const progressQuery = defineQuery<SearchProgress>('progress');
 export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 export const setParallelismUpdate = defineUpdate<number, [number]>('setParallelism');
-/** Returns the number of new grid points planned (0 when only φ values were added). */
+/** Returns the number of new distinct trainings planned (0 when only φ values were added). */
 export const extendUpdate = defineUpdate<number, [SearchExtension]>('extend');
+
+/** Between the search and its chunk workflows. */
+export const chunkProgressQuery = defineQuery<ChunkProgress>('chunkProgress');
+/** The search's window settings, sent to its running chunk whenever they change. */
+export const chunkSettingsSignal = defineSignal<[{ parallelism: number; paused: boolean }]>('chunkSettings');
+/** A chunk's new best candidate, sent to the search so the best score is live in its query and attribute. */
+export const chunkBestSignal = defineSignal<[BestCandidate]>('chunkBest');
 
 /** Custom search attributes: filter searches in the Temporal UI and with `effscale list`. */
 export const SearchNameAttribute = defineSearchAttributeKey('EffscaleSearch', SearchAttributeType.KEYWORD);

@@ -1,22 +1,25 @@
 import {
-  ActivityCancellationType,
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   allHandlersFinished,
   condition,
   continueAsNew,
   isCancellation,
-  proxyActivities,
   setHandler,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
+  type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import type { SearchActivities } from '../activities/index.js';
-import type { PlannedCandidate, SearchExtension, TrainOutcome } from '../activities/types.js';
+import type { FamilyMember, PlanOutput, SearchExtension, TrainOutcome } from '../activities/types.js';
+import { bookkeeping, failureMessage, trainings } from './activities.js';
+import { chunkWorkflow, chunkWorkflowId } from './chunk.js';
+import { addsGridPoints, validateExtension } from './extension.js';
 import {
   BestScoreAttribute,
   StageAttribute,
+  chunkBestSignal,
+  chunkSettingsSignal,
   extendUpdate,
   pauseSignal,
   progressQuery,
@@ -24,303 +27,315 @@ import {
   setParallelismUpdate,
 } from './messages.js';
 import {
-  selectBest,
+  initialState,
+  keepErrors,
+  mergeLeaders,
   progressOf,
   resumedState,
   type BestCandidate,
+  type ChunkSummary,
   type SearchInput,
+  type SearchOptions,
   type SearchResult,
   type SearchState,
   type Stage,
 } from './state.js';
+import { TrainingWindow } from './window.js';
 
-/** Error types an activity throws for input no retry can fix. */
-export const NON_RETRYABLE_ERRORS = ['BadCandidateInput', 'SpecError'];
+export { NON_RETRYABLE_ERRORS } from './activities.js';
 
 /**
- * The compound-scaling search: plan the α/β/γ grid, train every unique candidate in a sliding window, pick the
- * best coefficients, scale the family, retrain the finalists with the final budget and register them. Only
- * decisions and bookkeeping happen here; every side effect is an activity.
+ * One compound-scaling search: plan the α/β/γ grid into the candidate table, train its distinct architectures
+ * chunk by chunk (each chunk a child workflow, so the search's history and payloads stay small at any grid size),
+ * pick the best coefficients, scale the family, retrain the finalists and register them. Only decisions and
+ * bookkeeping happen here; every side effect is an activity. The state and its message handlers live here; the
+ * workflow function below is wiring.
  */
-export async function searchWorkflow(input: SearchInput): Promise<SearchResult> {
-  const o = input.options;
-  const acts = proxyActivities<SearchActivities>({
-    startToCloseTimeout: '10m',
-    retry: { maximumAttempts: 5, initialInterval: '1s', nonRetryableErrorTypes: NON_RETRYABLE_ERRORS },
-  });
-  const previous = !input.carried && input.resume ? await acts.previousRun({ searchId: o.searchId }) : undefined;
-  const state: SearchState = input.carried ??
-    (previous && resumedState(previous.state)) ?? {
-      stage: 'plan',
-      candidates: [],
-      groups: {},
-      extraPhis: [],
-      parallelism: o.parallelism,
-      paused: false,
-      runs: 1,
-      family: [],
-      finals: [],
-      registered: [],
-    };
-  const training = proxyActivities<SearchActivities>({
-    startToCloseTimeout: o.candidateTimeout,
-    heartbeatTimeout: o.heartbeatTimeout,
-    // The workflow only moves on once the training process is really gone.
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: {
-      maximumAttempts: o.maxAttempts,
-      initialInterval: '1s',
-      backoffCoefficient: 2,
-      nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
-    },
-  });
+class Search {
+  private readonly acts = bookkeeping();
+  private readonly training;
+  /** The finalists' window; its settings are the search's, and every running chunk gets them too. */
+  private readonly window: TrainingWindow;
+  private chunk: { id: string; handle: ChildWorkflowHandle<typeof chunkWorkflow> } | null = null;
+  private extending = 0;
+  private extensions: Promise<unknown> = Promise.resolve();
 
-  let tick = 0;
-  let extending = 0;
-  let extensionChain: Promise<unknown> = Promise.resolve();
-  const running = new Map<string, Promise<void>>();
-  let best: BestCandidate | null = selectBest(state, o.higherIsBetter);
-  const wake = () => {
-    tick++;
-  };
+  constructor(
+    private readonly o: SearchOptions,
+    private readonly state: SearchState,
+  ) {
+    this.training = trainings(o);
+    this.window = new TrainingWindow(state.parallelism, state.paused);
+  }
 
-  const setStage = (stage: Stage) => {
-    state.stage = stage;
-    upsertSearchAttributes([{ key: StageAttribute, value: stage }]);
-  };
-
-  const addPlanned = (planned: PlannedCandidate[]) => {
-    for (const c of planned) {
-      state.candidates.push(c);
-      if (!c.excluded && !state.groups[c.group]) {
-        state.groups[c.group] = { state: 'pending', macs: c.macs, representative: c.index };
-      }
-    }
-    wake();
-  };
-
-  const extend = async (ext: SearchExtension): Promise<number> => {
-    if (ext.phis?.length) state.extraPhis.push(...ext.phis.filter((p) => !state.extraPhis.includes(p)));
-    const wantsGrid = ext.alpha || ext.beta || ext.gamma || ext.random || ext.tolerance !== undefined;
-    if (!wantsGrid) return 0;
-    const before = Object.keys(state.groups).length;
-    const planned = await acts.plan({
-      searchId: o.searchId,
-      spec: o.spec,
-      extension: ext,
-      existing: state.candidates.length,
+  handle(): void {
+    setHandler(progressQuery, () => progressOf(this.state, this.o.higherIsBetter, this.chunk?.id ?? null));
+    setHandler(pauseSignal, () => this.steer({ paused: true }));
+    setHandler(resumeSignal, () => this.steer({ paused: false }));
+    setHandler(
+      setParallelismUpdate,
+      (n) => {
+        this.steer({ parallelism: n });
+        return n;
+      },
+      {
+        validator: (n) => {
+          if (!Number.isInteger(n) || n < 1) throw new Error(`parallelism must be an integer ≥ 1, got ${n}`);
+        },
+      },
+    );
+    setHandler(extendUpdate, (ext) => this.extendWhilePlanned(ext), {
+      validator: (ext) => validateExtension(ext, this.state.stage),
     });
-    addPlanned(planned.candidates);
-    return Object.keys(state.groups).length - before;
-  };
+    setHandler(chunkBestSignal, (best) => this.noteLeaders([best]));
+  }
 
-  setHandler(progressQuery, () => progressOf(state, o.higherIsBetter));
-  setHandler(pauseSignal, () => {
-    state.paused = true;
-    wake();
-  });
-  setHandler(resumeSignal, () => {
-    state.paused = false;
-    wake();
-  });
-  setHandler(
-    setParallelismUpdate,
-    (n) => {
-      state.parallelism = n;
-      wake();
-      return n;
-    },
-    {
-      validator: (n) => {
-        if (!Number.isInteger(n) || n < 1) throw new Error(`parallelism must be an integer ≥ 1, got ${n}`);
-      },
-    },
-  );
-  setHandler(
-    extendUpdate,
-    async (ext) => {
-      extending++;
-      try {
-        await condition(() => state.stage !== 'plan');
-        // Extensions are planned one at a time so new grid points get distinct indexes.
-        const run = extensionChain.then(() => extend(ext));
-        extensionChain = run.catch(() => undefined);
-        return await run;
-      } finally {
-        extending--;
-        wake();
-      }
-    },
-    {
-      validator: (ext) => {
-        if (state.stage !== 'plan' && state.stage !== 'search') {
-          throw new Error(`the search is in its ${state.stage} stage; extend it after it has finished`);
-        }
-        const empty = !ext.phis?.length && !ext.alpha && !ext.beta && !ext.gamma && !ext.random && !ext.tolerance;
-        if (empty) throw new Error('an extension needs phis or grid ranges (alpha/beta/gamma/tolerance/random)');
-      },
-    },
-  );
-
-  const describe = (err: unknown): string => {
-    if (err instanceof ActivityFailure && err.cause) return err.cause.message;
-    return err instanceof Error ? err.message : String(err);
-  };
-
-  const trainGroup = (group: string) => {
-    const record = state.groups[group];
-    const rep = state.candidates[record.representative];
-    record.state = 'running';
-    const done = training
-      .trainCandidate({
-        searchId: o.searchId,
-        candidateId: group,
-        budget: 'search',
-        labels: { alpha: String(rep.alpha), beta: String(rep.beta), gamma: String(rep.gamma) },
-      })
-      .then(
-        (out: TrainOutcome) => {
-          record.state = 'succeeded';
-          record.score = out.score;
-          record.seconds = out.seconds;
-          const next = selectBest(state, o.higherIsBetter);
-          if (next && next.score !== best?.score)
-            upsertSearchAttributes([{ key: BestScoreAttribute, value: next.score }]);
-          best = next;
-        },
-        (err: unknown) => {
-          record.state = isCancellation(err) ? 'cancelled' : 'failed';
-          if (!isCancellation(err)) record.error = describe(err);
-        },
-      )
-      .finally(() => {
-        running.delete(group);
-        wake();
+  async run(extensions: SearchExtension[]): Promise<SearchResult> {
+    try {
+      if (this.state.stage === 'plan') await this.plan();
+      for (const ext of extensions) await this.extend(ext);
+      if (this.state.stage === 'search' && (await this.trainChunks()) === 'continue') return await this.startNewRun();
+      await this.finish();
+      this.setStage('done');
+      await this.acts.recordSummary({ searchId: this.o.searchId, result: this.result('completed') });
+      return this.result('completed');
+    } catch (err) {
+      await CancellationScope.nonCancellable(async () => {
+        await this.window.settle();
+        const status = isCancellation(err) ? 'cancelled' : 'failed';
+        this.setStage(status);
+        await this.acts.recordSummary({ searchId: this.o.searchId, result: this.result(status) });
       });
-    running.set(group, done);
-  };
+      throw err;
+    }
+  }
 
-  const failures = () => Object.values(state.groups).filter((g) => g.state === 'failed');
+  private async plan(): Promise<void> {
+    const planned = await this.planned(undefined);
+    if (planned.emptyReason !== undefined) this.state.emptyReason = planned.emptyReason;
+    this.setStage('search');
+  }
 
-  /** The sliding window: returns 'continue' when the history is long enough to continue as new. */
-  const searchCandidates = async (): Promise<'done' | 'continue'> => {
+  /** Plans (the grid, or an extension) into the candidate table and adds its chunks. */
+  private async planned(extension: SearchExtension | undefined): Promise<PlanOutput> {
+    const { searchId, spec } = this.o;
+    const planId = this.state.plans;
+    const out = await this.acts.plan({ searchId, spec, planId, ...(extension && { extension }) });
+    if (out.firstChunk !== this.state.chunks.length)
+      throw ApplicationFailure.nonRetryable(`plan ${planId} starts at chunk ${out.firstChunk}`, 'CorruptTable');
+    this.state.plans++;
+    this.state.points += out.points;
+    this.state.excluded += out.excluded;
+    this.state.trainings += out.trainings;
+    for (let k = 0; k < out.chunks; k++) this.state.chunks.push({ state: 'pending' });
+    this.window.wake();
+    return out;
+  }
+
+  private async extendWhilePlanned(ext: SearchExtension): Promise<number> {
+    this.extending++;
+    try {
+      await condition(() => this.state.stage !== 'plan');
+      // One extension at a time: each gets the next plan id and the grid points after the existing ones.
+      const run = this.extensions.then(() => this.extend(ext));
+      this.extensions = run.catch(() => undefined);
+      return await run;
+    } finally {
+      this.extending--;
+      this.window.wake();
+    }
+  }
+
+  /** Returns the number of new distinct trainings. */
+  private async extend(ext: SearchExtension): Promise<number> {
+    for (const phi of ext.phis ?? []) if (!this.state.extraPhis.includes(phi)) this.state.extraPhis.push(phi);
+    if (!addsGridPoints(ext)) return 0;
+    return (await this.planned(ext)).trainings;
+  }
+
+  /** Chunks run one after another, each with the whole window: returns 'continue' when the history is long. */
+  private async trainChunks(): Promise<'done' | 'continue'> {
     for (;;) {
-      const overBudget = failures().length > o.failureBudget;
-      const info = workflowInfo();
-      const wantsNew = info.continueAsNewSuggested || info.historyLength >= o.continueAsNewAfter;
-      const pending = Object.keys(state.groups).find((g) => state.groups[g].state === 'pending');
-      if (pending && !state.paused && !overBudget && !wantsNew && running.size < state.parallelism) {
-        trainGroup(pending);
+      const next = this.state.chunks.findIndex((c) => c.state === 'pending');
+      if (next >= 0) {
+        if (this.wantsNew()) return 'continue';
+        this.absorb(next, await this.trainChunk(next));
         continue;
       }
-      if (running.size === 0 && extending === 0) {
-        if (overBudget) {
-          const errors = failures().map((g) => g.error);
-          throw ApplicationFailure.nonRetryable(
-            `${errors.length} candidates failed, more than the failure budget of ${o.failureBudget}: ${errors.join('; ')}`,
-            'FailureBudgetExceeded',
-          );
-        }
-        if (wantsNew) return 'continue';
-        if (!pending) return 'done';
-      }
-      const seen = tick;
-      await condition(() => tick !== seen);
+      if (this.extending === 0) return 'done';
+      await this.window.changed();
     }
-  };
+  }
 
-  const finish = async (): Promise<BestCandidate | null> => {
-    setStage('select');
-    const chosen = selectBest(state, o.higherIsBetter);
+  private async trainChunk(chunk: number): Promise<ChunkSummary> {
+    const id = chunkWorkflowId(this.o.searchId, chunk);
+    const settings = { parallelism: this.state.parallelism, paused: this.state.paused };
+    const failed = this.state.chunks.reduce((n, c) => n + (c.counts?.failed ?? 0), 0);
+    const handle = await startChild(chunkWorkflow, {
+      workflowId: id,
+      args: [
+        {
+          searchId: this.o.searchId,
+          chunk,
+          options: {
+            higherIsBetter: this.o.higherIsBetter,
+            continueAsNewAfter: this.o.continueAsNewAfter,
+            maxAttempts: this.o.maxAttempts,
+            heartbeatTimeout: this.o.heartbeatTimeout,
+            candidateTimeout: this.o.candidateTimeout,
+          },
+          settings,
+          failuresAllowed: this.o.failureBudget - failed,
+          best: this.state.leaders[0] ?? null,
+        },
+      ],
+    });
+    this.chunk = { id, handle };
+    try {
+      // A pause or a new parallelism that arrived while the chunk was starting.
+      if (settings.parallelism !== this.state.parallelism || settings.paused !== this.state.paused)
+        await this.forwardSettings();
+      return await handle.result();
+    } finally {
+      this.chunk = null;
+    }
+  }
+
+  private absorb(chunk: number, summary: ChunkSummary): void {
+    this.state.chunks[chunk] = { state: 'done', counts: summary.counts, seconds: summary.seconds };
+    this.state.errors = keepErrors(this.state.errors, summary.errors);
+    this.noteLeaders(summary.leaders);
+    const failed = this.state.chunks.reduce((n, c) => n + (c.counts?.failed ?? 0), 0);
+    if (summary.overBudget || failed > this.o.failureBudget) {
+      throw ApplicationFailure.nonRetryable(
+        `${failed} candidates failed, more than the failure budget of ${this.o.failureBudget}: ` +
+          this.state.errors.join('; '),
+        'FailureBudgetExceeded',
+      );
+    }
+  }
+
+  private noteLeaders(candidates: BestCandidate[]): void {
+    const before = this.state.leaders[0];
+    this.state.leaders = mergeLeaders(this.state.leaders, candidates, this.o.higherIsBetter);
+    const best = this.state.leaders[0];
+    if (best && best !== before) upsertSearchAttributes([{ key: BestScoreAttribute, value: best.score }]);
+  }
+
+  private steer(change: { parallelism?: number; paused?: boolean }): void {
+    if (change.parallelism !== undefined) this.state.parallelism = change.parallelism;
+    if (change.paused !== undefined) this.state.paused = change.paused;
+    this.window.parallelism = this.state.parallelism;
+    this.window.paused = this.state.paused;
+    this.window.wake();
+    void this.forwardSettings();
+  }
+
+  private async forwardSettings(): Promise<void> {
+    const settings = { parallelism: this.state.parallelism, paused: this.state.paused };
+    // A chunk that just closed no longer needs them; the next one starts with them.
+    await this.chunk?.handle.signal(chunkSettingsSignal, settings).catch(() => undefined);
+  }
+
+  private async finish(): Promise<void> {
+    this.setStage('select');
+    const chosen = this.state.leaders[0];
     if (!chosen) {
-      const why =
-        state.emptyReason ??
-        failures()
-          .map((g) => g.error)
-          .join('; ');
+      const why = this.state.emptyReason ?? this.state.errors.join('; ');
       throw ApplicationFailure.nonRetryable(`no candidate succeeded: ${why || 'the grid is empty'}`, 'NoCandidate');
     }
-    setStage('scale');
-    state.family = await acts.scaleFamily({ searchId: o.searchId, best: chosen, extraPhis: state.extraPhis });
-    setStage('final');
-    const finalists = [...state.family].sort((a, b) => b.phi - a.phi).slice(0, o.finalists);
-    state.finals = finalists.map((m) => ({ member: m.name, state: 'running' }));
-    // allSettled: on cancellation every finalist's training is stopped before the search ends.
-    const settled = await Promise.allSettled(
-      finalists.map(async (member, i) => {
-        const record = state.finals[i];
+    this.setStage('scale');
+    this.state.family = await this.acts.scaleFamily({
+      searchId: this.o.searchId,
+      best: chosen,
+      extraPhis: this.state.extraPhis,
+    });
+    this.setStage('final');
+    const finalists = [...this.state.family].sort((a, b) => b.phi - a.phi).slice(0, this.o.finalists);
+    const outcomes = await this.trainFinalists(finalists);
+    this.setStage('register');
+    for (const [i, out] of outcomes.entries()) {
+      if (!out) continue;
+      const registered = await this.acts.registerModel({
+        searchId: this.o.searchId,
+        specHash: this.o.specHash,
+        best: chosen,
+        member: finalists[i],
+        outcome: out,
+      });
+      this.state.registered.push(registered);
+    }
+  }
+
+  /** Finalists go through the same window as the grid's trainings: parallelism and pause hold for them too. */
+  private async trainFinalists(finalists: FamilyMember[]): Promise<(TrainOutcome | null)[]> {
+    this.state.finals = finalists.map((m) => ({ member: m.name, state: 'pending' }));
+    const outcomes: (TrainOutcome | null)[] = finalists.map(() => null);
+    let stopped: unknown;
+    for (let next = 0; next < finalists.length;) {
+      if (!this.window.hasRoom()) {
+        await this.window.changed();
+        continue;
+      }
+      const i = next++;
+      const member = finalists[i];
+      const record = this.state.finals[i];
+      record.state = 'running';
+      this.window.launch(`final-${member.name}`, async () => {
         try {
-          const out = await training.trainCandidate({
-            searchId: o.searchId,
+          const out = await this.training.trainCandidate({
+            searchId: this.o.searchId,
             candidateId: `final-${member.name}`,
             architectureUri: member.architectureUri,
             budget: 'final',
             labels: { phi: String(member.phi) },
           });
           Object.assign(record, { state: 'succeeded', score: out.score, modelUri: out.modelUri });
-          return out;
+          outcomes[i] = out;
         } catch (err) {
-          if (isCancellation(err)) throw err;
-          Object.assign(record, { state: 'failed', error: describe(err) });
-          return null;
+          if (isCancellation(err)) stopped = err;
+          Object.assign(
+            record,
+            isCancellation(err) ? { state: 'cancelled' } : { state: 'failed', error: failureMessage(err) },
+          );
         }
-      }),
-    );
-    const stopped = settled.find((s) => s.status === 'rejected');
-    if (stopped) throw stopped.reason;
-    const outcomes = settled.map((s) => (s.status === 'fulfilled' ? s.value : null));
-    setStage('register');
-    for (const [i, out] of outcomes.entries()) {
-      if (!out) continue;
-      const registered = await acts.registerModel({
-        searchId: o.searchId,
-        specHash: o.specHash,
-        best: chosen,
-        member: finalists[i],
-        outcome: out,
       });
-      state.registered.push(registered);
     }
-    return chosen;
-  };
-
-  const result = (status: SearchResult['status']): SearchResult => ({
-    searchId: o.searchId,
-    name: o.name,
-    specHash: o.specHash,
-    status,
-    best: selectBest(state, o.higherIsBetter),
-    state,
-  });
-
-  let outcome: 'done' | 'continue' = 'done';
-  try {
-    if (state.stage === 'plan') {
-      const planned = await acts.plan({ searchId: o.searchId, spec: o.spec, existing: 0 });
-      addPlanned(planned.candidates);
-      state.emptyReason = planned.emptyReason;
-      setStage('search');
-    }
-    for (const ext of input.extensions ?? []) await extend(ext);
-    if (state.stage === 'search') outcome = await searchCandidates();
-    if (outcome === 'done') {
-      await finish();
-      setStage('done');
-      await acts.recordSummary({ searchId: o.searchId, result: result('completed') });
-      return result('completed');
-    }
-  } catch (err) {
-    await CancellationScope.nonCancellable(async () => {
-      await Promise.allSettled(running.values());
-      const status = isCancellation(err) ? 'cancelled' : 'failed';
-      setStage(status);
-      await acts.recordSummary({ searchId: o.searchId, result: { ...result('cancelled'), status } });
-    });
-    throw err;
+    await this.window.settle();
+    if (stopped) throw stopped;
+    return outcomes;
   }
-  await condition(allHandlersFinished);
-  return await continueAsNew<typeof searchWorkflow>({
-    options: { ...o, parallelism: state.parallelism },
-    carried: { ...state, runs: state.runs + 1 },
-  });
+
+  private wantsNew(): boolean {
+    const info = workflowInfo();
+    return info.continueAsNewSuggested || info.historyLength >= this.o.continueAsNewAfter;
+  }
+
+  private async startNewRun(): Promise<never> {
+    await condition(allHandlersFinished);
+    return continueAsNew<typeof searchWorkflow>({
+      options: { ...this.o, parallelism: this.state.parallelism },
+      carried: { ...this.state, runs: this.state.runs + 1 },
+    });
+  }
+
+  private setStage(stage: Stage): void {
+    this.state.stage = stage;
+    upsertSearchAttributes([{ key: StageAttribute, value: stage }]);
+  }
+
+  private result(status: SearchResult['status']): SearchResult {
+    const { searchId, name, specHash } = this.o;
+    return { searchId, name, specHash, status, best: this.state.leaders[0] ?? null, state: this.state };
+  }
+}
+
+export async function searchWorkflow(input: SearchInput): Promise<SearchResult> {
+  const o = input.options;
+  const previous =
+    !input.carried && input.resume ? await bookkeeping().previousRun({ searchId: o.searchId }) : undefined;
+  const state = input.carried ?? (previous && resumedState(previous.state)) ?? initialState(o.parallelism);
+  const search = new Search(o, state);
+  search.handle();
+  return search.run(input.extensions ?? []);
 }

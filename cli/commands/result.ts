@@ -2,27 +2,33 @@ import type { Command } from 'commander';
 import { UsageError } from '../run.js';
 import { connectionOptions, type ConnectionFlags } from './common.js';
 
+function pageNumber(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag}: expected a whole number ≥ 0, got ${value}`);
+  return n;
+}
+
 export function registerResult(program: Command): void {
   connectionOptions(
     program
       .command('result')
       .description("a finished (or cancelled) search's result; waits while it runs")
       .argument('<id>', 'workflow id of the search')
-      .option('--json', 'print JSON'),
-  ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
+      .option('--json', 'print JSON')
+      .option('--offset <n>', 'first row of the candidate table in the JSON', (v) => pageNumber('--offset', v), 0)
+      .option('--limit <n>', 'rows of the candidate table in the JSON', (v) => pageNumber('--limit', v), 1000),
+  ).action(async (id: string, flags: ConnectionFlags & { json?: boolean; offset: number; limit: number }) => {
     // Loaded on use: `effscale train` (one process per candidate) must start fast.
     const { followSearch } = await import('../../worker/follow.js');
     const { humanSummary, resultDocument } = await import('../../worker/output.js');
     const { openSession, workflowUiUrl } = await import('../../worker/session.js');
     const session = await openSession(flags);
     try {
-      const outcome = await followSearch(session.client.workflow.getHandle(id), () => undefined, session.stateDir);
+      const handle = session.client.workflow.getHandle(id);
+      const outcome = await followSearch(session.client, handle, () => undefined, session.stateDir);
       if (!outcome.result) throw new UsageError(`search ${id} has no result: ${outcome.error ?? 'unknown'}`);
-      const doc = resultDocument(outcome.result, {
-        workflowId: id,
-        ui: workflowUiUrl(session, id),
-        address: session.address,
-      });
+      const temporal = { workflowId: id, ui: workflowUiUrl(session, id), address: session.address };
+      const doc = resultDocument(outcome.result, temporal, outcome.table, { offset: flags.offset, limit: flags.limit });
       console.log(flags.json ? JSON.stringify(doc, null, 2) : humanSummary(doc));
       if (outcome.error) {
         console.error(`effscale: search ${id} failed: ${outcome.error}`);

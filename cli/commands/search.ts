@@ -42,6 +42,7 @@ export function registerSearch(program: Command): void {
       let last = '';
       const follow = () =>
         followSearch(
+          session.client,
           handle,
           (p) => {
             const line = progressLine(p);
@@ -68,7 +69,7 @@ export function registerSearch(program: Command): void {
       }
       const temporal = { workflowId, ui, address: session.address };
       if (outcome.result) {
-        const doc = resultDocument(outcome.result, temporal);
+        const doc = resultDocument(outcome.result, temporal, outcome.table);
         console.log(flags.json ? JSON.stringify(doc, null, 2) : humanSummary(doc));
       }
       if (outcome.error) {

@@ -10,14 +10,14 @@ export function registerStatus(program: Command): void {
       .option('--json', 'print JSON'),
   ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
     // Loaded on use: `effscale train` (one process per candidate) must start fast.
-    const { progressQuery } = await import('../../workflows/messages.js');
+    const { searchProgress } = await import('../../worker/follow.js');
     const { openSession, workflowUiUrl } = await import('../../worker/session.js');
     const { progressLine } = await import('../../worker/output.js');
     const session = await openSession(flags);
     try {
       const handle = session.client.workflow.getHandle(id);
       const description = await handle.describe();
-      const progress = await handle.query(progressQuery).catch(() => undefined);
+      const progress = await searchProgress(session.client, handle).catch(() => undefined);
       const doc = {
         workflowId: id,
         status: description.status.name,

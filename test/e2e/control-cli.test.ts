@@ -43,10 +43,10 @@ test('pause, resume and parallelism steer a search started with --detach on `eff
   await effscale(stateDir, 'pause', workflowId);
   assert.equal((await status()).paused, true);
   // A candidate already running when the pause arrives may still finish; after that nothing moves.
-  await waitFor(async () => (await status()).counts.running === 0, 'running candidates to finish');
-  const trainedWhilePaused = (await status()).counts;
+  await waitFor(async () => (await status()).trainings.running === 0, 'running candidates to finish');
+  const trainedWhilePaused = (await status()).trainings;
   await new Promise((r) => setTimeout(r, 3000));
-  assert.deepEqual((await status()).counts, trainedWhilePaused, 'nothing new launches while paused');
+  assert.deepEqual((await status()).trainings, trainedWhilePaused, 'nothing new launches while paused');
 
   assert.match(await effscale(stateDir, 'parallelism', workflowId, '3'), /parallelism 3/);
   assert.equal((await status()).parallelism, 3);

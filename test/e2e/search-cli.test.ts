@@ -41,6 +41,8 @@ test('effscale search SPEC --json: a real search end to end on the embedded dev 
   assert.equal(out.status, 'completed');
   for (const k of ['alpha', 'beta', 'gamma', 'score']) assert.equal(typeof out.best[k], 'number', `best.${k}`);
   assert.ok(out.candidates.length >= 2);
+  assert.equal(out.candidatesTotal, out.candidates.length);
+  assert.equal(out.leaders[0].index, out.best.candidate, 'the leaders are best first');
   for (const c of out.candidates) {
     assert.equal(c.state, 'succeeded');
     assert.ok(c.score >= 0 && c.score <= 1, 'accuracy from a real training');
@@ -71,7 +73,7 @@ test('effscale search SPEC --json: a real search end to end on the embedded dev 
     '--state-dir',
     stateDir,
   ]);
-  assert.match(text, /candidates \(\* = chosen\):/);
+  assert.match(text, /\d+ grid points, \d+ distinct trainings, \d+ excluded; best \(\* = chosen\):/);
   assert.equal(text.split('\n').filter((l) => l.startsWith('  * ')).length, 1, 'exactly one chosen candidate');
   assert.match(text, /registered e2e-phi2@v1/);
   const { stdout: models } = await run(process.execPath, [cli, 'models', 'list', '--json', '--state-dir', stateDir]);

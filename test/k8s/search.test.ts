@@ -17,7 +17,16 @@ import type { SearchSpecInput } from '../../spec/search.js';
 import { ensureDevServer, type DevServer } from '../../worker/dev-server.js';
 import { quietWorkerLogs } from '../../worker/worker.js';
 import type { SearchResult } from '../../workflows/state.js';
-import { createTestWorker, runs, start, startWorkerProcess, testSpec, until } from '../integration/pipeline/harness.js';
+import {
+  candidateTable,
+  createTestWorker,
+  runs,
+  start,
+  startWorkerProcess,
+  testSpec,
+  trainingsOf,
+  until,
+} from '../integration/pipeline/harness.js';
 import { pipelineDefaults, startFixture, type K8sFixture } from './harness.js';
 
 quietWorkerLogs();
@@ -105,12 +114,13 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
     const result: SearchResult = await worker.runUntil(resultOf(handle));
 
     assert.equal(result.status, 'completed');
-    const { groups, finals, registered } = result.state;
-    assert.equal(Object.keys(groups).length, 7);
-    assert.ok(Object.values(groups).every((g) => g.state === 'succeeded'));
+    const { finals, registered } = result.state;
+    const groups = new Map(trainingsOf(await candidateTable(stateDir, workflowId)).map((t) => [t.group, t]));
+    assert.equal(groups.size, 7);
+    assert.ok([...groups.values()].every((g) => g.state === 'succeeded'));
     assert.equal(registered.length, 1, 'the finalist trained as a pod is registered');
 
-    const candidates = [...Object.keys(groups), ...finals.map((m) => `final-${m.member}`)];
+    const candidates = [...groups.keys(), ...finals.map((m) => `final-${m.member}`)];
     const seen = f.agent.podsOfSearch(labelValue(workflowId));
     assert.deepEqual([...seen.keys()].sort(), candidates.map(labelValue).sort(), 'a pod for every candidate');
     for (const [candidate, names] of seen) assert.equal(names.length, 1, `one pod for ${candidate}: ${names}`);
@@ -127,9 +137,9 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
       const fromPod = TrainResult.parse(JSON.parse(message));
       assert.equal(fromPod.candidateId, id);
       assert.equal(fromPod.backend, 'noop');
-      if (groups[id]) {
-        assert.equal(fromPod.score, groups[id].score, `${id}: the workflow's score is the pod's termination message`);
-        const rep = result.state.candidates[groups[id].representative];
+      const rep = groups.get(id);
+      if (rep) {
+        assert.equal(fromPod.score, rep.score, `${id}: the recorded score is the pod's termination message`);
         assert.equal(pod.metadata?.annotations?.['effscale.dev/alpha'], String(rep.alpha));
         assert.equal(pod.metadata?.annotations?.['effscale.dev/gamma'], String(rep.gamma));
       }
@@ -167,9 +177,10 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
 
       const result: SearchResult = await resultOf(handle);
       assert.equal(result.status, 'completed');
-      assert.ok(Object.values(result.state.groups).every((g) => g.state === 'succeeded'));
+      const trainings = trainingsOf(await candidateTable(stateDir, workflowId));
+      assert.ok(trainings.every((t) => t.state === 'succeeded'));
       const seen = f.agent.podsOfSearch(labelValue(workflowId));
-      assert.equal(seen.size, Object.keys(result.state.groups).length);
+      assert.equal(seen.size, trainings.length);
       for (const [candidate, names] of seen) assert.equal(names.length, 1, `one pod for ${candidate}: ${names}`);
 
       const launches = (await runs(stateDir, workflowId)).filter((r) => r.event === 'launch');
@@ -197,10 +208,12 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
     const result: SearchResult = await worker.runUntil(resultOf(handle));
 
     assert.equal(result.status, 'completed');
-    const failed = Object.entries(result.state.groups).filter(([, g]) => g.state === 'failed');
+    const trainings = trainingsOf(await candidateTable(stateDir, workflowId));
+    const failed = trainings.filter((t) => t.state === 'failed');
     assert.equal(failed.length, 2);
     const pods = await podsOf(workflowId);
-    for (const [id, group] of failed) {
+    for (const group of failed) {
+      const id = group.group;
       assert.match(group.error ?? '', /exit code 1/);
       assert.match(group.error ?? '', /simulated crash at resolution 39/, 'the pod log tail is the failure message');
       const own = pods.filter((p) => p.metadata?.annotations?.['effscale.dev/candidate-id'] === id);
@@ -214,7 +227,7 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
         assert.equal(pod.status?.containerStatuses?.[0].state?.terminated?.exitCode, 1);
       }
     }
-    const succeeded = Object.values(result.state.groups).filter((g) => g.state === 'succeeded');
+    const succeeded = trainings.filter((t) => t.state === 'succeeded');
     assert.equal(succeeded.length, 5);
     assert.equal(result.best?.score !== undefined, true);
   });
@@ -242,7 +255,7 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
     const result: SearchResult = await worker.runUntil(resultOf(handle)).finally(() => (sampling = false));
     await sampler;
     assert.equal(result.status, 'completed');
-    assert.ok(Object.values(result.state.groups).every((g) => g.state === 'succeeded'));
+    assert.ok(trainingsOf(await candidateTable(stateDir, workflowId)).every((t) => t.state === 'succeeded'));
     assert.equal(peak, 2, `at most (and, with 7 trainings waiting, exactly) 2 pods active; saw ${peak}`);
   });
 

@@ -2,15 +2,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { extendFinished, searchOptions, searchOptionsOf } from '../../../worker/client.js';
-import {
-  extendUpdate,
-  pauseSignal,
-  progressQuery,
-  resumeSignal,
-  setParallelismUpdate,
-} from '../../../workflows/messages.js';
+import { extendUpdate, pauseSignal, resumeSignal, setParallelismUpdate } from '../../../workflows/messages.js';
 import type { SearchResult } from '../../../workflows/state.js';
+import { searchProgress } from '../../../worker/follow.js';
 import {
+  candidateTable,
+  trainingsOf,
   createTestWorker,
   retrainedAfterFinish,
   runs,
@@ -38,7 +35,7 @@ test('pause, resume, parallelism and extension of a running search; extension of
   const result: SearchResult = await worker.runUntil(async () => {
     // Paused: whatever was launched before the signal finishes, nothing new starts.
     await new Promise((r) => setTimeout(r, 3000));
-    const paused = await handle.query(progressQuery);
+    const paused = await searchProgress(env.client, handle);
     assert.equal(paused.paused, true);
     assert.ok(paused.trainings.running + paused.trainings.succeeded <= 1, JSON.stringify(paused.trainings));
     assert.equal(await handle.executeUpdate(setParallelismUpdate, { args: [3] }), 3);
@@ -53,7 +50,8 @@ test('pause, resume, parallelism and extension of a running search; extension of
     return handle.result();
   });
   assert.equal(result.status, 'completed');
-  assert.ok(Object.keys(result.state.groups).length > 7);
+  assert.ok(result.state.trainings > 7);
+  assert.equal(trainingsOf(await candidateTable(stateDir, workflowId)).length, result.state.trainings);
   assert.deepEqual(
     result.state.family.map((m) => m.phi),
     [1, 2, 3],

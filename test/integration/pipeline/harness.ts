@@ -17,6 +17,7 @@ import { parseSpec } from '../../../scaling/validate.js';
 import { resolveBaseline } from '../../../scaling/input.js';
 import { SearchSpec, type SearchSpecInput } from '../../../spec/search.js';
 import { createActivities, type ActivityOptions } from '../../../activities/index.js';
+import { readCandidateTable, type CandidateRow } from '../../../activities/candidate-table.js';
 import { readRuns, type RunRecord } from '../../../activities/search-dir.js';
 import { searchAttributeKeys } from '../../../workflows/messages.js';
 import { startOrAttach, type Attached } from '../../../worker/client.js';
@@ -106,6 +107,18 @@ export async function start(client: Client, spec: SearchSpec): Promise<Attached>
 
 export function searchDirOf(stateDir: string, workflowId: string): string {
   return join(stateDir, 'searches', workflowId);
+}
+
+/** The search's candidate table from the worker's store: every grid point with its training's outcome. */
+export async function candidateTable(stateDir: string, workflowId: string): Promise<CandidateRow[]> {
+  const table = await readCandidateTable(searchDirOf(stateDir, workflowId));
+  if (!table) throw new Error(`search ${workflowId} has no candidate table in ${stateDir}`);
+  return table;
+}
+
+/** One row per distinct training (its representative grid point). */
+export function trainingsOf(table: CandidateRow[]): CandidateRow[] {
+  return table.filter((c) => c.state !== 'excluded' && c.sharesTrainingOf === undefined);
 }
 
 export async function runs(stateDir: string, workflowId: string): Promise<RunRecord[]> {

@@ -4,15 +4,19 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { WorkflowFailedError, CancelledFailure, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, CancelledFailure, type Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { processAlive } from '../../../activities/executors/process.js';
 import { Registry } from '../../../registry/registry.js';
-import { BestScoreAttribute, progressQuery, StageAttribute } from '../../../workflows/messages.js';
+import { BestScoreAttribute, StageAttribute } from '../../../workflows/messages.js';
+import { searchProgress } from '../../../worker/follow.js';
+import { chunkWorkflowId } from '../../../workflows/chunk.js';
 import type { SearchResult } from '../../../workflows/state.js';
 import {
+  candidateTable,
   createTestWorker,
+  trainingsOf,
   historyToFixture,
   readJson,
   retrainedAfterFinish,
@@ -28,11 +32,29 @@ import {
 const crashTrainer = fileURLToPath(new URL('../../fixtures/trainers/crash-at-resolution.js', import.meta.url));
 const historiesDir = fileURLToPath(new URL('../../../../test/fixtures/histories/', import.meta.url));
 
-/** EFFSCALE_RECORD_HISTORIES=1 refreshes the committed fixtures that replay.test.ts replays. */
-async function recordHistory(name: string, history: Awaited<ReturnType<WorkflowHandle['fetchHistory']>>) {
-  if (!process.env.EFFSCALE_RECORD_HISTORIES) return;
-  await mkdir(historiesDir, { recursive: true });
-  await writeFile(join(historiesDir, `${name}.json`), historyToFixture(history));
+/** Workflow runs of one workflow id (1 + its continue-as-new count). */
+async function runsOf(client: Client, workflowId: string): Promise<number> {
+  let n = 0;
+  for await (const _ of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) n++;
+  return n;
+}
+
+/**
+ * Replays the search's history and its first chunk's against the current code; EFFSCALE_RECORD_HISTORIES=1
+ * refreshes the committed fixtures that replay.test.ts replays.
+ */
+async function replayAndRecord(client: Client, workflowId: string, name: string): Promise<void> {
+  const bundle = await workflowBundle();
+  for (const [id, file] of [
+    [workflowId, name],
+    [chunkWorkflowId(workflowId, 0), `${name}-chunk`],
+  ]) {
+    const history = await client.workflow.getHandle(id).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: bundle }, history, id);
+    if (!process.env.EFFSCALE_RECORD_HISTORIES) continue;
+    await mkdir(historiesDir, { recursive: true });
+    await writeFile(join(historiesDir, `${file}.json`), historyToFixture(history));
+  }
 }
 
 describe('search workflow on a real Temporal dev server', () => {
@@ -53,10 +75,15 @@ describe('search workflow on a real Temporal dev server', () => {
     const result: SearchResult = await worker.runUntil(handle.result());
 
     assert.equal(result.status, 'completed');
-    const { candidates, groups } = result.state;
+    const candidates = await candidateTable(stateDir, workflowId);
     assert.equal(candidates.length, 10, 'the grid of the test spec has 10 points');
-    assert.equal(Object.keys(groups).length, 7, 'and 7 distinct rounded architectures');
-    for (const c of candidates) assert.equal(groups[c.group].state, 'succeeded');
+    assert.equal(new Set(candidates.map((c) => c.group)).size, 7, 'and 7 distinct rounded architectures');
+    assert.deepEqual(
+      [result.state.points, result.state.trainings, result.state.chunks.length],
+      [10, 7, 1],
+      'the workflow holds counts and one chunk summary, not the rows',
+    );
+    for (const c of candidates) assert.equal(c.state, 'succeeded');
 
     const records = await runs(stateDir, workflowId);
     const launches = records.filter((r) => r.event === 'launch');
@@ -64,7 +91,7 @@ describe('search workflow on a real Temporal dev server', () => {
     assert.deepEqual(retrainedAfterFinish(records), []);
 
     // Best: highest score, ties to fewer multiply-adds.
-    const scored = candidates.map((c) => ({ c, score: groups[c.group].score ?? -1 }));
+    const scored = candidates.map((c) => ({ c, score: c.score ?? -1 }));
     const top = Math.max(...scored.map((s) => s.score));
     const cheapest = Math.min(...scored.filter((s) => s.score === top).map((s) => s.c.macs));
     assert.equal(result.best?.score, top);
@@ -94,44 +121,51 @@ describe('search workflow on a real Temporal dev server', () => {
     assert.equal(again.workflowId, workflowId);
     assert.deepEqual((await again.handle.result()).best, result.best);
 
-    // Determinism: the fresh history replays against the current code.
-    const history = await handle.fetchHistory();
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
-    await recordHistory('basic-search', history);
+    // Determinism: the fresh histories (the search's and its chunk's) replay against the current code.
+    await replayAndRecord(env.client, workflowId, 'basic-search');
   });
 
-  test('continue-as-new with a small threshold keeps every result', async () => {
-    const stateDir = await tempStateDir('can');
-    const spec = testSpec('can', {
-      scaling: {
-        grid: {
-          alpha: { min: 1, max: 1.3, step: 0.05 },
-          beta: { min: 1, max: 1.2, step: 0.05 },
-          gamma: { min: 1, max: 1.2, step: 0.05 },
-          tolerance: 0.05,
+  for (const { what, chunkSize, continues } of [
+    { what: 'a chunk', chunkSize: 500, continues: (id: string) => `${id}/chunk-0` },
+    { what: 'the search', chunkSize: 1, continues: (id: string) => id },
+  ]) {
+    test(`continue-as-new of ${what} with a small threshold keeps every result`, async () => {
+      const stateDir = await tempStateDir('can');
+      const spec = testSpec(`can-${chunkSize}`, {
+        scaling: {
+          grid: {
+            alpha: { min: 1, max: 1.3, step: 0.05 },
+            beta: { min: 1, max: 1.2, step: 0.05 },
+            gamma: { min: 1, max: 1.2, step: 0.05 },
+            tolerance: 0.05,
+          },
+          targets: { phis: [1] },
         },
-        targets: { phis: [1] },
-      },
-      execution: { parallelism: 4, continueAsNewAfter: 50, local: { noop: true } },
+        execution: { parallelism: 4, continueAsNewAfter: 50, chunkSize, local: { noop: true } },
+      });
+      const worker = await createTestWorker(env.nativeConnection, { stateDir });
+      const { handle, workflowId } = await start(env.client, spec);
+      const result: SearchResult = await worker.runUntil(handle.result());
+      const continued = await runsOf(env.client, continues(workflowId));
+      assert.ok(continued >= 2, `expected ${what} to continue as new, got ${continued} run(s)`);
+      const trainings = trainingsOf(await candidateTable(stateDir, workflowId));
+      assert.ok(trainings.length >= 10, `a grid large enough to cross the threshold (${trainings.length} trainings)`);
+      assert.equal(result.state.trainings, trainings.length);
+      const records = await runs(stateDir, workflowId);
+      const finished = new Set(records.filter((r) => r.event === 'finish').map((r) => r.candidateId));
+      for (const t of trainings) {
+        assert.equal(t.state, 'succeeded');
+        assert.ok(finished.has(t.group), `${t.group} trained`);
+        const onDisk = await readJson<{ score: number }>(
+          join(searchDirOf(stateDir, workflowId), 'candidates', t.group, 'result.json'),
+        );
+        assert.equal(t.score, onDisk.score, `${t.group}: the recorded score is the trained one`);
+      }
+      const best = trainings.reduce((a, b) => ((b.score ?? 0) > (a.score ?? 0) ? b : a));
+      assert.equal(result.best?.score, best.score);
+      assert.deepEqual(retrainedAfterFinish(records), []);
     });
-    const worker = await createTestWorker(env.nativeConnection, { stateDir });
-    const { handle, workflowId } = await start(env.client, spec);
-    const result: SearchResult = await worker.runUntil(handle.result());
-    assert.ok(result.state.runs >= 2, `expected continue-as-new, got ${result.state.runs} run(s)`);
-    const groups = Object.values(result.state.groups);
-    assert.ok(groups.length >= 10, `a grid large enough to cross the threshold (${groups.length} trainings)`);
-    assert.ok(groups.every((g) => g.state === 'succeeded' && typeof g.score === 'number'));
-    const records = await runs(stateDir, workflowId);
-    const finished = new Set(records.filter((r) => r.event === 'finish').map((r) => r.candidateId));
-    for (const [id, g] of Object.entries(result.state.groups)) {
-      assert.ok(finished.has(id), `${id} trained`);
-      const onDisk = await readJson<{ score: number }>(
-        join(searchDirOf(stateDir, workflowId), 'candidates', id, 'result.json'),
-      );
-      assert.equal(g.score, onDisk.score, `${id}: the carried score is the trained one`);
-    }
-    assert.deepEqual(retrainedAfterFinish(records), []);
-  });
+  }
 
   test('a crashing candidate is retried, then recorded failed; the search completes within its failure budget', async () => {
     const stateDir = await tempStateDir('crash');
@@ -148,17 +182,15 @@ describe('search workflow on a real Temporal dev server', () => {
     const { handle, workflowId } = await start(env.client, spec);
     const result: SearchResult = await worker.runUntil(handle.result());
     assert.equal(result.status, 'completed');
-    const failed = Object.entries(result.state.groups).filter(([, g]) => g.state === 'failed');
+    const failed = trainingsOf(await candidateTable(stateDir, workflowId)).filter((t) => t.state === 'failed');
     assert.equal(failed.length, 2);
-    for (const [id, g] of failed) {
-      assert.match(g.error ?? '', /simulated crash at resolution 39/);
+    for (const { group: id, error } of failed) {
+      assert.match(error ?? '', /simulated crash at resolution 39/);
       const launches = (await runs(stateDir, workflowId)).filter((r) => r.event === 'launch' && r.candidateId === id);
       assert.equal(launches.length, 2, `${id}: first try + 1 retry`);
     }
     assert.ok(result.best && result.best.gamma < 1.4);
-    const history = await handle.fetchHistory();
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
-    await recordHistory('crash-retry-failed', history);
+    await replayAndRecord(env.client, workflowId, 'crash-retry-failed');
     delete process.env.CRASH_RESOLUTION;
   });
 
@@ -201,8 +233,8 @@ describe('search workflow on a real Temporal dev server', () => {
           if (launched.length >= 2) break;
           await new Promise((r) => setTimeout(r, 200));
         }
-        const progress = await handle.query(progressQuery);
-        assert.equal(progress.trainings.running, 2);
+        const progress = await searchProgress(env.client, handle);
+        assert.equal(progress.trainings.running, 2, 'the live counts of the running chunk');
         await handle.cancel();
         return handle.result().then(
           () => assert.fail('a cancelled search must not complete'),
@@ -217,9 +249,11 @@ describe('search workflow on a real Temporal dev server', () => {
     for (const pid of pids) assert.equal(processAlive(pid), false, `trainer ${pid} still running`);
     const summary = await readJson<SearchResult>(join(searchDirOf(stateDir, workflowId), 'summary.json'));
     assert.equal(summary.status, 'cancelled');
-    assert.ok(Object.values(summary.state.groups).some((g) => g.state === 'cancelled'));
-    const history = await handle.fetchHistory();
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
-    await recordHistory('cancelled', history);
+    const table = await candidateTable(stateDir, workflowId);
+    assert.ok(
+      table.some((c) => c.state === 'cancelled'),
+      'the chunk recorded its interrupted trainings',
+    );
+    await replayAndRecord(env.client, workflowId, 'cancelled');
   });
 });

@@ -7,7 +7,9 @@ import { getPreset } from '../../../scaling/presets.js';
 import { architectureKey, scaleArchitecture, scalingFactors } from '../../../scaling/scale.js';
 import type { TrainResult } from '../../../spec/candidate.js';
 import { SearchSpec } from '../../../spec/search.js';
-import type { GroupRecord, SearchResult } from '../../../workflows/state.js';
+import { writeOutcomes, writePlan } from '../../../activities/candidate-table.js';
+import type { TrainingRecord } from '../../../activities/types.js';
+import { initialState, type SearchResult } from '../../../workflows/state.js';
 
 /**
  * A finished search directory built from the shared types and the real scaling core: a small α/β/γ grid of
@@ -31,7 +33,7 @@ export async function searchDirFixture(
   });
   const baseline = getPreset('micro-28');
   const candidates: PlannedCandidate[] = [];
-  const groups: Record<string, GroupRecord> = {};
+  const groups: Record<string, TrainingRecord> = {};
   const keys = new Map<string, string>();
   const steps = [1, 1.1, 1.2, 1.3, 1.4];
   for (const alpha of steps)
@@ -60,13 +62,11 @@ export async function searchDirFixture(
         if (excluded || groups[group]) continue;
         groups[group] =
           index === 5
-            ? { state: 'failed', error: 'trainer exited with code 1', macs: totals.macs, representative: index }
+            ? { state: 'failed', error: 'trainer exited with code 1' }
             : {
                 state: 'succeeded',
                 score: Number((0.7 + 0.05 * alpha + 0.04 * beta + 0.03 * gamma - 0.02 * (alpha - 1.2) ** 2).toFixed(4)),
                 seconds: 10 + index,
-                macs: totals.macs,
-                representative: index,
               };
       }
   let best = candidates[0];
@@ -96,20 +96,24 @@ export async function searchDirFixture(
     };
   });
   const bestScore = groups[best.group]?.score ?? 0;
+  const planned = await writePlan(searchDir, 0, 500, { points: candidates });
+  await writeOutcomes(searchDir, 0, groups);
+  const chosen = { ...bestCoefficients, score: bestScore, macs: best.macs, index: best.index, group: best.group };
   const result: SearchResult = {
     searchId: 'effscale-fixture-0123456789',
     name: 'fixture',
     specHash: '0123456789abcdef',
     status: 'completed',
-    best: { ...bestCoefficients, score: bestScore, macs: best.macs, index: best.index, group: best.group },
+    best: chosen,
     state: {
+      ...initialState(2),
       stage: 'done',
-      candidates,
-      groups,
-      extraPhis: [],
-      parallelism: 2,
-      paused: false,
-      runs: 1,
+      plans: 1,
+      points: planned.points,
+      excluded: planned.excluded,
+      trainings: planned.trainings,
+      chunks: [{ state: 'done' }],
+      leaders: [chosen],
       family,
       finals: [
         { member: 'phi2', state: 'succeeded', score: 0.86, modelUri: join(searchDir, 'final', 'final-phi2', 'model') },
