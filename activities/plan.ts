@@ -4,9 +4,11 @@ import { architectureKey } from '../scaling/scale.js';
 import { createExecutor } from './executors/index.js';
 import { parseSpec } from '../scaling/validate.js';
 import { SearchSpec } from '../spec/search.js';
-import { writePlan } from './candidate-table.js';
+import { writePlan, type PlannedGrid } from './candidate-table.js';
+import { checkSearchInputs } from './preflight.js';
+import { registryRoot } from './register.js';
 import { baselineOf, writeSearchSpec } from './search-dir.js';
-import type { PlanInput, PlanOutput, PlannedCandidate } from './types.js';
+import type { PlanInput, PlanOutput, PlannedCandidate, SearchExtension } from './types.js';
 
 /** A short, stable id of a rounded architecture: the dedup group and the name of its training. */
 export function groupId(key: string): string {
@@ -22,9 +24,15 @@ export function groupId(key: string): string {
 export async function plan(searchDir: string, input: PlanInput, dedup = true): Promise<PlanOutput> {
   const spec = parseSpec(SearchSpec, input.spec, `search ${input.searchId}: spec`);
   await writeSearchSpec(searchDir, spec);
-  // A bad pod template (or cluster access) fails the search here, before any candidate starts.
+  // Bad input (dataset, classes, registry, pod template, cluster access) fails here, before any training.
+  if (input.planId === 0) await checkSearchInputs(spec, registryRoot(searchDir, spec.registry.path));
   await createExecutor(spec.execution).preflight?.(input.searchId, searchDir);
-  const ext = input.extension ?? {};
+  return writePlan(searchDir, input.planId, spec.execution.chunkSize, planPoints(spec, input.extension, dedup));
+}
+
+/** The grid (or an extension's) as candidate-table rows: the plan step's and `search --dry-run`'s one source. */
+export function planPoints(spec: SearchSpec, extension: SearchExtension | undefined, dedup = true): PlannedGrid {
+  const ext = extension ?? {};
   const grid = {
     ...spec.scaling.grid,
     ...(ext.alpha && { alpha: ext.alpha }),
@@ -52,8 +60,5 @@ export async function plan(searchDir: string, input: PlanInput, dedup = true): P
     params: c.cost.params.total,
     ...(c.excluded !== undefined && { excluded: c.excluded }),
   }));
-  return writePlan(searchDir, input.planId, spec.execution.chunkSize, {
-    points,
-    ...(planned.emptyReason !== undefined && { emptyReason: planned.emptyReason }),
-  });
+  return { points, ...(planned.emptyReason !== undefined && { emptyReason: planned.emptyReason }) };
 }

@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Architecture } from '../scaling/architecture.js';
 import { resolveBaseline } from '../scaling/input.js';
@@ -25,9 +25,18 @@ export const searchPaths = (searchDir: string) => ({
   runs: join(searchDir, 'runs.jsonl'),
 });
 
+const specs = new Map<string, { mtimeMs: number; spec: Promise<SearchSpec> }>();
+
+/** Every training reads the spec: parsed once per version of the file (a resumed search may rewrite it). */
 export async function readSearchSpec(searchDir: string): Promise<SearchSpec> {
   const file = searchPaths(searchDir).spec;
-  return parseSpec(SearchSpec, JSON.parse(await readFile(file, 'utf8')), file);
+  const { mtimeMs } = await stat(file);
+  const cached = specs.get(file);
+  if (cached?.mtimeMs === mtimeMs) return cached.spec;
+  const spec = readFile(file, 'utf8').then((text) => parseSpec(SearchSpec, JSON.parse(text), file));
+  specs.set(file, { mtimeMs, spec });
+  spec.catch(() => specs.delete(file));
+  return spec;
 }
 
 /** Writes the validated spec the workflow carries; idempotent, so a retried or resumed plan may write it again. */

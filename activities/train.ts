@@ -8,6 +8,7 @@ import type { Execution, SearchSpec } from '../spec/search.js';
 import { scaleArchitecture, scalingFactors } from '../scaling/scale.js';
 import { CandidateInputError, type Executor } from './executor.js';
 import { appendRun, baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from './search-dir.js';
+import { TRAINING_INTERRUPTED } from '../workflows/errors.js';
 import type { TrainInput, TrainOutcome } from './types.js';
 
 const HEARTBEAT_EVERY_MS = 1000;
@@ -24,17 +25,62 @@ function outcomeOf(result: TrainResult, reused: boolean): TrainOutcome {
   };
 }
 
-function heartbeatOf(p: TrainProgress): Record<string, unknown> {
+/** What a heartbeat carries: the latest progress, readable in the Temporal UI and by `effscale search`'s output. */
+export interface TrainingHeartbeat {
+  candidateId: string;
+  epoch?: number;
+  epochs?: number;
+  batch?: number;
+  batches?: number;
+  loss?: number;
+  imagesPerSecond?: number;
+  valAccuracy?: number;
+  done?: boolean;
+}
+
+/** Folds one progress line into the heartbeat; images/s from the batches seen since the previous line. */
+function heartbeatOf(last: TrainingHeartbeat, p: TrainProgress, batchSize: number, seconds: number): TrainingHeartbeat {
   switch (p.type) {
-    case 'batch':
-      return { epoch: p.epoch, batch: p.batch, batches: p.batches, loss: p.loss };
+    case 'batch': {
+      const sameEpoch = last.epoch === p.epoch && last.batch !== undefined && p.batch > last.batch;
+      const rate = sameEpoch && seconds > 0 ? ((p.batch - (last.batch ?? 0)) * batchSize) / seconds : undefined;
+      const { epochs, candidateId } = last;
+      return {
+        candidateId,
+        epochs,
+        epoch: p.epoch,
+        batch: p.batch,
+        batches: p.batches,
+        loss: p.loss,
+        ...(rate && { imagesPerSecond: Math.round(rate) }),
+      };
+    }
     case 'epoch':
-      return { epoch: p.metrics.epoch, valAccuracy: p.metrics.valAccuracy };
+      return {
+        ...last,
+        epoch: p.metrics.epoch,
+        valAccuracy: p.metrics.valAccuracy,
+        imagesPerSecond: p.metrics.imagesPerSecond,
+      };
     case 'start':
-      return { started: true, resumedFromEpoch: p.resumedFromEpoch };
+      return { candidateId: last.candidateId, epochs: p.epochs, epoch: p.resumedFromEpoch };
     case 'result':
-      return { done: true, score: p.result.score };
+      return { ...last, done: true };
   }
+}
+
+/**
+ * A training stopped from outside: cancelled by the search, or interrupted because its worker is shutting down
+ * (Ctrl-C of the session). An interruption is not the candidate's failure: the search trains it again later, from
+ * its checkpoint, without counting it against the failure budget.
+ */
+function stopped(reason: unknown, candidateId: string): Error {
+  if (reason instanceof CancelledFailure && reason.message === 'WORKER_SHUTDOWN')
+    return ApplicationFailure.retryable(
+      `training of ${candidateId} interrupted: its worker shut down`,
+      TRAINING_INTERRUPTED,
+    );
+  return new CancelledFailure(`training of ${candidateId} cancelled`);
 }
 
 /** A finalist's architecture is a file of the family; a search candidate's is scaled again from its α, β, γ. */
@@ -81,7 +127,8 @@ export function trainCandidateActivity(
     const training = input.budget === 'final' ? (spec.final.training ?? spec.training) : spec.training;
     const candidate: CandidateSpec = { id: input.candidateId, architecture, task: spec.task, training };
 
-    let details: Record<string, unknown> = { started: false };
+    let details: TrainingHeartbeat = { candidateId: input.candidateId };
+    let lastAt = performance.now();
     const beat = setInterval(() => ctx.heartbeat(details), HEARTBEAT_EVERY_MS);
     try {
       const result = await executorFor(spec.execution).train(
@@ -89,7 +136,9 @@ export function trainCandidateActivity(
         {
           signal: ctx.cancellationSignal,
           onProgress: (p) => {
-            details = heartbeatOf(p);
+            const now = performance.now();
+            details = heartbeatOf(details, p, training.batchSize, (now - lastAt) / 1000);
+            lastAt = now;
             ctx.heartbeat(details);
           },
           onLaunch: (info) =>
@@ -110,7 +159,7 @@ export function trainCandidateActivity(
       });
       return outcomeOf(result, false);
     } catch (err) {
-      if (ctx.cancellationSignal.aborted) throw new CancelledFailure(`training of ${input.candidateId} cancelled`);
+      if (ctx.cancellationSignal.aborted) throw stopped(ctx.cancellationSignal.reason, input.candidateId);
       if (err instanceof CandidateInputError) throw ApplicationFailure.nonRetryable(err.message, 'BadCandidateInput');
       throw err;
     } finally {

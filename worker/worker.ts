@@ -15,6 +15,8 @@ export interface SearchWorkerOptions extends ActivityOptions {
   workflowBundle?: WorkflowBundle;
   /** Concurrent trainings this worker accepts; the workflow's window bounds each search. */
   maxConcurrentTrainings?: number;
+  /** How long running trainings may go on after shutdown starts (a session stopped by Ctrl-C: none). */
+  shutdownGraceTime?: string;
 }
 
 let runtimeInstalled = false;
@@ -49,7 +51,7 @@ export async function createSearchWorker(
     // Cancellation reaches a training only through a heartbeat: keep the throttle short.
     maxHeartbeatThrottleInterval: '1s',
     defaultHeartbeatThrottleInterval: '1s',
-    shutdownGraceTime: '5s',
+    shutdownGraceTime: options.shutdownGraceTime ?? '5s',
   });
   return { worker, connection };
 }

@@ -1,9 +1,7 @@
-import { ActivityCancellationType, ActivityFailure, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { NON_RETRYABLE_ERRORS, TRAINING_INTERRUPTED } from './errors.js';
 import type { SearchActivities } from '../activities/index.js';
 import type { SearchOptions } from './state.js';
-
-/** Error types an activity throws for input no retry can fix. */
-export const NON_RETRYABLE_ERRORS = ['BadCandidateInput', 'SpecError'];
 
 /** The short activities (plan, load a chunk, scale, register, record). */
 export function bookkeeping() {
@@ -34,4 +32,11 @@ export function trainings(o: TrainingOptions) {
 export function failureMessage(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return err.cause.message;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The training's worker went away (shut down, or its session died): train it again, it is not a failure. */
+export function isInterruption(err: unknown): boolean {
+  return (
+    err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === TRAINING_INTERRUPTED
+  );
 }

@@ -9,7 +9,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Training, TrainingRecord } from '../activities/types.js';
-import { bookkeeping, failureMessage, trainings, type TrainingOptions } from './activities.js';
+import { bookkeeping, failureMessage, isInterruption, trainings, type TrainingOptions } from './activities.js';
 import { chunkBestSignal, chunkProgressQuery, chunkSettingsSignal } from './messages.js';
 import {
   emptyCounts,
@@ -143,6 +143,11 @@ class ChunkRun {
         this.records.set(t.group, { state: 'succeeded', score: out.score, seconds: out.seconds });
         this.noteScore(t, out.score);
       } catch (err) {
+        if (isInterruption(err)) {
+          this.records.set(t.group, { state: 'pending' });
+          this.cursor = 0;
+          return;
+        }
         const cancelled = isCancellation(err);
         this.records.set(t.group, cancelled ? { state: 'cancelled' } : { state: 'failed', error: failureMessage(err) });
       }

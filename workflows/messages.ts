@@ -1,11 +1,13 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { SearchExtension } from '../activities/types.js';
-import type { BestCandidate, ChunkProgress, SearchProgress } from './state.js';
+import type { BestCandidate, ChunkProgress, SearchProgress, SearchResult } from './state.js';
 
 /** The search workflow's message contract, shared by the workflow and every client (CLI, tests). */
 
 export const progressQuery = defineQuery<SearchProgress>('progress');
+/** The search's result so far: how a client shows a cancelled search without reading the workers' store. */
+export const resultQuery = defineQuery<SearchResult>('result');
 export const pauseSignal = defineSignal('pause');
 export const resumeSignal = defineSignal('resume');
 export const setParallelismUpdate = defineUpdate<number, [number]>('setParallelism');

@@ -12,7 +12,7 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { FamilyMember, PlanOutput, SearchExtension, TrainOutcome } from '../activities/types.js';
-import { bookkeeping, failureMessage, trainings } from './activities.js';
+import { bookkeeping, failureMessage, isInterruption, trainings } from './activities.js';
 import { chunkWorkflow, chunkWorkflowId } from './chunk.js';
 import { addsGridPoints, validateExtension } from './extension.js';
 import {
@@ -23,6 +23,7 @@ import {
   extendUpdate,
   pauseSignal,
   progressQuery,
+  resultQuery,
   resumeSignal,
   setParallelismUpdate,
 } from './messages.js';
@@ -41,8 +42,6 @@ import {
   type Stage,
 } from './state.js';
 import { TrainingWindow } from './window.js';
-
-export { NON_RETRYABLE_ERRORS } from './activities.js';
 
 /**
  * One compound-scaling search: plan the α/β/γ grid into the candidate table, train its distinct architectures
@@ -70,6 +69,7 @@ class Search {
 
   handle(): void {
     setHandler(progressQuery, () => progressOf(this.state, this.o.higherIsBetter, this.chunk?.id ?? null));
+    setHandler(resultQuery, () => this.result(this.state.stage === 'cancelled' ? 'cancelled' : 'completed'));
     setHandler(pauseSignal, () => this.steer({ paused: true }));
     setHandler(resumeSignal, () => this.steer({ paused: false }));
     setHandler(
@@ -100,13 +100,20 @@ class Search {
       await this.acts.recordSummary({ searchId: this.o.searchId, result: this.result('completed') });
       return this.result('completed');
     } catch (err) {
+      const status = isCancellation(err) ? 'cancelled' : 'failed';
       await CancellationScope.nonCancellable(async () => {
         await this.window.settle();
-        const status = isCancellation(err) ? 'cancelled' : 'failed';
         this.setStage(status);
         await this.acts.recordSummary({ searchId: this.o.searchId, result: this.result(status) });
       });
-      throw err;
+      if (status === 'cancelled') throw err;
+      // What finished travels with the failure: a client on another machine than the workers still shows it.
+      throw ApplicationFailure.create({
+        message: failureMessage(err),
+        type: (err instanceof ApplicationFailure && err.type) || 'SearchFailed',
+        nonRetryable: true,
+        details: [this.result('failed')],
+      });
     }
   }
 
@@ -282,22 +289,27 @@ class Search {
       const record = this.state.finals[i];
       record.state = 'running';
       this.window.launch(`final-${member.name}`, async () => {
-        try {
-          const out = await this.training.trainCandidate({
-            searchId: this.o.searchId,
-            candidateId: `final-${member.name}`,
-            architectureUri: member.architectureUri,
-            budget: 'final',
-            labels: { phi: String(member.phi) },
-          });
-          Object.assign(record, { state: 'succeeded', score: out.score, modelUri: out.modelUri });
-          outcomes[i] = out;
-        } catch (err) {
-          if (isCancellation(err)) stopped = err;
-          Object.assign(
-            record,
-            isCancellation(err) ? { state: 'cancelled' } : { state: 'failed', error: failureMessage(err) },
-          );
+        // An interrupted finalist (its worker went away) is trained again, from its checkpoint.
+        for (;;) {
+          try {
+            const out = await this.training.trainCandidate({
+              searchId: this.o.searchId,
+              candidateId: `final-${member.name}`,
+              architectureUri: member.architectureUri,
+              budget: 'final',
+              labels: { phi: String(member.phi) },
+            });
+            Object.assign(record, { state: 'succeeded', score: out.score, modelUri: out.modelUri });
+            outcomes[i] = out;
+          } catch (err) {
+            if (isInterruption(err)) continue;
+            if (isCancellation(err)) stopped = err;
+            Object.assign(
+              record,
+              isCancellation(err) ? { state: 'cancelled' } : { state: 'failed', error: failureMessage(err) },
+            );
+          }
+          return;
         }
       });
     }

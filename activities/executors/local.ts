@@ -41,7 +41,13 @@ export class LocalExecutor implements Executor {
 
     const args = [...this.command.slice(1), '--spec', specPath, '--out', job.outDir, '--progress', 'jsonl'];
     if (this.options.noop) args.push('--noop');
-    const child = spawn(this.command[0], args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: a Ctrl-C in the session's terminal reaches the session, which stops the trainer
+    // through cancellation; EFFSCALE_PARENT_PID makes the trainer stop if this worker dies.
+    const child = spawn(this.command[0], args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: { ...process.env, EFFSCALE_PARENT_PID: String(process.pid) },
+    });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child.once('error', reject);
       child.once('close', (code, signal) => resolve({ code, signal }));

@@ -31,7 +31,7 @@ export async function withSearchHandle<T>(
   act: (handle: import('@temporalio/client').WorkflowHandle) => Promise<T>,
 ): Promise<T> {
   // Loaded on use: `effscale train` (one process per candidate) must start fast.
-  const { openSession } = await import('../../worker/session.js');
+  const { openSession } = await import('../../client/session.js');
   const session = await openSession(flags);
   try {
     return await act(session.client.workflow.getHandle(id));

@@ -9,7 +9,7 @@ export function registerDev(program: Command): void {
   ).action(async (flags: ConnectionFlags) => {
     // Loaded on use: `effscale train` (one process per candidate) must start fast.
     const { createSearchWorker, quietWorkerLogs } = await import('../../worker/worker.js');
-    const { openSession } = await import('../../worker/session.js');
+    const { openSession } = await import('../../client/session.js');
     const session = await openSession({ ...flags, address: undefined });
     quietWorkerLogs();
     const { worker, connection } = await createSearchWorker({

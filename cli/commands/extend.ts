@@ -40,13 +40,17 @@ export function registerExtend(program: Command): void {
       .option('--beta <min:max:step>', 'β range')
       .option('--gamma <min:max:step>', 'γ range')
       .option('--tolerance <t>', 'constraint tolerance of the extra grid points')
-      .option('--random <count[:seed]>', 'sample extra points at random'),
+      .option('--random <count[:seed]>', 'sample extra points at random')
+      .option('--json', 'print the result as JSON when the extension runs here'),
   ).action(async (id: string, raw: ConnectionFlags & Record<string, unknown>) => {
     // Loaded on use: `effscale train` (one process per candidate) must start fast.
     const { WorkflowUpdateFailedError } = await import('@temporalio/client');
     const { extendUpdate } = await import('../../workflows/messages.js');
-    const { extendFinished, searchOptionsOf } = await import('../../worker/client.js');
-    const { openSession } = await import('../../worker/session.js');
+    const { extendFinished, searchOptionsOf, sessionQueue } = await import('../../client/search.js');
+    const { openSession, workflowUiUrl } = await import('../../client/session.js');
+    const { hasWorker, workerHint } = await import('../../client/pollers.js');
+    const { runInForeground } = await import('../../client/foreground.js');
+    const { printOutcome, progressPrinter } = await import('../../client/output.js');
     const { phi, ...grid } = parseSpec(ExtendFlags, raw, 'extend flags', '--');
     const extension: SearchExtension = { ...grid, ...(phi && { phis: phi }) };
     if (!Object.keys(extension).length)
@@ -56,6 +60,10 @@ export function registerExtend(program: Command): void {
       const handle = session.client.workflow.getHandle(id);
       const description = await handle.describe();
       if (description.status.name === 'RUNNING') {
+        if (!(await hasWorker(session.client, description.taskQueue)))
+          throw new UsageError(
+            `search ${id} has no worker to plan the extension: ${workerHint(id, description.taskQueue)}`,
+          );
         try {
           const added = await handle.executeUpdate(extendUpdate, { args: [extension] });
           console.log(`extended ${id}: ${added} new trainings`);
@@ -67,8 +75,25 @@ export function registerExtend(program: Command): void {
         return;
       }
       // The new run resumes from the state the workers recorded: this client needs no access to their store.
-      await extendFinished(session.client, id, await searchOptionsOf(handle), extension);
-      console.log(`extended ${id} in a new run; follow it with: effscale result ${id}`);
+      const options = await searchOptionsOf(handle);
+      if (!session.server) {
+        await extendFinished(session.client, id, options, extension);
+        console.log(`extended ${id} in a new run; follow it with: effscale result ${id}`);
+        return;
+      }
+      // Single machine: like `search`, the extension runs in this session, in the foreground.
+      const taskQueue = sessionQueue(id);
+      const extended = await extendFinished(session.client, id, options, extension, taskQueue);
+      console.error(
+        `effscale: extended ${id} in a new run; it runs here (Ctrl-C stops it, \`effscale search\` continues it)`,
+      );
+      const attached = { handle: extended, workflowId: id, started: true, taskQueue };
+      const outcome = await runInForeground(session, attached, progressPrinter());
+      process.exitCode = printOutcome(outcome, {
+        temporal: { workflowId: id, ui: workflowUiUrl(session, id), address: session.address },
+        json: raw.json === true,
+        resume: `effscale search SPEC (the spec of ${options.name})`,
+      });
     } finally {
       await session.close();
     }

@@ -12,7 +12,7 @@ export function registerList(program: Command): void {
   ).action(async (flags: ConnectionFlags & { name?: string; stage?: string; json?: boolean }) => {
     // Loaded on use: `effscale train` (one process per candidate) must start fast.
     const { BestScoreAttribute, SearchNameAttribute, StageAttribute } = await import('../../workflows/messages.js');
-    const { openSession } = await import('../../worker/session.js');
+    const { openSession } = await import('../../client/session.js');
     const session = await openSession(flags);
     try {
       const clauses = [`WorkflowType = 'searchWorkflow'`];

@@ -6,6 +6,7 @@ interface SearchFlags extends ConnectionFlags {
   follow?: boolean;
   detach?: boolean;
   worker?: boolean;
+  dryRun?: boolean;
 }
 
 export function registerSearch(program: Command): void {
@@ -17,20 +18,32 @@ export function registerSearch(program: Command): void {
       .option('--json', 'print the result as JSON on stdout')
       .option('--follow', 'follow the search until it closes (the default unless --detach)')
       .option('--detach', 'start (or find) the search and return its id; a worker elsewhere runs it')
-      .option('--no-worker', 'do not run an in-process worker (one runs elsewhere: effscale dev / worker)'),
+      .option('--no-worker', 'do not run an in-process worker (one runs elsewhere: effscale dev / worker)')
+      .option(
+        '--dry-run',
+        'check the spec and its dataset, print the plan (grid, trainings, excluded points) and exit',
+      ),
   ).action(async (file: string, flags: SearchFlags) => {
     // Loaded on use: `effscale train` (one process per candidate) must start fast.
-    const { createSearchWorker, quietWorkerLogs } = await import('../../worker/worker.js');
-    const { loadSearchSpec, startOrAttach } = await import('../../worker/client.js');
-    const { followSearch } = await import('../../worker/follow.js');
-    const { humanSummary, progressLine, resultDocument } = await import('../../worker/output.js');
-    const { openSession, workflowUiUrl } = await import('../../worker/session.js');
+    const { loadSearchSpec, sessionQueue, startOrAttach } = await import('../../client/search.js');
+    const { followSearch } = await import('../../client/follow.js');
+    const { runInForeground } = await import('../../client/foreground.js');
+    const { progressPrinter, printOutcome } = await import('../../client/output.js');
+    const { openSession, workflowUiUrl } = await import('../../client/session.js');
     const spec = await loadSearchSpec(file);
+    if (flags.dryRun) {
+      const { dryRun, dryRunSummary } = await import('../../client/dry-run.js');
+      const { defaultStateDir } = await import('../../client/session.js');
+      const plan = await dryRun(spec, flags.stateDir ?? defaultStateDir());
+      console.log(flags.json ? JSON.stringify(plan, null, 2) : dryRunSummary(plan));
+      return;
+    }
     const session = await openSession(flags);
     // A search on a cluster address is run by its workers; on the dev server this process runs one.
     const runWorker = flags.worker !== false && !flags.detach && !flags.address && !process.env.TEMPORAL_ADDRESS;
     try {
-      const { handle, workflowId, started } = await startOrAttach(session.client, spec);
+      const attached = await startOrAttach(session.client, spec, runWorker ? sessionQueue : undefined);
+      const { workflowId, started } = attached;
       const ui = workflowUiUrl(session, workflowId);
       console.error(
         `effscale: ${started ? 'started' : 're-attached to'} search ${workflowId}${ui ? ` (UI ${ui})` : ''}`,
@@ -39,43 +52,15 @@ export function registerSearch(program: Command): void {
         console.log(flags.json ? JSON.stringify({ workflowId, ui, started }) : workflowId);
         return;
       }
-      let last = '';
-      const follow = () =>
-        followSearch(
-          session.client,
-          handle,
-          (p) => {
-            const line = progressLine(p);
-            if (line !== last) console.error(`effscale: ${line}`);
-            last = line;
-          },
-          session.stateDir,
-        );
-      let outcome;
-      if (runWorker) {
-        quietWorkerLogs();
-        const { worker, connection } = await createSearchWorker({
-          address: session.address,
-          namespace: session.namespace,
-          stateDir: session.stateDir,
-        });
-        try {
-          outcome = await worker.runUntil(follow());
-        } finally {
-          await connection.close();
-        }
-      } else {
-        outcome = await follow();
-      }
-      const temporal = { workflowId, ui, address: session.address };
-      if (outcome.result) {
-        const doc = resultDocument(outcome.result, temporal, outcome.table);
-        console.log(flags.json ? JSON.stringify(doc, null, 2) : humanSummary(doc));
-      }
-      if (outcome.error) {
-        console.error(`effscale: search ${workflowId} failed: ${outcome.error}`);
-        process.exitCode = 1;
-      }
+      const onProgress = progressPrinter();
+      const outcome = runWorker
+        ? await runInForeground(session, attached, onProgress)
+        : await followSearch(session.client, attached.handle, onProgress, session.stateDir);
+      process.exitCode = printOutcome(outcome, {
+        temporal: { workflowId, ui, address: session.address },
+        json: flags.json === true,
+        resume: `effscale search ${file}${flags.stateDir ? ` --state-dir ${flags.stateDir}` : ''}`,
+      });
     } finally {
       await session.close();
       if (session.server?.owned && !flags.detach) {

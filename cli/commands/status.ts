@@ -10,23 +10,31 @@ export function registerStatus(program: Command): void {
       .option('--json', 'print JSON'),
   ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
     // Loaded on use: `effscale train` (one process per candidate) must start fast.
-    const { searchProgress } = await import('../../worker/follow.js');
-    const { openSession, workflowUiUrl } = await import('../../worker/session.js');
-    const { progressLine } = await import('../../worker/output.js');
+    const { searchProgress } = await import('../../client/follow.js');
+    const { hasWorker, workerHint } = await import('../../client/pollers.js');
+    const { openSession, workflowUiUrl } = await import('../../client/session.js');
+    const { progressLine } = await import('../../client/output.js');
     const session = await openSession(flags);
     try {
       const handle = session.client.workflow.getHandle(id);
       const description = await handle.describe();
       const progress = await searchProgress(session.client, handle).catch(() => undefined);
+      const running = description.status.name === 'RUNNING';
+      const served = running ? await hasWorker(session.client, description.taskQueue) : null;
       const doc = {
         workflowId: id,
         status: description.status.name,
+        worker: served,
         stage: description.typedSearchAttributes.get({ name: 'EffscaleStage', type: 'KEYWORD' }) ?? null,
         progress: progress ?? null,
         ui: workflowUiUrl(session, id),
       };
       if (flags.json) console.log(JSON.stringify(doc, null, 2));
       else console.log(`${id}: ${doc.status}${progress ? ` ${progressLine(progress)}` : ` stage ${doc.stage}`}`);
+      if (served === false)
+        console.error(
+          `effscale: no worker serves ${id}, so it is not progressing: ${workerHint(id, description.taskQueue)}`,
+        );
     } finally {
       await session.close();
     }

@@ -31,6 +31,22 @@ interface TrainFlags {
   metric?: string;
 }
 
+/**
+ * A trainer launched by a worker (the local executor sets EFFSCALE_PARENT_PID) stops like on SIGTERM, checkpoint
+ * kept, when that worker dies: a session killed with SIGKILL leaves no training behind.
+ */
+function watchParent(stop: () => void): NodeJS.Timeout | undefined {
+  const parent = Number(process.env.EFFSCALE_PARENT_PID);
+  if (!parent) return undefined;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    stop();
+  }, 1000);
+  timer.unref();
+  return timer;
+}
+
 /** Exit codes the executors rely on: 2 = bad input (retrying cannot help), 143 = stopped by SIGTERM, 1 = other. */
 const EXIT_BAD_INPUT = 2;
 const EXIT_SIGNAL = { SIGTERM: 143, SIGINT: 130 } as const;
@@ -113,6 +129,7 @@ async function train(flags: TrainFlags): Promise<void> {
   const onInt = stop('SIGINT');
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
+  const orphaned = watchParent(onTerm);
   const progress = (p: TrainProgress) => {
     if (flags.progress === 'jsonl') process.stdout.write(JSON.stringify(p) + '\n');
   };
@@ -141,6 +158,7 @@ async function train(flags: TrainFlags): Promise<void> {
   } finally {
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
+    clearInterval(orphaned);
   }
   await writeTerminationLog(flags.terminationLog, compactResult(result));
   if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');

@@ -14,7 +14,7 @@ import { DEFAULTS_ENV } from '../../activities/kubernetes/defaults.js';
 import { TrainResult } from '../../spec/candidate.js';
 import type { KubernetesSettingsInput } from '../../spec/kubernetes.js';
 import type { SearchSpecInput } from '../../spec/search.js';
-import { ensureDevServer, type DevServer } from '../../worker/dev-server.js';
+import { ensureDevServer, type DevServer } from '../../client/dev-server.js';
 import { quietWorkerLogs } from '../../worker/worker.js';
 import type { SearchResult } from '../../workflows/state.js';
 import {

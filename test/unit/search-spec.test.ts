@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpecError } from '../../scaling/validate.js';
-import { loadSearchSpec, specHash, workflowIdFor } from '../../worker/client.js';
+import { loadSearchSpec, specHash, workflowIdFor } from '../../client/search.js';
 
 async function specFile(text: string): Promise<string> {
   const file = join(await mkdtemp(join(tmpdir(), 'effscale-spec-')), 'spec.yaml');

@@ -6,7 +6,7 @@ import { WorkflowFailedError, type Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Executor, TrainingJob } from '../../../activities/executor.js';
 import { trainCandidate } from '../../../trainer/train.js';
-import { searchProgress } from '../../../worker/follow.js';
+import { searchProgress } from '../../../client/follow.js';
 import { chunkWorkflowId } from '../../../workflows/chunk.js';
 import { extendUpdate, pauseSignal, resumeSignal } from '../../../workflows/messages.js';
 import { ranksBefore, type SearchResult } from '../../../workflows/state.js';

@@ -6,7 +6,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ensureDevServer } from '../../../worker/dev-server.js';
+import { ensureDevServer } from '../../../client/dev-server.js';
 import type { SearchResult } from '../../../workflows/state.js';
 import { readJson, startWorkerProcess, tempStateDir, testSpec } from './harness.js';
 

@@ -1,10 +1,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { extendFinished, searchOptions, searchOptionsOf } from '../../../worker/client.js';
+import { extendFinished, searchOptions, searchOptionsOf } from '../../../client/search.js';
 import { extendUpdate, pauseSignal, resumeSignal, setParallelismUpdate } from '../../../workflows/messages.js';
 import type { SearchResult } from '../../../workflows/state.js';
-import { searchProgress } from '../../../worker/follow.js';
+import { searchProgress } from '../../../client/follow.js';
 import {
   candidateTable,
   trainingsOf,

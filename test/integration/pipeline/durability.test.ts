@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { ensureDevServer, freePort } from '../../../worker/dev-server.js';
+import { ensureDevServer, freePort } from '../../../client/dev-server.js';
 import type { SearchResult } from '../../../workflows/state.js';
 import { quietWorkerLogs } from '../../../worker/worker.js';
 import {

@@ -20,8 +20,8 @@ import { createActivities, type ActivityOptions } from '../../../activities/inde
 import { readCandidateTable, type CandidateRow } from '../../../activities/candidate-table.js';
 import { readRuns, type RunRecord } from '../../../activities/search-dir.js';
 import { searchAttributeKeys } from '../../../workflows/messages.js';
-import { startOrAttach, type Attached } from '../../../worker/client.js';
-import { temporalCliPath } from '../../../worker/dev-server.js';
+import { startOrAttach, type Attached } from '../../../client/search.js';
+import { temporalCliPath } from '../../../client/dev-server.js';
 import { quietWorkerLogs, workflowsPath } from '../../../worker/worker.js';
 import { TASK_QUEUE } from '../../../worker/temporal.js';
 

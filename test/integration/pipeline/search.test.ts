@@ -10,7 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { processAlive } from '../../../activities/executors/process.js';
 import { Registry } from '../../../registry/registry.js';
 import { BestScoreAttribute, StageAttribute } from '../../../workflows/messages.js';
-import { searchProgress } from '../../../worker/follow.js';
+import { searchProgress } from '../../../client/follow.js';
 import { chunkWorkflowId } from '../../../workflows/chunk.js';
 import type { SearchResult } from '../../../workflows/state.js';
 import {

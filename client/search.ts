@@ -12,7 +12,7 @@ import type { SearchExtension } from '../activities/types.js';
 import type { searchWorkflow } from '../workflows/search.js';
 import { SearchNameAttribute, StageAttribute } from '../workflows/messages.js';
 import type { SearchInput, SearchOptions } from '../workflows/state.js';
-import { TASK_QUEUE } from './temporal.js';
+import { TASK_QUEUE } from '../worker/temporal.js';
 
 /** The client side of a search: spec loading, the deterministic workflow id, start-or-attach, extension. */
 
@@ -88,9 +88,20 @@ export function searchOptions(spec: SearchSpec): SearchOptions {
   };
 }
 
+/**
+ * The task queue of a search run by the session that started it (single-machine mode): only that session's worker
+ * polls it, so a worker never takes another search's trainings. Searches for standing workers (`effscale worker`,
+ * `effscale dev`, a cluster) use the shared TASK_QUEUE.
+ */
+export function sessionQueue(workflowId: string): string {
+  return `${TASK_QUEUE}/${workflowId}`;
+}
+
 export interface Attached {
   handle: SearchHandle;
   workflowId: string;
+  /** The queue the search's workflows and activities are on: for a re-attached search, the one it started with. */
+  taskQueue: string;
   /** False when a search with this name and spec already existed (running or finished). */
   started: boolean;
 }
@@ -99,21 +110,26 @@ export interface Attached {
  * Starts the search, or re-attaches to the one this name and spec already started. Nothing touches the client's
  * filesystem: the spec travels in the workflow input and the workers keep every artifact in their own store.
  */
-export async function startOrAttach(client: Client, spec: SearchSpec): Promise<Attached> {
+export async function startOrAttach(
+  client: Client,
+  spec: SearchSpec,
+  queueFor: (workflowId: string) => string = () => TASK_QUEUE,
+): Promise<Attached> {
   const options = searchOptions(spec);
   const workflowId = options.searchId;
+  const taskQueue = queueFor(workflowId);
   const existing = client.workflow.getHandle<typeof searchWorkflow>(workflowId);
   try {
-    const { status } = await existing.describe();
+    const { status, taskQueue: current } = await existing.describe();
     // A failed search is resumed (finished candidates kept); a running, completed or cancelled one re-attached.
-    if (!RESUMABLE.includes(status.name)) return { handle: existing, workflowId, started: false };
-    const handle = await extendFinished(client, workflowId, options, undefined);
-    return { handle, workflowId, started: true };
+    if (!RESUMABLE.includes(status.name)) return { handle: existing, workflowId, started: false, taskQueue: current };
+    const handle = await extendFinished(client, workflowId, options, undefined, taskQueue);
+    return { handle, workflowId, started: true, taskQueue };
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
   }
   const handle = await client.workflow.start<typeof searchWorkflow>('searchWorkflow', {
-    taskQueue: TASK_QUEUE,
+    taskQueue,
     workflowId,
     args: [{ options }],
     workflowIdConflictPolicy: 'USE_EXISTING',
@@ -123,7 +139,7 @@ export async function startOrAttach(client: Client, spec: SearchSpec): Promise<A
     ],
     memo: { specHash: options.specHash },
   });
-  return { handle, workflowId, started: true };
+  return { handle, workflowId, started: true, taskQueue };
 }
 
 /** The options the search's latest run started with (the spec included), read from its history. */
@@ -144,9 +160,10 @@ export async function extendFinished(
   workflowId: string,
   options: SearchOptions,
   extension: SearchExtension | undefined,
+  taskQueue = TASK_QUEUE,
 ): Promise<SearchHandle> {
   return client.workflow.start<typeof searchWorkflow>('searchWorkflow', {
-    taskQueue: TASK_QUEUE,
+    taskQueue,
     workflowId,
     args: [{ options, resume: true, extensions: extension ? [extension] : [] }],
     typedSearchAttributes: [

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Connection } from '@temporalio/client';
 import { processAlive, stopProcess } from '../activities/executors/process.js';
 import { searchAttributeKeys } from '../workflows/messages.js';
-import { connect, raiseRetention, registerSearchAttributes } from './temporal.js';
+import { connect, raiseRetention, registerSearchAttributes } from '../worker/temporal.js';
 
 /**
  * The single-machine mode: a Temporal dev server (the CLI from `infra/setup-temporal.sh`) whose SQLite file lives
@@ -29,6 +29,8 @@ interface ServerRecord {
   pid: number;
   port: number;
   uiPort: number;
+  /** The process that started the server and stops it (a session, or `effscale dev`). */
+  owner?: number;
 }
 
 export function temporalCliPath(): string {
@@ -69,14 +71,18 @@ export async function ensureDevServer(stateDir: string, options: DevServerOption
   if (record && processAlive(record.pid)) {
     const address = `127.0.0.1:${record.port}`;
     const connection = await connect(address, 10_000);
+    // The session that started it was killed: this one adopts the server and stops it when it ends.
+    const adopted = record.owner !== undefined && !processAlive(record.owner);
+    if (adopted) await writeFile(recordFile, JSON.stringify({ ...record, owner: process.pid }));
     return {
       address,
       uiUrl: `http://127.0.0.1:${record.uiPort}`,
       pid: record.pid,
-      owned: false,
+      owned: adopted,
       connection,
       stop: async () => {
         await connection.close();
+        if (adopted) await stopServer(record.pid, recordFile);
       },
     };
   }
@@ -88,10 +94,12 @@ export async function ensureDevServer(stateDir: string, options: DevServerOption
   args.push('--db-filename', join(stateDir, 'temporal.sqlite'), '--log-level', 'warn');
   for (const key of searchAttributeKeys)
     args.push('--search-attribute', `${key.name}=${key.type === 'DOUBLE' ? 'Double' : 'Keyword'}`);
-  const child = spawn(temporalCliPath(), args, { stdio: ['ignore', log, log], detached: options.detached ?? false });
+  // Its own process group: a Ctrl-C in the terminal reaches the session, which stops the server last.
+  const child = spawn(temporalCliPath(), args, { stdio: ['ignore', log, log], detached: true });
   if (options.detached) child.unref();
   const pid = child.pid ?? 0;
-  await writeFile(recordFile, JSON.stringify({ pid, port, uiPort } satisfies ServerRecord));
+  const owner = options.detached ? undefined : process.pid;
+  await writeFile(recordFile, JSON.stringify({ pid, port, uiPort, owner } satisfies ServerRecord));
   const address = `127.0.0.1:${port}`;
   const connection = await connect(address, 60_000);
   // An existing database ignores --search-attribute and keeps its retention: set both through the API.
@@ -105,8 +113,12 @@ export async function ensureDevServer(stateDir: string, options: DevServerOption
     connection,
     stop: async () => {
       await connection.close();
-      await stopProcess(pid, 10_000);
-      await rm(recordFile, { force: true });
+      await stopServer(pid, recordFile);
     },
   };
+}
+
+async function stopServer(pid: number, recordFile: string): Promise<void> {
+  await stopProcess(pid, 10_000);
+  await rm(recordFile, { force: true });
 }

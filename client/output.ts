@@ -1,5 +1,7 @@
 import type { CandidateRow } from '../activities/candidate-table.js';
 import type { SearchProgress, SearchResult } from '../workflows/state.js';
+import type { Outcome } from './follow.js';
+import type { TrainingHeartbeat } from '../activities/train.js';
 
 /** How a search looks to a user: the `--json` document and the one-line live progress. */
 
@@ -122,4 +124,60 @@ export function humanSummary(doc: ResultDocument): string {
   for (const r of doc.models) lines.push(`registered ${r.name}@${r.version} at ${r.uri}`);
   if (doc.temporal.ui) lines.push(`Temporal UI: ${doc.temporal.ui}`);
   return lines.join('\n');
+}
+
+/** One running training: `g96ee1bc382d4 epoch 1/3 batch 30/80 loss 0.712 410 img/s`. */
+export function trainingLine(h: TrainingHeartbeat): string {
+  const parts = [h.candidateId];
+  if (h.epoch !== undefined) parts.push(`epoch ${h.epoch}${h.epochs ? `/${h.epochs}` : ''}`);
+  if (h.batch !== undefined) parts.push(`batch ${h.batch}/${h.batches}`);
+  if (h.loss !== undefined) parts.push(`loss ${h.loss.toFixed(3)}`);
+  if (h.imagesPerSecond !== undefined) parts.push(`${h.imagesPerSecond} img/s`);
+  return parts.join(' ');
+}
+
+const TRAINING_LINES_EVERY_MS = 10_000;
+
+/** The live progress on stderr: the search's line when it changes, the running trainings every 10 s. */
+export function progressPrinter(): (p: SearchProgress, running?: TrainingHeartbeat[]) => void {
+  let last = '';
+  let lastTrainings = 0;
+  return (p, running = []) => {
+    const line = progressLine(p);
+    if (line !== last) console.error(`effscale: ${line}`);
+    last = line;
+    if (running.length && performance.now() - lastTrainings >= TRAINING_LINES_EVERY_MS) {
+      lastTrainings = performance.now();
+      for (const h of running) console.error(`effscale:   ${trainingLine(h)}`);
+    }
+  };
+}
+
+/** Exit codes of `search`, `result` and `extend`: 0 completed, 1 failed, 3 cancelled, 128 + signal interrupted. */
+export const EXIT = { completed: 0, failed: 1, cancelled: 3 } as const;
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
+
+/** Prints what a followed search came to (the result on stdout, the rest on stderr); returns the exit code. */
+export function printOutcome(
+  outcome: Outcome & { interrupted?: NodeJS.Signals },
+  how: { temporal: { workflowId: string; ui?: string; address: string }; json: boolean; resume: string },
+): number {
+  const id = how.temporal.workflowId;
+  if (outcome.interrupted) {
+    console.error(`effscale: search ${id} interrupted; finished trainings are kept. Continue it with: ${how.resume}`);
+    return SIGNAL_EXIT[outcome.interrupted] ?? 130;
+  }
+  if (outcome.result) {
+    const doc = resultDocument(outcome.result, how.temporal, outcome.table);
+    console.log(how.json ? JSON.stringify(doc, null, 2) : humanSummary(doc));
+  }
+  if (outcome.error) {
+    console.error(`effscale: search ${id} failed: ${outcome.error}`);
+    return EXIT.failed;
+  }
+  if (outcome.result?.status === 'cancelled') {
+    console.error(`effscale: search ${id} was cancelled; \`${how.resume}\` does not restart a cancelled search`);
+    return EXIT.cancelled;
+  }
+  return outcome.result ? EXIT.completed : EXIT.failed;
 }

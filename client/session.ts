@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { Client, type Connection } from '@temporalio/client';
 import { ensureDevServer, type DevServer } from './dev-server.js';
-import { connect, DEFAULT_NAMESPACE, registerSearchAttributes } from './temporal.js';
+import { connect, DEFAULT_NAMESPACE, registerSearchAttributes } from '../worker/temporal.js';
 
 /**
  * How every CLI command reaches Temporal: `--address` / `TEMPORAL_ADDRESS` for a cluster, else the dev server

@@ -1,11 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CancelledFailure, WorkflowFailedError, type Client } from '@temporalio/client';
-import { chunkProgressQuery, progressQuery } from '../workflows/messages.js';
+import { ApplicationFailure, CancelledFailure, WorkflowFailedError, type Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { TrainingHeartbeat } from '../activities/train.js';
+import { chunkProgressQuery, progressQuery, resultQuery } from '../workflows/messages.js';
 import { withChunkProgress, type SearchProgress, type SearchResult } from '../workflows/state.js';
 import { readCandidateTable, type CandidateRow } from '../activities/candidate-table.js';
 import { readSummary } from '../activities/register.js';
 import { searchDirOf } from '../activities/search-dir.js';
-import type { SearchHandle } from './client.js';
+import type { SearchHandle } from './search.js';
 
 export interface Outcome {
   result?: SearchResult;
@@ -26,6 +28,18 @@ export async function searchProgress(client: Client, handle: SearchHandle): Prom
   return live ? withChunkProgress(progress, live) : progress;
 }
 
+/** The latest heartbeat of every training running now (the chunk's, or the finalists' in the search). */
+export async function runningTrainings(client: Client, progress: SearchProgress, searchId: string) {
+  const id = progress.activeChunk ?? searchId;
+  const description = await client.workflow.getHandle(id).describe();
+  const beats: TrainingHeartbeat[] = [];
+  for (const activity of description.raw.pendingActivities ?? []) {
+    const [payload] = activity.heartbeatDetails?.payloads ?? [];
+    if (payload) beats.push(defaultPayloadConverter.fromPayload<TrainingHeartbeat>(payload));
+  }
+  return beats;
+}
+
 /**
  * Waits for a search to close, reporting progress; a cancelled or failed search yields the summary recorded under
  * `stateDir` (the workers' store: the same directory in single-machine mode, the shared volume on a cluster).
@@ -33,18 +47,22 @@ export async function searchProgress(client: Client, handle: SearchHandle): Prom
 export async function followSearch(
   client: Client,
   handle: SearchHandle,
-  onProgress: (p: SearchProgress) => void,
+  onProgress: (p: SearchProgress, running: TrainingHeartbeat[]) => void,
   stateDir: string,
-  intervalMs = 2000,
+  options: { intervalMs?: number; signal?: AbortSignal } = {},
 ): Promise<Outcome> {
+  const { intervalMs = 2000, signal = new AbortController().signal } = options;
   let settled = false;
-  const done = handle.result().finally(() => {
-    settled = true;
-  });
+  const done = client
+    .withAbortSignal(signal, () => handle.result())
+    .finally(() => {
+      settled = true;
+    });
   const poll = (async () => {
-    while (!settled) {
+    while (!settled && !signal.aborted) {
       try {
-        onProgress(await searchProgress(client, handle));
+        const progress = await searchProgress(client, handle);
+        onProgress(progress, await runningTrainings(client, progress, handle.workflowId).catch(() => []));
       } catch {
         // No worker has the workflow yet, or it just closed: the next poll (or the result) tells.
       }
@@ -56,11 +74,15 @@ export async function followSearch(
     const result = await done;
     return { result, ...(await tableOf(searchDir)) };
   } catch (err) {
-    const summary = await readSummary(searchDir);
     const table = await tableOf(searchDir);
-    if (err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure)
-      return { result: summary, ...table };
-    return { result: summary, ...table, error: rootMessage(err) };
+    if (!(err instanceof WorkflowFailedError)) throw err;
+    if (err.cause instanceof CancelledFailure) {
+      const result = await handle.query(resultQuery).catch(() => readSummary(searchDir));
+      return { ...(result && { result: { ...result, status: 'cancelled' as const } }), ...table };
+    }
+    // A failed search's result travels in its failure's details (the workers' store may be elsewhere).
+    const [result] = err.cause instanceof ApplicationFailure ? (err.cause.details ?? []) : [];
+    return { ...(result ? { result: result as SearchResult } : {}), ...table, error: rootMessage(err) };
   } finally {
     await poll;
   }

@@ -1,0 +1,53 @@
+import { planPoints } from '../activities/plan.js';
+import { checkSearchInputs } from '../activities/preflight.js';
+import { registryRoot } from '../activities/register.js';
+import { searchDirOf } from '../activities/search-dir.js';
+import type { PlannedCandidate } from '../activities/types.js';
+import type { SearchSpec } from '../spec/search.js';
+import { workflowIdFor } from './search.js';
+
+const SHOWN = 20;
+
+/**
+ * `effscale search SPEC --dry-run`: every check the plan step makes, and the plan itself (grid points, distinct
+ * trainings, excluded points with reasons, costs), with nothing started.
+ */
+export async function dryRun(spec: SearchSpec, stateDir: string) {
+  const searchId = workflowIdFor(spec);
+  await checkSearchInputs(spec, registryRoot(searchDirOf(stateDir, searchId), spec.registry.path));
+  const { points, emptyReason } = planPoints(spec, undefined);
+  const trained = points.filter((p) => !p.excluded);
+  const trainings = new Map<string, PlannedCandidate>();
+  for (const p of trained) if (!trainings.has(p.group)) trainings.set(p.group, p); // the representative: first
+  const macs = [...trainings.values()].map((p) => p.macs);
+  return {
+    searchId,
+    points: points.length,
+    trainings: trainings.size,
+    chunks: Math.ceil(trainings.size / spec.execution.chunkSize),
+    macs: macs.length ? { min: Math.min(...macs), max: Math.max(...macs) } : null,
+    excluded: points.flatMap((p) =>
+      p.excluded ? [{ index: p.index, alpha: p.alpha, beta: p.beta, gamma: p.gamma, reason: p.excluded }] : [],
+    ),
+    trainingsShown: [...trainings.values()].slice(0, SHOWN),
+    ...(emptyReason !== undefined && { emptyReason }),
+  };
+}
+
+export function dryRunSummary(plan: Awaited<ReturnType<typeof dryRun>>): string {
+  const lines = [
+    `search ${plan.searchId} (dry run: nothing started; the dataset and registry checks passed)`,
+    `${plan.points} grid points, ${plan.trainings} distinct trainings in ${plan.chunks} chunk(s), ` +
+      `${plan.excluded.length} excluded`,
+  ];
+  if (plan.macs)
+    lines.push(`multiply-adds per image: ${(plan.macs.min / 1e6).toFixed(2)}M … ${(plan.macs.max / 1e6).toFixed(2)}M`);
+  for (const t of plan.trainingsShown)
+    lines.push(`  α=${t.alpha} β=${t.beta} γ=${t.gamma} ${(t.macs / 1e6).toFixed(2)}M MACs (${t.group})`);
+  if (plan.trainings > plan.trainingsShown.length)
+    lines.push(`  … ${plan.trainings - plan.trainingsShown.length} more`);
+  for (const e of plan.excluded.slice(0, SHOWN))
+    lines.push(`  excluded α=${e.alpha} β=${e.beta} γ=${e.gamma}: ${e.reason}`);
+  if (plan.emptyReason) lines.push(`nothing to train: ${plan.emptyReason}`);
+  return lines.join('\n');
+}
