@@ -241,9 +241,10 @@ function removeCgroupTree(dir: string): void {
 
 /**
  * Puts the host back as `before` found it; the processes that made the changes must be stopped already.
+ * `ownLinks` are the network links the node creates (the CNI bridge).
  * Returns what could not be undone.
  */
-export function restoreHost(before: HostSnapshot): string[] {
+export function restoreHost(before: HostSnapshot, ownLinks: string[]): string[] {
   const errors: string[] = [];
   // Processes still in the kubepods cgroups are containers that outlived their runtime: they were ours.
   for (const h of hierarchies()) {
@@ -269,8 +270,11 @@ export function restoreHost(before: HostSnapshot): string[] {
   }
   for (const line of (tryRun('ip', ['-o', 'link', 'show']) ?? '').split('\n')) {
     const name = linkName(line);
-    // veth ends go with their network namespace; the bridge and anything else added goes here.
-    if (name && !before.links.has(name) && tryRun('ip', ['link', 'del', name]) === undefined && existsLink(name)) {
+    // Only the links this node makes (its bridge, the CNI's veth ends): others may belong to someone else; the
+    // final diff still reports them.
+    const ours = ownLinks.includes(name) || /^veth[0-9a-f]{8}$/.test(name);
+    if (!ours || before.links.has(name)) continue;
+    if (tryRun('ip', ['link', 'del', name]) === undefined && existsLink(name)) {
       errors.push(`ip link del ${name} failed`);
     }
   }

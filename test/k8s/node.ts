@@ -348,6 +348,10 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
   const node = nodeImage();
   const images = [pause, node, ...(options.images ?? [])];
 
+  // A bridge of this name is left from a run that could not tear down: it is ours to remove.
+  if (networkInterfaces()[BRIDGE] || existsSync(`/sys/class/net/${BRIDGE}`)) {
+    execFileSync('ip', ['link', 'del', BRIDGE], { stdio: 'ignore' });
+  }
   const host: HostSnapshot = snapshotHost();
   const dir = mkdtempSync(join(tmpdir(), 'effscale-node-'));
   const etcdDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'effscale-etcd-'));
@@ -405,7 +409,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
     await sleep(200);
     const errors: string[] = [];
     unmountUnder([dir], host.mounts, errors);
-    errors.push(...restoreHost(host));
+    errors.push(...restoreHost(host, [BRIDGE]));
     rmSync(etcdDir, { recursive: true, force: true });
     if (!process.env.EFFSCALE_KEEP_CLUSTER) {
       try {
