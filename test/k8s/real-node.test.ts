@@ -15,7 +15,7 @@ const NAMESPACE = 'default';
 let node: RealNode;
 let core: CoreV1Api;
 
-function pod(name: string, script: string, memory: string): V1Pod {
+function pod(name: string, script: string, memory: string, limits: Record<string, string> = {}): V1Pod {
   return {
     metadata: { name, namespace: NAMESPACE },
     spec: {
@@ -27,12 +27,25 @@ function pod(name: string, script: string, memory: string): V1Pod {
           image: node.nodeImage,
           imagePullPolicy: 'Never',
           args: ['-e', script],
-          resources: { requests: { cpu: '100m', memory }, limits: { memory } },
+          resources: { requests: { cpu: '100m', memory }, limits: { memory, ...limits } },
           securityContext: { allowPrivilegeEscalation: false },
         },
       ],
     },
   };
+}
+
+async function phaseOf(name: string): Promise<V1Pod> {
+  return core.readNamespacedPod({ name, namespace: NAMESPACE });
+}
+
+async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await probe()) return;
+    await sleep(500);
+  }
+  assert.fail(`timed out waiting for ${what}`);
 }
 
 async function finished(name: string, timeoutMs = 60_000): Promise<V1Pod> {
@@ -83,5 +96,29 @@ describe('a real node', { timeout: 10 * 60_000 }, () => {
     assert.equal(done.status?.phase, 'Failed', JSON.stringify(done.status));
     assert.equal(state?.reason, 'OOMKilled', JSON.stringify(state));
     assert.equal(state?.exitCode, 137);
+  });
+
+  it('schedules nvidia.com/gpu for real: two pods of capacity 2 run, the third stays Pending until one ends', async () => {
+    const gpu = { 'nvidia.com/gpu': '1' };
+    const sleeper = 'setTimeout(() => {}, 3_600_000)';
+    for (const name of ['gpu-a', 'gpu-b']) {
+      await core.createNamespacedPod({ namespace: NAMESPACE, body: pod(name, sleeper, '128Mi', gpu) });
+    }
+    await until('gpu-a and gpu-b Running', async () => {
+      const pods = await Promise.all(['gpu-a', 'gpu-b'].map(phaseOf));
+      return pods.every((p) => p.status?.phase === 'Running');
+    });
+    await core.createNamespacedPod({ namespace: NAMESPACE, body: pod('gpu-c', sleeper, '128Mi', gpu) });
+    await until('gpu-c Unschedulable', async () => {
+      const c = (await phaseOf('gpu-c')).status?.conditions?.find((x) => x.type === 'PodScheduled');
+      return c?.status === 'False' && c.reason === 'Unschedulable';
+    });
+    const waiting = await phaseOf('gpu-c');
+    assert.equal(waiting.status?.phase, 'Pending');
+    assert.equal(waiting.spec?.nodeName, undefined);
+    const condition = waiting.status?.conditions?.find((x) => x.type === 'PodScheduled');
+    assert.match(condition?.message ?? '', /Insufficient nvidia\.com\/gpu/);
+    await core.deleteNamespacedPod({ name: 'gpu-a', namespace: NAMESPACE, gracePeriodSeconds: 1 });
+    await until('gpu-c Running once gpu-a is gone', async () => (await phaseOf('gpu-c')).status?.phase === 'Running');
   });
 });
