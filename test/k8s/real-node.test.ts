@@ -76,8 +76,9 @@ describe('a real node', { timeout: 10 * 60_000 }, () => {
     assert.deepEqual(leftovers, [], 'the host is left as it was found');
   });
 
-  it('runs a non-root pod of a local image and reads its termination message back through the API', async () => {
+  it('runs a non-root pod of a local image; its termination message and logs come back through the API', async () => {
     const script =
+      "console.log('hello from uid ' + process.getuid()); " +
       "require('fs').writeFileSync('/dev/termination-log', JSON.stringify({ uid: process.getuid(), ok: true }))";
     await core.createNamespacedPod({ namespace: NAMESPACE, body: pod('hello', script, '128Mi') });
     const done = await finished('hello');
@@ -86,6 +87,9 @@ describe('a real node', { timeout: 10 * 60_000 }, () => {
     assert.equal(done.spec?.nodeName, node.nodeName, 'bound by the scheduler');
     assert.equal(state?.exitCode, 0);
     assert.deepEqual(JSON.parse(state?.message ?? '{}'), { uid: 1000, ok: true });
+    // pods/log: the API server to the kubelet with its client certificate, verifying the kubelet's serving one.
+    const log = await core.readNamespacedPodLog({ name: 'hello', namespace: NAMESPACE, container: 'main' });
+    assert.equal(log, 'hello from uid 1000\n');
   });
 
   it('kills a pod that allocates beyond its memory limit: OOMKilled, exit 137', async () => {
