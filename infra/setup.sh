@@ -4,9 +4,11 @@
 #   infra/setup.sh             JS deps, native TensorFlow (CPU build), Temporal CLI, Fashion-MNIST, build
 #   infra/setup.sh --gpu       also the GPU build of native TensorFlow for EFFSCALE_TFJS=gpu: tfjs-node-gpu on the
 #                              tensorflow wheel with CUDA 12 from nvidia-*-cu12 wheels (3.3 GB of downloads, once)
-#   infra/setup.sh --for-tests also what only the tests use: Chromium (report tests), etcd and a kube-apiserver
-#                              built from the Go module proxy (Kubernetes tests), Python TensorFlow (export test),
-#                              and the GPU build (its test proves it loads and trains here, on the CPU)
+#   infra/setup.sh --for-tests also what only the tests use: Chromium (report tests), a real Kubernetes node (etcd,
+#                              containerd, runc, CNI plugins, buildah from Debian; kube-apiserver, kubelet,
+#                              controller-manager, scheduler, kubectl built from the Go module proxy), Python
+#                              TensorFlow (export test), and the GPU build (its test proves it loads and trains
+#                              here, on the CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FOR_TESTS=0 GPU=0
@@ -35,7 +37,7 @@ if [ "$FOR_TESTS" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   echo "setup: installing chromium from Debian (headless browser for the report tests)"
   apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
 fi
-if [ "$FOR_TESTS" = 1 ]; then bash infra/setup-k8s.sh; fi
+if [ "$FOR_TESTS" = 1 ]; then bash infra/setup-k8s-node.sh; fi
 # Python TensorFlow: the SavedModel export test loads our exports with it.
 if [ "$FOR_TESTS" = 1 ]; then bash infra/setup-tf-python.sh >/dev/null; fi
 npx tsc -p tsconfig.json

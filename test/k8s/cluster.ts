@@ -25,14 +25,14 @@ export function apiserverBinary(): string {
   return bin;
 }
 
-function etcdBinary(): string {
+export function etcdBinary(): string {
   const bin = process.env.ETCD ?? '/usr/bin/etcd';
   if (!existsSync(bin))
     throw new Error(`etcd not found at ${bin}: run \`bash infra/setup-k8s.sh\` (installs etcd-server)`);
   return bin;
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -43,7 +43,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-function openssl(args: string[], cwd: string): void {
+export function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: 'pipe' });
 }
 
@@ -95,7 +95,7 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-function startProcess(bin: string, args: string[], logFile: string): ChildProcess {
+export function startProcess(bin: string, args: string[], logFile: string): ChildProcess {
   const log = createWriteStream(logFile);
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.pipe(log);
@@ -103,11 +103,11 @@ function startProcess(bin: string, args: string[], logFile: string): ChildProces
   return child;
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
+export async function stopProcess(child: ChildProcess, graceMs = 5000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
 }
