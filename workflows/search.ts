@@ -91,14 +91,20 @@ class Search {
   }
 
   async run(extensions: SearchExtension[]): Promise<SearchResult> {
+    // Outside the try: continuing as new is not a failure to record.
+    if ((await this.untilDone(extensions)) === 'continue') return await this.startNewRun();
+    return this.result('completed');
+  }
+
+  private async untilDone(extensions: SearchExtension[]): Promise<'done' | 'continue'> {
     try {
       if (this.state.stage === 'plan') await this.plan();
       for (const ext of extensions) await this.extend(ext);
-      if (this.state.stage === 'search' && (await this.trainChunks()) === 'continue') return await this.startNewRun();
+      if (this.state.stage === 'search' && (await this.trainChunks()) === 'continue') return 'continue';
       await this.finish();
       this.setStage('done');
       await this.acts.recordSummary({ searchId: this.o.searchId, result: this.result('completed') });
-      return this.result('completed');
+      return 'done';
     } catch (err) {
       const status = isCancellation(err) ? 'cancelled' : 'failed';
       await CancellationScope.nonCancellable(async () => {

@@ -6,6 +6,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { processAlive } from '../../activities/executors/process.js';
 import { readRuns, type RunRecord } from '../../activities/search-dir.js';
@@ -122,6 +123,7 @@ describe('interrupted searches on one machine', { concurrency: false }, () => {
     const err = first.stderr();
     assert.match(err, /interrupted; finished trainings are kept\. Continue it with: effscale search /);
     assert.doesNotMatch(err, /\n\s+at |Error:/, 'no stack trace for an expected event');
+    assert.match(err, /g[0-9a-f]{12} epoch 1\/1 batch \d+\/\d+ loss \d/, 'progress inside the running trainings');
     for (const pid of [...trainerPids(await runsOf(stateDir, id)), server ?? 0])
       assert.equal(processAlive(pid), false, `process ${pid} left running`);
 
@@ -190,6 +192,8 @@ describe('interrupted searches on one machine', { concurrency: false }, () => {
     const dir = await mkdtemp(join(tmpdir(), 'effscale-noworker-'));
     const stateDir = join(dir, 'state');
     const { file, id } = await specFile(dir, 'detached');
+    const inspected = await promisify(execFile)(process.execPath, [cli, 'inspect', file]);
+    assert.match(inspected.stdout, /is a search spec\.\n.*dry run.*\n8 grid points, 5 distinct trainings/);
     assert.equal((await effscale(stateDir, 'search', file, '--detach')).code, 0);
     const result = await effscale(stateDir, 'result', id, '--wait-worker', '2');
     assert.equal(result.code, 2);

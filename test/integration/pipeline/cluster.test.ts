@@ -34,7 +34,7 @@ test('cluster mode: the client state dir stays empty; the worker keeps the searc
     await run(process.execPath, [cli, 'result', id, '--json', ...flags], { timeout: 300_000 });
 
     const searchDir = join(workerDir, 'searches', id);
-    for (const file of ['spec.json', 'grid.json', 'summary.json', 'runs.jsonl'])
+    for (const file of ['spec.json', 'table/manifest.json', 'summary.json', 'runs.jsonl'])
       assert.ok(existsSync(join(searchDir, file)), `${file} in the worker's search directory`);
     const summary = await readJson<SearchResult>(join(searchDir, 'summary.json'));
     assert.equal(summary.status, 'completed');
