@@ -40,3 +40,9 @@ export function isInterruption(err: unknown): boolean {
     err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === TRAINING_INTERRUPTED
   );
 }
+
+/** The error type a failure carries, seen through an activity's wrapper: kept when the search fails with it. */
+export function failureType(err: unknown): string | undefined {
+  const inner = err instanceof ActivityFailure ? err.cause : err;
+  return inner instanceof ApplicationFailure ? (inner.type ?? undefined) : undefined;
+}

@@ -12,7 +12,7 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { FamilyMember, PlanOutput, SearchExtension, TrainOutcome } from '../activities/types.js';
-import { bookkeeping, failureMessage, isInterruption, trainings } from './activities.js';
+import { bookkeeping, failureMessage, failureType, isInterruption, trainings } from './activities.js';
 import { chunkWorkflow, chunkWorkflowId } from './chunk.js';
 import { addsGridPoints, validateExtension } from './extension.js';
 import {
@@ -116,7 +116,7 @@ class Search {
       // What finished travels with the failure: a client on another machine than the workers still shows it.
       throw ApplicationFailure.create({
         message: failureMessage(err),
-        type: (err instanceof ApplicationFailure && err.type) || 'SearchFailed',
+        type: failureType(err) ?? 'SearchFailed',
         nonRetryable: true,
         details: [this.result('failed')],
       });

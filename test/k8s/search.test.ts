@@ -16,6 +16,7 @@ import type { KubernetesSettingsInput } from '../../spec/kubernetes.js';
 import type { SearchSpecInput } from '../../spec/search.js';
 import { ensureDevServer, type DevServer } from '../../client/dev-server.js';
 import { quietWorkerLogs } from '../../worker/worker.js';
+import { chunkWorkflowId } from '../../workflows/chunk.js';
 import type { SearchResult } from '../../workflows/state.js';
 import {
   candidateTable,
@@ -56,8 +57,13 @@ function k8sSpec(
 }
 
 /** The heartbeat details of the search's running trainings, as the Temporal server holds them. */
+/** The heartbeats of the search's trainings: they run in its (first) chunk workflow. */
 async function heartbeats(client: Client, workflowId: string): Promise<Record<string, unknown>[]> {
-  const { raw } = await client.workflow.getHandle(workflowId).describe();
+  const chunk = await client.workflow
+    .getHandle(chunkWorkflowId(workflowId, 0))
+    .describe()
+    .catch(() => undefined); // not started yet
+  const raw = chunk?.raw ?? {};
   return (raw.pendingActivities ?? []).flatMap((a) =>
     (a.heartbeatDetails?.payloads ?? []).map((p) => defaultPayloadConverter.fromPayload<Record<string, unknown>>(p)),
   );
@@ -275,14 +281,20 @@ describe('searches with execution.executor kubernetes: real pipeline, kube-apise
     );
 
     let details: Record<string, unknown>[] = [];
-    await until('batch progress in the heartbeats', async () => {
-      details = await heartbeats(client, workflowId);
-      return details.some((d) => typeof d.batch === 'number');
-    });
-    const batch = details.find((d) => typeof d.batch === 'number');
-    assert.equal(batch?.batches, 120, 'the trainer’s own progress line, read from the pod log');
-    assert.equal((await podsOf(workflowId)).filter((p) => p.status?.phase === 'Running').length, 3);
-
+    try {
+      await until('batch progress in the heartbeats', async () => {
+        details = await heartbeats(client, workflowId);
+        return details.some((d) => typeof d.batch === 'number');
+      });
+      const batch = details.find((d) => typeof d.batch === 'number');
+      assert.equal(batch?.batches, 120, 'the trainer’s own progress line, read from the pod log');
+      assert.equal((await podsOf(workflowId)).filter((p) => p.status?.phase === 'Running').length, 3);
+    } catch (err) {
+      // The worker runs until the search closes: close it, or the suite never ends.
+      await handle.terminate('test failed').catch(() => undefined);
+      await outcome;
+      throw err;
+    }
     await handle.cancel();
     const err = await outcome;
     assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
