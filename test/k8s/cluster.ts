@@ -1,6 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, createWriteStream, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../client/dev-server.js';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,15 +32,18 @@ export function etcdBinary(): string {
   return bin;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
+export { freePort };
+
+/** A single-member etcd on loopback: the test cluster's and the real node's. */
+export function etcdArgs(dataDir: string, clientPort: number, peerPort: number): string[] {
+  return [
+    `--data-dir=${dataDir}`,
+    `--listen-client-urls=http://127.0.0.1:${clientPort}`,
+    `--advertise-client-urls=http://127.0.0.1:${clientPort}`,
+    `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+    `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+  ];
 }
 
 export function openssl(args: string[], cwd: string): void {
@@ -145,18 +148,7 @@ export async function startCluster(): Promise<TestCluster> {
   const adminToken = `admin-${Math.random().toString(36).slice(2)}`;
   writeFileSync(join(dir, 'tokens.csv'), `${adminToken},admin,admin,"system:masters"\n`);
   const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
-  const etcd = startProcess(
-    etcdBinary(),
-    [
-      `--data-dir=${etcdDir}`,
-      `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
-      `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
-    ],
-    join(dir, 'etcd.log'),
-  );
+  const etcd = startProcess(etcdBinary(), etcdArgs(etcdDir, etcdPort, peerPort), join(dir, 'etcd.log'));
   const api = startProcess(
     apiserver,
     [

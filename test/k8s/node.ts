@@ -11,7 +11,7 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { apiserverBinary, etcdBinary, freePort, openssl, startProcess, stopProcess } from './cluster.js';
+import { apiserverBinary, etcdArgs, etcdBinary, freePort, openssl, startProcess, stopProcess } from './cluster.js';
 import { cacheDir, nodeImage, pauseImage, type LocalImage } from './images.js';
 import { diffHost, processesMentioning, restoreHost, snapshotHost, unmountUnder, type HostSnapshot } from './host.js';
 
@@ -425,14 +425,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
 
   try {
     start('containerd', bins.containerd, ['--config', containerdConfig(dir, pause.name)]);
-    start('etcd', bins.etcd, [
-      `--data-dir=${etcdDir}`,
-      `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
-      `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
-    ]);
+    start('etcd', bins.etcd, etcdArgs(etcdDir, etcdPort, peerPort));
     start('kube-apiserver', bins.apiserver, [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
       `--secure-port=${apiPort}`,
