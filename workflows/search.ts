@@ -183,7 +183,6 @@ class Search {
   private async trainChunk(chunk: number): Promise<ChunkSummary> {
     const id = chunkWorkflowId(this.o.searchId, chunk);
     const settings = { parallelism: this.state.parallelism, paused: this.state.paused };
-    const failed = this.state.chunks.reduce((n, c) => n + (c.counts?.failed ?? 0), 0);
     const handle = await startChild(chunkWorkflow, {
       workflowId: id,
       args: [
@@ -198,7 +197,7 @@ class Search {
             candidateTimeout: this.o.candidateTimeout,
           },
           settings,
-          failuresAllowed: this.o.failureBudget - failed,
+          failuresAllowed: this.o.failureBudget - this.failed(),
           best: this.state.leaders[0] ?? null,
         },
       ],
@@ -218,7 +217,7 @@ class Search {
     this.state.chunks[chunk] = { state: 'done', counts: summary.counts, seconds: summary.seconds };
     this.state.errors = keepErrors(this.state.errors, summary.errors);
     this.noteLeaders(summary.leaders);
-    const failed = this.state.chunks.reduce((n, c) => n + (c.counts?.failed ?? 0), 0);
+    const failed = this.failed();
     if (summary.overBudget || failed > this.o.failureBudget) {
       throw ApplicationFailure.nonRetryable(
         `${failed} candidates failed, more than the failure budget of ${this.o.failureBudget}: ` +
@@ -226,6 +225,11 @@ class Search {
         'FailureBudgetExceeded',
       );
     }
+  }
+
+  /** Trainings failed for good in the finished chunks. */
+  private failed(): number {
+    return this.state.chunks.reduce((n, c) => n + (c.counts?.failed ?? 0), 0);
   }
 
   private noteLeaders(candidates: BestCandidate[]): void {
