@@ -14,6 +14,15 @@ export const CandidateSpec = z
     architecture: Architecture,
     task: Task,
     training: Training,
+    stopAfter: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe(
+        'stop after this many epochs of the training.epochs schedule (a rung of successive halving); not part of ' +
+          'the spec hash, so training on to a later rung resumes from the checkpoint',
+      ),
   })
   .strict();
 export type CandidateSpec = z.infer<typeof CandidateSpec>;

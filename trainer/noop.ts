@@ -1,11 +1,12 @@
 import type { ArchitectureCost } from '../scaling/cost.js';
 import type { CandidateSpec, EpochMetrics, TrainResult } from '../spec/candidate.js';
+import { targetEpochs } from './result.js';
 import { higherIsBetter, scoreOf } from './score.js';
 
 /**
  * Synthetic validation accuracy of a noop run: a deterministic function of the candidate's multiply-adds, rising
- * with capacity and saturating below 1 — 1 − 0.5 / (1 + ln(1 + MACs/10⁶)) — reached at the last epoch, each
- * earlier epoch 0.01 lower. The same spec always gets the same score, and larger candidates score higher, which
+ * with capacity and saturating below 1 — 1 − 0.5 / (1 + ln(1 + MACs/10⁶)) — reached at the last epoch of the schedule,
+ * each earlier epoch 0.01 lower (a rung that stops early scores lower). The same spec always gets the same score, and larger candidates score higher, which
  * is what orchestration tests and benchmarks need without training anything.
  */
 export function noopAccuracy(macs: number, epoch: number, epochs: number): number {
@@ -15,7 +16,7 @@ export function noopAccuracy(macs: number, epoch: number, epochs: number): numbe
 
 export function noopResult(spec: CandidateSpec, cost: ArchitectureCost, extra: Partial<TrainResult>): TrainResult {
   const { epochs } = spec.training;
-  const metrics: EpochMetrics[] = Array.from({ length: epochs }, (_, i) => {
+  const metrics: EpochMetrics[] = Array.from({ length: targetEpochs(spec) }, (_, i) => {
     const accuracy = noopAccuracy(cost.macs, i + 1, epochs);
     return {
       epoch: i + 1,

@@ -2,17 +2,37 @@ import { createHash } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TrainResult, type CandidateSpec } from '../spec/candidate.js';
+import { scoreOf } from './score.js';
 
-/** Identifies the spec a result or checkpoint belongs to (zod output has a stable key order). */
+/**
+ * Identifies the spec a result or checkpoint belongs to (zod output has a stable key order). Where training
+ * stops is not part of it: every rung of a candidate continues the same training.
+ */
 export function specHash(spec: CandidateSpec): string {
-  return createHash('sha256').update(JSON.stringify(spec)).digest('hex');
+  const { stopAfter: _, ...training } = spec;
+  return createHash('sha256').update(JSON.stringify(training)).digest('hex');
+}
+
+/** The epochs a run of this spec trains to. */
+export function targetEpochs(spec: CandidateSpec): number {
+  return Math.min(spec.stopAfter ?? spec.training.epochs, spec.training.epochs);
+}
+
+/** A result as it stood after `epochs` epochs (a later rung's result read by an earlier rung's retry). */
+export function resultAfter(result: TrainResult, epochs: number, spec: CandidateSpec): TrainResult {
+  if (result.epochs.length === epochs) return result;
+  const trained = result.epochs.slice(0, epochs);
+  return { ...result, epochs: trained, score: scoreOf(spec.task.metric, spec.task.score, trained) };
 }
 
 export function resultPath(outDir: string): string {
   return join(outDir, 'result.json');
 }
 
-/** A finished result of this very spec in `outDir`, if one exists: a repeated run returns it instead of training. */
+/**
+ * The result of this very spec in `outDir`, if one exists: a repeated run returns it instead of training when it
+ * covers the epochs asked for, and a later rung continues from it.
+ */
 export async function existingResult(outDir: string, hash: string, noop: boolean): Promise<TrainResult | undefined> {
   let text: string;
   try {

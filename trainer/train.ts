@@ -16,7 +16,7 @@ import { openTaskData, type TaskData } from './data/dataset.js';
 import { buildModel } from './model.js';
 import { saveModel } from './model-io.js';
 import { noopResult } from './noop.js';
-import { existingResult, peakRssBytes, specHash, writeResult } from './result.js';
+import { existingResult, peakRssBytes, resultAfter, specHash, targetEpochs, writeResult } from './result.js';
 import { learningRateAt } from './schedule.js';
 import { createEngine, defaultEngine, type TrainingEngine } from './engine.js';
 import { higherIsBetter, scoreOf } from './score.js';
@@ -86,11 +86,13 @@ export async function trainCandidate(
   checkResolution(arch);
   const hash = specHash(spec);
   const noop = options.noop ?? false;
+  const target = targetEpochs(spec);
   const previous = await existingResult(outDir, hash, noop);
-  if (previous) {
-    log(`${outDir}/result.json already holds the result of this spec; not training again`);
-    emit({ type: 'result', result: previous });
-    return previous;
+  if (previous && previous.epochs.length >= target) {
+    log(`${outDir}/result.json already holds ${target} epochs of this spec; not training again`);
+    const result = resultAfter(previous, target, spec);
+    emit({ type: 'result', result });
+    return result;
   }
   const cost = architectureCost(arch);
   const startedAt = new Date();
@@ -100,6 +102,7 @@ export async function trainCandidate(
     const data = await openTaskData(undefined, spec.task, arch, spec.training.seed);
     await data.close();
     const result = noopResult(spec, cost, {
+      resumedFromEpoch: previous?.epochs.length ?? 0,
       specHash: hash,
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
@@ -162,6 +165,7 @@ async function trainLoop(
   },
 ): Promise<TrainResult> {
   const { training, architecture: arch } = spec;
+  const target = targetEpochs(spec);
   const { log, emit } = context;
   const { optimizer } = engine;
   const stepsPerEpoch = batchCount(data.train, training.batchSize);
@@ -188,11 +192,11 @@ async function trainLoop(
   };
   const resumedFromEpoch = state.epoch;
   if (state.epoch > 0 || state.batch > 0) log(`resuming at epoch ${state.epoch + 1}, batch ${state.batch}`);
-  emit({ type: 'start', candidateId: spec.id, epochs: training.epochs, resumedFromEpoch });
+  emit({ type: 'start', candidateId: spec.id, epochs: target, resumedFromEpoch });
   log(
     `training ${spec.id} (${arch.name}, ${arch.resolution}px, ${context.cost.params.total} params) on ${tf.getBackend()} ` +
       `TF ${tensorflowVersion(tf)}: ${data.train.count} train / ${data.validation.count} validation images, ` +
-      `${training.epochs} epochs of ${stepsPerEpoch} batches, ${engine.name} engine`,
+      `${target} of ${training.epochs} epochs of ${stepsPerEpoch} batches, ${engine.name} engine`,
   );
 
   const runStart = performance.now();
@@ -200,7 +204,7 @@ async function trainLoop(
   let runTrainSeconds = 0;
   let lastProgress = 0;
 
-  while (state.epoch < training.epochs) {
+  while (state.epoch < target) {
     const epoch = state.epoch;
     let { lossSum, correct, seen, seconds } = state.partial;
     let batchIndex = state.batch;
@@ -260,10 +264,10 @@ async function trainLoop(
     await checkpoint();
     emit({ type: 'epoch', metrics });
     log(
-      `epoch ${metrics.epoch}/${training.epochs}: train loss ${metrics.trainLoss.toFixed(4)} acc ${metrics.trainAccuracy.toFixed(4)}, ` +
+      `epoch ${metrics.epoch}/${target}: train loss ${metrics.trainLoss.toFixed(4)} acc ${metrics.trainAccuracy.toFixed(4)}, ` +
         `val loss ${metrics.valLoss.toFixed(4)} acc ${metrics.valAccuracy.toFixed(4)}, ${metrics.imagesPerSecond.toFixed(1)} img/s`,
     );
-    if (context.signal?.aborted && state.epoch < training.epochs) {
+    if (context.signal?.aborted && state.epoch < target) {
       log(`stopped by a signal after epoch ${state.epoch}; checkpoint saved`);
       throw new TrainingStopped(state.epoch, 0);
     }
