@@ -57,6 +57,7 @@ export async function writePlan(
   planId: number,
   chunkSize: number,
   grid: PlannedGrid,
+  cost: { epochsPerTraining: number; imagesPerEpoch: number },
 ): Promise<PlanOutput> {
   const manifest = await readManifest(searchDir);
   const earlier = manifest?.plans[planId];
@@ -85,6 +86,8 @@ export async function writePlan(
     trainings: trainings.length,
     firstChunk,
     chunks,
+    work: trainings.reduce((sum, t) => sum + t.macs, 0) * cost.epochsPerTraining,
+    imagesPerEpoch: cost.imagesPerEpoch,
     ...(grid.emptyReason !== undefined && { emptyReason: grid.emptyReason }),
   };
   await writeJsonAtomic(paths.manifest, { chunkSize: size, plans: [...plans, output] } satisfies Manifest);
@@ -159,6 +162,7 @@ function rowOf(point: PlannedCandidate, record: TrainingRecord | undefined, repr
     ...point,
     state: record?.state ?? 'pending',
     ...(record?.score !== undefined && { score: record.score }),
+    ...(record?.scores !== undefined && { rung: record.rung ?? 0, scores: record.scores }),
     ...(record?.seconds !== undefined && { seconds: record.seconds }),
     ...(record?.error !== undefined && { error: record.error }),
     ...(shares && { sharesTrainingOf: representative }),

@@ -2,12 +2,20 @@ import { createHash } from 'node:crypto';
 import { planGrid, type GridCandidate } from '../scaling/grid.js';
 import { architectureKey } from '../scaling/scale.js';
 import { createExecutor } from './executors/index.js';
-import { parseSpec } from '../scaling/validate.js';
-import { SearchSpec } from '../spec/search.js';
+import { parseSpec, SpecError } from '../scaling/validate.js';
+import { rungEpochs, SearchSpec } from '../spec/search.js';
 import { writePlan, type PlannedGrid } from './candidate-table.js';
-import { checkSearchInputs } from './preflight.js';
+import { checkBudget, estimate, expectedEpochs, imagesPerEpoch, throughputFor } from './estimate.js';
+import { checkSearchInputs, type DatasetSize } from './preflight.js';
 import { registryRoot } from './register.js';
-import { baselineOf, writeSearchSpec } from './search-dir.js';
+import {
+  baselineOf,
+  readJsonIfExists,
+  searchPaths,
+  stateDirOf,
+  writeJsonAtomic,
+  writeSearchSpec,
+} from './search-dir.js';
 import type { PlanInput, PlanOutput, PlannedCandidate, SearchExtension } from './types.js';
 
 /** A short, stable id of a rounded architecture: the dedup group and the name of its training. */
@@ -24,17 +32,48 @@ export function groupId(key: string): string {
 export async function plan(searchDir: string, input: PlanInput, dedup = true): Promise<PlanOutput> {
   const spec = parseSpec(SearchSpec, input.spec, `search ${input.searchId}: spec`);
   await writeSearchSpec(searchDir, spec);
-  // Bad input (dataset, classes, registry, pod template, cluster access) fails here, before any training.
-  if (input.planId === 0) await checkSearchInputs(spec, registryRoot(searchDir, spec.registry.path));
+  // Bad input (dataset, classes, registry, pod template, cluster access, budget) fails here, before any training.
+  const size = await datasetSize(searchDir, spec, input.planId);
   await createExecutor(spec.execution).preflight?.(input.searchId, searchDir);
-  return writePlan(searchDir, input.planId, spec.execution.chunkSize, planPoints(spec, input.extension, dedup));
+  const grid = planPoints(spec, input.extension, dedup);
+  if (input.planId === 0) await refuseOverBudget(searchDir, spec, grid, size);
+  const cost = {
+    epochsPerTraining: expectedEpochs(rungEpochs(spec), spec.scaling.grid.halving.eta),
+    imagesPerEpoch: imagesPerEpoch(size),
+  };
+  return writePlan(searchDir, input.planId, spec.execution.chunkSize, grid, cost);
+}
+
+/** The grid's checks read the dataset once; extensions reuse the size it found. */
+async function datasetSize(searchDir: string, spec: SearchSpec, planId: number): Promise<DatasetSize> {
+  const file = searchPaths(searchDir).datasetSize;
+  const known = planId > 0 ? await readJsonIfExists<DatasetSize>(file) : undefined;
+  if (known) return known;
+  const size = await checkSearchInputs(spec, registryRoot(searchDir, spec.registry.path));
+  await writeJsonAtomic(file, size);
+  return size;
+}
+
+async function refuseOverBudget(searchDir: string, spec: SearchSpec, grid: PlannedGrid, size: DatasetSize) {
+  const throughput = await throughputFor(spec, stateDirOf(searchDir));
+  const over = checkBudget(spec, estimate(spec, trainingMacs(grid.points), size, throughput));
+  if (over) throw new SpecError(`execution.budget: ${over}`);
+}
+
+/** The multiply-adds of each distinct training (a dedup group's first point). */
+export function trainingMacs(points: readonly PlannedCandidate[]): number[] {
+  const groups = new Map<string, number>();
+  for (const p of points) if (!p.excluded && !groups.has(p.group)) groups.set(p.group, p.macs);
+  return [...groups.values()];
 }
 
 /** The grid (or an extension's) as candidate-table rows: the plan step's and `search --dry-run`'s one source. */
 export function planPoints(spec: SearchSpec, extension: SearchExtension | undefined, dedup = true): PlannedGrid {
   const ext = extension ?? {};
+  // How the search spends its trainings is not the scaling core's concern.
+  const { strategy: _strategy, halving: _halving, ...options } = spec.scaling.grid;
   const grid = {
-    ...spec.scaling.grid,
+    ...options,
     ...(ext.alpha && { alpha: ext.alpha }),
     ...(ext.beta && { beta: ext.beta }),
     ...(ext.gamma && { gamma: ext.gamma }),

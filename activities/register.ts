@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Registry } from '../registry/registry.js';
 import { readJsonIfExists, readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
 import type { RegisteredModel, RegisterInput } from './types.js';
+import type { MeasuredThroughput } from './estimate.js';
 import type { SearchResult } from '../workflows/state.js';
 
 export function registryRoot(searchDir: string, configured?: string): string {
@@ -51,7 +52,17 @@ export async function registerModel(searchDir: string, input: RegisterInput): Pr
 
 /** The search's outcome on disk: what `effscale result` shows even for a cancelled or failed search. */
 export async function recordSummary(searchDir: string, result: SearchResult): Promise<void> {
-  await writeJsonAtomic(searchPaths(searchDir).summary, result);
+  await writeJsonAtomic(searchPaths(searchDir).summary, { ...result, measured: await measured(searchDir, result) });
+}
+
+/** The speed this search's trainings showed, for the next search's estimate (estimate.ts). */
+async function measured(searchDir: string, result: SearchResult): Promise<MeasuredThroughput | undefined> {
+  const { seconds, work } = result.spend;
+  const images = result.state.imagesPerEpoch;
+  if (seconds <= 0 || work <= 0 || images <= 0) return undefined;
+  const { execution } = await readSearchSpec(searchDir);
+  if (execution.local.noop && execution.executor === 'local') return undefined;
+  return { executor: execution.executor, macsPerSecond: (work * images) / seconds, at: new Date().toISOString() };
 }
 
 /** The last recorded outcome, from which a failed or extended search resumes; undefined when none was recorded. */

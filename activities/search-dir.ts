@@ -13,6 +13,11 @@ export function searchDirOf(stateDir: string, searchId: string): string {
   return join(resolve(stateDir), 'searches', searchId);
 }
 
+/** The state directory a search directory belongs to (the inverse of `searchDirOf`). */
+export function stateDirOf(searchDir: string): string {
+  return dirname(dirname(resolve(searchDir)));
+}
+
 /**
  * The search directory (`<stateDir>/searches/<workflowId>/`, shared storage on a cluster) holds what must not
  * travel through Temporal: the resolved spec, the candidate table (`table/`), candidate outputs, the family.
@@ -22,6 +27,7 @@ export const searchPaths = (searchDir: string) => ({
   candidate: (id: string) => join(searchDir, 'candidates', id),
   family: (member: string) => join(searchDir, 'family', `${member}.json`),
   summary: join(searchDir, 'summary.json'),
+  datasetSize: join(searchDir, 'dataset-size.json'),
   runs: join(searchDir, 'runs.jsonl'),
 });
 
@@ -70,6 +76,8 @@ export interface RunRecord {
   event: 'launch' | 'finish' | 'reuse';
   candidateId: string;
   attempt: number;
+  /** The epochs the run trains to (a rung of successive halving). */
+  epochs?: number;
   pid?: number;
   pod?: string;
   at: string;

@@ -4,7 +4,8 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { Architecture } from '../scaling/architecture.js';
 import { TrainResult, type CandidateSpec, type TrainProgress } from '../spec/candidate.js';
-import type { Execution, SearchSpec } from '../spec/search.js';
+import { searchTraining, type Execution, type SearchSpec } from '../spec/search.js';
+import { resultAfter } from '../trainer/result.js';
 import { scaleArchitecture, scalingFactors } from '../scaling/scale.js';
 import { CandidateInputError, type Executor } from './executor.js';
 import { appendRun, baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from './search-dir.js';
@@ -21,6 +22,7 @@ function outcomeOf(result: TrainResult, reused: boolean): TrainOutcome {
     seconds: result.seconds,
     modelUri: result.modelUri,
     resumedFromEpoch: result.resumedFromEpoch,
+    epochs: result.epochs.length,
     reused,
   };
 }
@@ -92,8 +94,8 @@ async function architectureOf(input: TrainInput, spec: SearchSpec): Promise<Arch
 }
 
 /**
- * One candidate's training as a durable activity. A finished candidate (its result.json exists) is never
- * trained again, whatever attempt or worker asks; otherwise the executor trains into the candidate's directory,
+ * One candidate's training as a durable activity. A finished candidate (its result.json covers the epochs asked
+ * for) is never trained again, whatever attempt or worker asks; otherwise the executor trains into the candidate's directory,
  * resuming from its checkpoint. Heartbeats carry the latest progress and deliver cancellation.
  */
 export function trainCandidateActivity(
@@ -107,25 +109,33 @@ export function trainCandidateActivity(
       input.budget === 'search' ? paths.candidate(input.candidateId) : join(searchDir, 'final', input.candidateId);
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
+    const spec = await readSearchSpec(searchDir);
+    const training = input.budget === 'final' ? (spec.final.training ?? spec.training) : searchTraining(spec);
+    const target = Math.min(input.epochs ?? training.epochs, training.epochs);
+    const candidate: CandidateSpec = {
+      id: input.candidateId,
+      architecture: await architectureOf(input, spec),
+      task: spec.task,
+      training,
+      ...(target < training.epochs && { stopAfter: target }),
+    };
     const done = await readJsonIfExists<unknown>(join(outDir, 'result.json'));
-    if (done !== undefined) {
+    const finished = done === undefined ? undefined : TrainResult.parse(done);
+    // A later rung trains on from the checkpoint; only a result that covers the epochs asked for is reused.
+    if (finished && finished.epochs.length >= target) {
       await appendRun(searchDir, {
         event: 'reuse',
         candidateId: input.candidateId,
         attempt,
+        epochs: target,
         at: new Date().toISOString(),
       });
-      const { execution } = await readSearchSpec(searchDir);
       // Tidying up must not fail a finished candidate: a leftover pod is only clutter.
-      await executorFor(execution)
+      await executorFor(spec.execution)
         .release?.(input.searchId, input.candidateId)
         .catch((e: unknown) => ctx.log.warn(`could not release ${input.candidateId}: ${String(e)}`));
-      return outcomeOf(TrainResult.parse(done), true);
+      return outcomeOf(resultAfter(finished, target, candidate), true);
     }
-    const spec = await readSearchSpec(searchDir);
-    const architecture = await architectureOf(input, spec);
-    const training = input.budget === 'final' ? (spec.final.training ?? spec.training) : spec.training;
-    const candidate: CandidateSpec = { id: input.candidateId, architecture, task: spec.task, training };
 
     let details: TrainingHeartbeat = { candidateId: input.candidateId };
     let lastAt = performance.now();
@@ -146,6 +156,7 @@ export function trainCandidateActivity(
               event: 'launch',
               candidateId: input.candidateId,
               attempt,
+              epochs: target,
               ...info,
               at: new Date().toISOString(),
             }),
@@ -155,6 +166,7 @@ export function trainCandidateActivity(
         event: 'finish',
         candidateId: input.candidateId,
         attempt,
+        epochs: target,
         at: new Date().toISOString(),
       });
       return outcomeOf(result, false);

@@ -59,6 +59,10 @@ export interface PlanOutput {
   /** The new trainings are chunks `firstChunk` … `firstChunk + chunks - 1`. */
   firstChunk: number;
   chunks: number;
+  /** The work the new trainings are expected to take: epochs × multiply-adds per image, summed. */
+  work: number;
+  /** Images one epoch runs, validation included, with a training step counted as 3 (forward and backward). */
+  imagesPerEpoch: number;
   /** Set when no grid point satisfies the constraint: says why. */
   emptyReason?: string;
 }
@@ -68,7 +72,12 @@ export type TrainingState = 'pending' | 'running' | 'succeeded' | 'failed' | 'ca
 /** A training's outcome as its chunk records it. */
 export interface TrainingRecord {
   state: TrainingState;
+  /** The rung the state is about: finished (succeeded), training to (running), next to train to (pending). */
+  rung?: number;
+  /** The score at each finished rung (successive halving); `score` is the last of them. */
+  scores?: number[];
   score?: number;
+  /** Device-seconds spent on it, over all its rungs and attempts seen by the workflow. */
   seconds?: number;
   error?: string;
 }
@@ -97,6 +106,8 @@ export interface TrainInput {
   /** A search candidate's α, β, γ (its group's representative grid point). */
   coefficients?: Coefficients;
   budget: 'search' | 'final';
+  /** Stop after this many epochs (a rung of successive halving); absent: the whole schedule. */
+  epochs?: number;
   labels: Record<string, string>;
 }
 
@@ -107,6 +118,8 @@ export interface TrainOutcome {
   seconds: number;
   modelUri: string;
   resumedFromEpoch: number;
+  /** Epochs trained so far (over every rung). */
+  epochs: number;
   /** True when result.json already existed: nothing was launched. */
   reused: boolean;
 }

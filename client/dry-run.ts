@@ -1,21 +1,23 @@
-import { planPoints } from '../activities/plan.js';
+import { checkBudget, estimate, hours, throughputFor } from '../activities/estimate.js';
+import { planPoints, trainingMacs } from '../activities/plan.js';
 import { checkSearchInputs } from '../activities/preflight.js';
 import { registryRoot } from '../activities/register.js';
 import { searchDirOf } from '../activities/search-dir.js';
 import type { PlannedCandidate } from '../activities/types.js';
-import type { SearchSpec } from '../spec/search.js';
+import { rungEpochs, type SearchSpec } from '../spec/search.js';
 import { workflowIdFor } from './search.js';
 
 const SHOWN = 20;
 
 /**
  * `effscale search SPEC --dry-run`: every check the plan step makes, and the plan itself (grid points, distinct
- * trainings, excluded points with reasons, costs), with nothing started.
+ * trainings, excluded points with reasons, costs) and its cost estimate against the budget, with nothing started.
  */
 export async function dryRun(spec: SearchSpec, stateDir: string) {
   const searchId = workflowIdFor(spec);
-  await checkSearchInputs(spec, registryRoot(searchDirOf(stateDir, searchId), spec.registry.path));
+  const size = await checkSearchInputs(spec, registryRoot(searchDirOf(stateDir, searchId), spec.registry.path));
   const { points, emptyReason } = planPoints(spec, undefined);
+  const cost = estimate(spec, trainingMacs(points), size, await throughputFor(spec, stateDir));
   const trained = points.filter((p) => !p.excluded);
   const trainings = new Map<string, PlannedCandidate>();
   for (const p of trained) if (!trainings.has(p.group)) trainings.set(p.group, p); // the representative: first
@@ -30,6 +32,13 @@ export async function dryRun(spec: SearchSpec, stateDir: string) {
       p.excluded ? [{ index: p.index, alpha: p.alpha, beta: p.beta, gamma: p.gamma, reason: p.excluded }] : [],
     ),
     trainingsShown: [...trainings.values()].slice(0, SHOWN),
+    strategy: spec.scaling.grid.strategy,
+    rungs: rungEpochs(spec),
+    eta: spec.scaling.grid.halving.eta,
+    parallelism: spec.execution.parallelism,
+    estimate: cost,
+    budget: spec.execution.budget ?? null,
+    overBudget: checkBudget(spec, cost),
     ...(emptyReason !== undefined && { emptyReason }),
   };
 }
@@ -49,5 +58,30 @@ export function dryRunSummary(plan: Awaited<ReturnType<typeof dryRun>>): string 
   for (const e of plan.excluded.slice(0, SHOWN))
     lines.push(`  excluded α=${e.alpha} β=${e.beta} γ=${e.gamma}: ${e.reason}`);
   if (plan.emptyReason) lines.push(`nothing to train: ${plan.emptyReason}`);
+  lines.push(...estimateLines(plan));
   return lines.join('\n');
+}
+
+function estimateLines(plan: Awaited<ReturnType<typeof dryRun>>): string[] {
+  const e = plan.estimate;
+  const lines = [
+    plan.strategy === 'halving'
+      ? `successive halving: rungs of ${plan.rungs.join('/')} epochs, each keeping the best 1/${plan.eta}`
+      : `exhaustive: every training runs ${plan.rungs[0]} epoch(s)`,
+    `work: ${(e.work / 1e9).toFixed(2)} G epoch×MACs per image expected` +
+      (e.worst > e.work ? ` (at most ${(e.worst / 1e9).toFixed(2)} G)` : '') +
+      `, ${e.imagesPerEpoch} image passes per epoch`,
+  ];
+  if (e.deviceSeconds !== null && e.wallSeconds !== null && e.throughput)
+    lines.push(
+      `estimate: ${hours(e.deviceSeconds)} device-hours, ${hours(e.wallSeconds)} hours of wall time at parallelism ` +
+        `${plan.parallelism} (${(e.throughput.macsPerSecond / 1e9).toFixed(2)} GMAC/s, ${e.throughput.source})`,
+    );
+  else
+    lines.push(
+      'estimate: no throughput known yet: set execution.throughput (multiply-adds per second per training), or ' +
+        "let this store's first search measure it; the first finished training calibrates the live estimate",
+    );
+  if (plan.budget) lines.push(plan.overBudget ? `over budget: ${plan.overBudget}` : 'within execution.budget');
+  return lines;
 }

@@ -39,6 +39,11 @@ export function resultDocument(
       candidate: result.best.index,
     },
     points: { total: state.points, excluded: state.excluded, trainings: state.trainings },
+    spend: {
+      deviceHours: result.spend.seconds / 3600,
+      work: result.spend.work,
+      stoppedByBudget: state.stoppedBy === 'budget',
+    },
     leaders: state.leaders,
     candidatesTotal: table?.length ?? null,
     candidatesOffset: page.offset,
@@ -70,6 +75,7 @@ function candidateJson(c: CandidateRow) {
     gamma: c.gamma,
     state: c.state,
     score: c.score ?? null,
+    ...(c.scores && { rung: c.rung ?? 0, scores: c.scores }),
     macs: c.macs,
     params: c.params,
     group: c.group,
@@ -86,7 +92,32 @@ export function progressLine(p: SearchProgress): string {
     : '';
   const eta = p.etaSeconds !== null && t.pending + t.running > 0 ? ` eta ${p.etaSeconds}s` : '';
   const paused = p.paused ? ' (paused)' : '';
-  return `[${p.stage}]${paused} ${t.succeeded}/${total} trained, ${t.running} running, ${t.failed} failed, ${p.points.excluded} excluded${best}${eta}`;
+  return (
+    `[${p.stage}]${paused} ${t.succeeded}/${total} trained, ${t.running} running, ${t.failed} failed, ` +
+    `${p.points.excluded} excluded${rungsText(p)}${best}${spendText(p)}${eta}`
+  );
+}
+
+/** `rungs 1/3/9 ep: 12/4/1 done` under successive halving; nothing for an exhaustive search. */
+function rungsText(p: SearchProgress): string {
+  if (p.rungs.length < 2) return '';
+  const epochs = p.rungs.map((r) => r.epochs).join('/');
+  const done = p.rungs.map((r) => r.finished).join('/');
+  const active = p.rungs.flatMap((r, k) => (r.running > 0 ? [k + 1] : []));
+  return `, rungs ${epochs} ep: ${done} done${active.length ? ` (training rung ${active.join(', ')})` : ''}`;
+}
+
+/** Device-hours spent, of the budget, and the measured estimate still to spend. */
+function spendText(p: SearchProgress): string {
+  if (!p.spend.seconds) return '';
+  const budget = p.budget?.deviceSeconds ? ` of ${hours(p.budget.deviceSeconds)}` : '';
+  const left = p.toFinishSeconds !== null ? `, ~${hours(p.toFinishSeconds)} to go` : '';
+  const stopped = p.stoppedBy === 'budget' ? ' (budget reached)' : '';
+  return ` spent ${hours(p.spend.seconds)}${budget} device-h${left}${stopped}`;
+}
+
+function hours(seconds: number): string {
+  return (seconds / 3600).toFixed(seconds < 36 ? 4 : seconds < 360 ? 3 : 2);
 }
 
 type ResultDocument = ReturnType<typeof resultDocument>;
@@ -97,11 +128,13 @@ function candidateLines(doc: ResultDocument): string[] {
   const lines = [
     `${p.total} grid points, ${p.trainings} distinct trainings, ${p.excluded} excluded; best (* = chosen):`,
   ];
+  const halving = doc.leaders.some((c) => (c.rung ?? 0) > 0);
   for (const c of doc.leaders) {
     const mark = c.index === doc.best?.candidate ? '*' : ' ';
+    const rung = halving ? `  rung ${(c.rung ?? 0) + 1}` : '';
     lines.push(
       `  ${mark} α=${c.alpha.toFixed(2)} β=${c.beta.toFixed(2)} γ=${c.gamma.toFixed(2)} ` +
-        `${(c.macs / 1e6).toFixed(2).padStart(9)}M MACs  ${c.score.toFixed(4)}`,
+        `${(c.macs / 1e6).toFixed(2).padStart(9)}M MACs  ${c.score.toFixed(4)}${rung}`,
     );
   }
   const failed = doc.candidates?.filter((c) => c.state === 'failed') ?? [];
@@ -113,6 +146,8 @@ function candidateLines(doc: ResultDocument): string[] {
 export function humanSummary(doc: ResultDocument): string {
   const lines = [`search ${doc.searchId}: ${doc.status}`, ...candidateLines(doc)];
   if (doc.best) lines.push(`best α=${doc.best.alpha} β=${doc.best.beta} γ=${doc.best.gamma} score=${doc.best.score}`);
+  const spent = `the grid's trainings took ${hours(doc.spend.deviceHours * 3600)} device-hours`;
+  lines.push(doc.spend.stoppedByBudget ? `${spent}: the compute budget ended the search early` : spent);
   lines.push('family:');
   for (const m of doc.family) {
     const score = m.final?.score !== undefined ? ` final score ${m.final.score.toFixed(4)}` : '';

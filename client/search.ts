@@ -7,7 +7,7 @@ import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@tempor
 import { defaultPayloadConverter } from '@temporalio/common';
 import { resolveBaseline } from '../scaling/input.js';
 import { parseSpec, SpecError } from '../scaling/validate.js';
-import { SearchSpec } from '../spec/search.js';
+import { durationSeconds, rungEpochs, SearchSpec } from '../spec/search.js';
 import type { SearchExtension } from '../activities/types.js';
 import type { searchWorkflow } from '../workflows/search.js';
 import { SearchNameAttribute, StageAttribute } from '../workflows/messages.js';
@@ -85,6 +85,14 @@ export function searchOptions(spec: SearchSpec): SearchOptions {
     candidateTimeout: x.candidateTimeout,
     continueAsNewAfter: x.continueAsNewAfter,
     finalists: spec.final.finalists,
+    rungs: rungEpochs(spec),
+    eta: spec.scaling.grid.halving.eta,
+    budget: x.budget
+      ? {
+          ...(x.budget.gpuHours !== undefined && { deviceSeconds: x.budget.gpuHours * 3600 }),
+          ...(x.budget.wallTime !== undefined && { wallSeconds: durationSeconds(x.budget.wallTime) }),
+        }
+      : null,
   };
 }
 

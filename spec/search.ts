@@ -17,6 +17,14 @@ const Duration = z
   .regex(/^\d+(ms|s|m|h)$/, 'a duration such as "30s", "5m" or "2h"')
   .describe('a duration: <number><ms|s|m|h>');
 
+const UNIT_SECONDS = { ms: 0.001, s: 1, m: 60, h: 3600 } as const;
+
+/** Seconds of a validated `Duration`. */
+export function durationSeconds(d: string): number {
+  const [, n, unit] = /^(\d+)(ms|s|m|h)$/.exec(d) ?? [];
+  return Number(n) * UNIT_SECONDS[unit as keyof typeof UNIT_SECONDS];
+}
+
 export const Targets = z
   .object({
     phis: z.array(z.number().min(0).max(16)).min(1).optional().describe('compound coefficients of the family'),
@@ -29,15 +37,61 @@ export const Targets = z
   });
 export type Targets = z.infer<typeof Targets>;
 
+/**
+ * Successive halving over the grid (ASHA): rung k trains every surviving candidate to minEpochs·η^k epochs (at
+ * most maxEpochs) and promotes the best 1/η, each promotion continuing from the candidate's checkpoint.
+ */
+export const Halving = z
+  .object({
+    eta: z.number().int().min(2).max(16).default(3).describe('each rung keeps the best 1/η of its candidates'),
+    minEpochs: z.number().int().min(1).default(1).describe('epochs of the first rung'),
+    maxEpochs: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe('epochs of the last rung, and of the learning-rate schedule; default training.epochs'),
+  })
+  .strict();
+export type Halving = z.infer<typeof Halving>;
+
+/** The grid options of the scaling core, and how the search spends its trainings on them. */
+export const SearchGrid = GridOptions.safeExtend({
+  strategy: z
+    .enum(['exhaustive', 'halving'])
+    .default('exhaustive')
+    .describe('exhaustive: every candidate trains all epochs; halving: successive halving over rungs of epochs'),
+  halving: Halving.default(() => Halving.parse({})),
+});
+export type SearchGrid = z.infer<typeof SearchGrid>;
+
 export const Scaling = z
   .object({
-    grid: GridOptions.default(() => GridOptions.parse({})).describe(
-      'the coefficient search: phi, rule, alpha/beta/gamma {min,max,step}, tolerance, random {count,seed}, limits',
+    grid: SearchGrid.default(() => SearchGrid.parse({})).describe(
+      'the coefficient search: phi, rule, alpha/beta/gamma {min,max,step}, tolerance, random {count,seed}, ' +
+        'limits, strategy (exhaustive | halving) and halving {eta, minEpochs, maxEpochs}',
     ),
     targets: Targets.default({ phis: [1] }).describe('the family to produce from the best coefficients'),
   })
   .strict();
 export type Scaling = z.infer<typeof Scaling>;
+
+/** A compute budget for the coefficient search (the final retraining is estimated, not bounded). */
+export const Budget = z
+  .object({
+    gpuHours: z
+      .number()
+      .positive()
+      .optional()
+      .describe('device-hours of training: one GPU (or one local trainer) per candidate'),
+    wallTime: Duration.optional().describe('elapsed time from the search start'),
+    proceed: z.boolean().default(false).describe('start even when the plan estimates more than the budget'),
+  })
+  .strict()
+  .refine((b) => b.gpuHours !== undefined || b.wallTime !== undefined, {
+    message: 'give gpuHours, wallTime or both',
+  });
+export type Budget = z.infer<typeof Budget>;
 
 export const Execution = z
   .object({
@@ -67,6 +121,15 @@ export const Execution = z
       .default(500)
       .describe(
         'trainings per chunk: each chunk is a child workflow, so a search of any size stays in Temporal limits',
+      ),
+    budget: Budget.optional().describe('stop the search when its training spend reaches this'),
+    throughput: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        'multiply-adds per second one training sustains (forward and backward counted): the estimate before ' +
+          "any epoch of this search finished; default: this worker store's last measured figure",
       ),
     local: LocalExecution.default(() => LocalExecution.parse({})),
     kubernetes: KubernetesSettings.optional().describe(
@@ -113,6 +176,35 @@ export const SearchSpec = z
       .strict()
       .default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((spec, ctx) => {
+    const { strategy, halving } = spec.scaling.grid;
+    const max = halving.maxEpochs ?? spec.training.epochs;
+    if (strategy === 'halving' && halving.minEpochs > max)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scaling', 'grid', 'halving', 'minEpochs'],
+        message: `the first rung's ${halving.minEpochs} epochs exceed the last rung's ${max} (halving.maxEpochs, else training.epochs)`,
+      });
+  });
 export type SearchSpec = z.infer<typeof SearchSpec>;
 export type SearchSpecInput = z.input<typeof SearchSpec>;
+
+/**
+ * The epochs each rung of the search trains its candidates to: minEpochs·η^k up to maxEpochs under halving, one
+ * rung of training.epochs when exhaustive.
+ */
+export function rungEpochs(spec: SearchSpec): number[] {
+  const { strategy, halving } = spec.scaling.grid;
+  if (strategy === 'exhaustive') return [spec.training.epochs];
+  const max = halving.maxEpochs ?? spec.training.epochs;
+  const rungs: number[] = [];
+  for (let e = halving.minEpochs; e < max; e *= halving.eta) rungs.push(e);
+  return [...rungs, max];
+}
+
+/** A search candidate's training: under halving its learning-rate schedule spans the last rung's epochs. */
+export function searchTraining(spec: SearchSpec): SearchSpec['training'] {
+  const rungs = rungEpochs(spec);
+  return { ...spec.training, epochs: rungs[rungs.length - 1] };
+}

@@ -9,8 +9,9 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Training, TrainingRecord } from '../activities/types.js';
+import { nextPromotion, rungCounts, scoresOf } from './halving.js';
 import { bookkeeping, failureMessage, isInterruption, trainings, type TrainingOptions } from './activities.js';
-import { chunkBestSignal, chunkProgressQuery, chunkSettingsSignal } from './messages.js';
+import { chunkBestSignal, chunkProgressQuery, chunkSettingsSignal, chunkSpendSignal } from './messages.js';
 import {
   emptyCounts,
   LEADERS,
@@ -20,18 +21,26 @@ import {
   type ChunkProgress,
   type ChunkSummary,
   type SearchOptions,
+  type Spend,
 } from './state.js';
 import { TrainingWindow } from './window.js';
 
 export interface ChunkInput {
   searchId: string;
   chunk: number;
-  options: TrainingOptions & Pick<SearchOptions, 'higherIsBetter' | 'continueAsNewAfter'>;
+  options: TrainingOptions & Pick<SearchOptions, 'higherIsBetter' | 'continueAsNewAfter' | 'rungs' | 'eta'>;
   settings: { parallelism: number; paused: boolean };
   /** Failed trainings this chunk may hold before the search's failure budget is exceeded. */
   failuresAllowed: number;
   /** The search's best so far: only a better candidate is signalled to it. */
   best: BestCandidate | null;
+  /** The compute budget left when the chunk started: device-seconds, and the wall-clock deadline (ms). */
+  budget: ChunkBudget | null;
+}
+
+export interface ChunkBudget {
+  deviceSeconds?: number;
+  deadline?: number;
 }
 
 /** One stable id per chunk: a chunk started again (a resumed search) continues the same records. */
@@ -39,18 +48,28 @@ export function chunkWorkflowId(searchId: string, chunk: number): string {
   return `${searchId}/chunk-${chunk}`;
 }
 
-type Outcome = 'done' | 'overBudget' | 'continue';
+const SPEND_REPORT_MS = 60_000;
+
+type Outcome = 'done' | 'overBudget' | 'budgetReached' | 'continue';
 
 /**
- * One chunk of the search's trainings (at most `execution.chunkSize`), trained in the search's window. Its
- * records go to the candidate table in the store whenever it closes or continues as new; the search gets a
- * summary. A training recorded as finished by an earlier run of the chunk is never launched again.
+ * One chunk of the search's trainings (at most `execution.chunkSize`), trained in the search's window, rung by
+ * rung under successive halving (halving.ts). Its records go to the candidate table in the store whenever it
+ * closes or continues as new; the search gets a summary. A rung recorded as finished by an earlier run of the
+ * chunk is never trained again. When the compute budget runs out it stops its trainings (each checkpoints) and
+ * launches no more.
  */
 class ChunkRun {
   private readonly acts = bookkeeping();
   private readonly training;
   private readonly window: TrainingWindow;
+  /** The trainings' scope: the budget cancels it, and with it every running training, not the chunk. */
+  private readonly launches = new CancellationScope();
   private readonly records = new Map<string, TrainingRecord>();
+  /** When each running training was launched (workflow time): its spend so far. */
+  private readonly launchedAt = new Map<string, number>();
+  private budgetReached = false;
+  private spendReportedAt = 0;
   private trainings: Training[] = [];
   private cursor = 0;
   private best: BestCandidate | null;
@@ -77,7 +96,8 @@ class ChunkRun {
     for (const t of this.trainings) {
       const earlier = loaded.recorded[t.group];
       const finished = earlier?.state === 'succeeded' || earlier?.state === 'failed';
-      this.records.set(t.group, finished ? earlier : { state: 'pending' });
+      // A training stopped mid-rung trains that rung again, from its checkpoint; its earlier rungs stay.
+      this.records.set(t.group, finished ? earlier : { ...earlier, state: 'pending' });
     }
     let outcome: Outcome;
     try {
@@ -98,26 +118,55 @@ class ChunkRun {
         best: this.best,
       });
     }
-    return this.summary(outcome === 'overBudget');
+    return this.summary(outcome);
   }
 
   private async trainAll(): Promise<Outcome> {
     for (;;) {
+      if (!this.budgetReached && this.budgetLeft() <= 0) {
+        this.budgetReached = true;
+        this.launches.cancel();
+      }
       const overBudget = this.count('failed') > this.input.failuresAllowed;
       const info = workflowInfo();
       const wantsNew = info.continueAsNewSuggested || info.historyLength >= this.input.options.continueAsNewAfter;
-      const next = this.nextPending();
+      const next = this.budgetReached ? undefined : this.nextWork();
       if (next && this.window.hasRoom() && !overBudget && !wantsNew) {
         this.launch(next);
         continue;
       }
       if (this.window.size === 0) {
+        if (this.budgetReached) return 'budgetReached';
         if (overBudget) return 'overBudget';
         if (!next) return 'done';
         if (wantsNew) return 'continue';
       }
-      await this.window.changed();
+      const left = this.budgetLeft();
+      await this.window.changed(Number.isFinite(left) && !this.budgetReached ? left * 1000 : undefined);
     }
+  }
+
+  /** ASHA: a due promotion first (highest rung first), else a training that has not finished its rung. */
+  private nextWork(): Training | undefined {
+    const { rungs, eta, higherIsBetter } = this.input.options;
+    const promotion = nextPromotion(this.trainings, this.records, rungs.length, eta, higherIsBetter);
+    if (promotion) {
+      const record = this.records.get(promotion.training.group);
+      this.records.set(promotion.training.group, { ...record, state: 'pending', rung: promotion.rung });
+      return promotion.training;
+    }
+    return this.nextPending();
+  }
+
+  /** Seconds until the budget runs out at the present rate of spending; Infinity without a budget. */
+  private budgetLeft(): number {
+    const budget = this.input.budget;
+    if (!budget) return Infinity;
+    const now = Date.now();
+    let left = budget.deadline === undefined ? Infinity : (budget.deadline - now) / 1000;
+    if (budget.deviceSeconds !== undefined)
+      left = Math.min(left, (budget.deviceSeconds - this.spend(now).seconds) / Math.max(1, this.window.size));
+    return left;
   }
 
   private nextPending(): Training | undefined {
@@ -130,33 +179,71 @@ class ChunkRun {
   }
 
   private launch(t: Training): void {
-    this.records.set(t.group, { state: 'running' });
+    const { rungs } = this.input.options;
+    const before = this.records.get(t.group) ?? { state: 'pending' };
+    const rung = before.rung ?? 0;
+    const scores = scoresOf(before).slice(0, rung);
+    const spent = before.seconds ?? 0;
+    const launchedAt = Date.now();
+    this.records.set(t.group, { ...before, state: 'running', rung });
+    this.launchedAt.set(t.group, launchedAt);
+    const halving = rungs.length > 1;
     this.window.launch(t.group, async () => {
       try {
-        const out = await this.training.trainCandidate({
-          searchId: this.input.searchId,
-          candidateId: t.group,
-          budget: 'search',
-          coefficients: { alpha: t.alpha, beta: t.beta, gamma: t.gamma },
-          labels: { alpha: String(t.alpha), beta: String(t.beta), gamma: String(t.gamma) },
-        });
-        this.records.set(t.group, { state: 'succeeded', score: out.score, seconds: out.seconds });
-        this.noteScore(t, out.score);
+        const out = await this.launches.run(() =>
+          this.training.trainCandidate({
+            searchId: this.input.searchId,
+            candidateId: t.group,
+            budget: 'search',
+            coefficients: { alpha: t.alpha, beta: t.beta, gamma: t.gamma },
+            ...(halving && { epochs: rungs[rung] }),
+            labels: {
+              alpha: String(t.alpha),
+              beta: String(t.beta),
+              gamma: String(t.gamma),
+              ...(halving && { rung: String(rung) }),
+            },
+          }),
+        );
+        // A training's spend is its slot's time, launch to end, as this workflow saw it (trainer start-up included).
+        const seconds = spent + (Date.now() - launchedAt) / 1000;
+        const done = { rung, scores: [...scores, out.score], score: out.score, seconds };
+        this.records.set(t.group, { state: 'succeeded', ...done });
+        this.noteScore(t, out.score, rung);
       } catch (err) {
+        // Stopped or failed attempts cost what they ran; the rungs finished before stay.
+        const kept = { rung, scores, seconds: spent + (Date.now() - launchedAt) / 1000 };
         if (isInterruption(err)) {
-          this.records.set(t.group, { state: 'pending' });
+          this.records.set(t.group, { state: 'pending', ...kept });
           this.cursor = 0;
           return;
         }
         const cancelled = isCancellation(err);
-        this.records.set(t.group, cancelled ? { state: 'cancelled' } : { state: 'failed', error: failureMessage(err) });
+        this.records.set(
+          t.group,
+          cancelled ? { state: 'cancelled', ...kept } : { state: 'failed', ...kept, error: failureMessage(err) },
+        );
+      } finally {
+        this.launchedAt.delete(t.group);
+        this.reportSpend();
       }
     });
   }
 
+  /** The search's spend attribute follows the chunk's, at most once a minute (each report is a history event). */
+  private reportSpend(): void {
+    const now = Date.now();
+    const parent = workflowInfo().parent;
+    if (!parent || now - this.spendReportedAt < SPEND_REPORT_MS) return;
+    this.spendReportedAt = now;
+    void getExternalWorkflowHandle(parent.workflowId)
+      .signal(chunkSpendSignal, this.spend(now))
+      .catch(() => undefined);
+  }
+
   /** A new best of the whole search goes to the search at once: its query and best-score attribute stay live. */
-  private noteScore(t: Training, score: number): void {
-    const candidate: BestCandidate = { ...t, score };
+  private noteScore(t: Training, score: number, rung: number): void {
+    const candidate: BestCandidate = { ...t, score, rung };
     if (this.best && !ranksBefore(candidate, this.best, this.input.options.higherIsBetter)) return;
     this.best = candidate;
     const parent = workflowInfo().parent;
@@ -181,34 +268,55 @@ class ChunkRun {
     return n;
   }
 
+  /** Every training with a finished rung, scored at its last one (a later rung stopped by the budget included). */
   private scored(): BestCandidate[] {
     const scored: BestCandidate[] = [];
     for (const t of this.trainings) {
-      const r = this.records.get(t.group);
-      if (r?.state === 'succeeded' && r.score !== undefined) scored.push({ ...t, score: r.score });
+      const scores = scoresOf(this.records.get(t.group));
+      if (scores.length) scored.push({ ...t, score: scores[scores.length - 1], rung: scores.length - 1 });
     }
     return scored;
   }
 
-  private progress(): ChunkProgress {
-    const trainings = emptyCounts();
-    const seconds = { sum: 0, count: 0 };
-    for (const r of this.records.values()) {
-      trainings[r.state]++;
-      if (r.seconds !== undefined) {
-        seconds.sum += r.seconds;
-        seconds.count++;
-      }
+  /** Device-seconds of every attempt so far (running ones until `now`) and the work of the finished rungs. */
+  private spend(now: number): Spend {
+    const { rungs } = this.input.options;
+    let seconds = 0;
+    let work = 0;
+    for (const t of this.trainings) {
+      const r = this.records.get(t.group);
+      seconds += r?.seconds ?? 0;
+      const finished = scoresOf(r).length;
+      if (finished) work += t.macs * rungs[finished - 1];
     }
-    const best = mergeLeaders([], this.scored(), this.input.options.higherIsBetter)[0] ?? null;
-    return { trainings, best, seconds };
+    for (const at of this.launchedAt.values()) seconds += (now - at) / 1000;
+    return { seconds, work };
   }
 
-  private summary(overBudget: boolean): ChunkSummary {
-    const { trainings, seconds } = this.progress();
+  private progress(): ChunkProgress {
+    const trainings = emptyCounts();
+    for (const r of this.records.values()) trainings[r.state]++;
+    return {
+      trainings,
+      rungs: rungCounts(this.records.values(), this.input.options.rungs),
+      best: mergeLeaders([], this.scored(), this.input.options.higherIsBetter)[0] ?? null,
+      spend: this.spend(Date.now()),
+    };
+  }
+
+  private summary(outcome: Outcome): ChunkSummary {
+    const { trainings, rungs, spend } = this.progress();
     const errors = [...this.records.values()].flatMap((r) => (r.error ? [r.error] : [])).slice(0, 3);
     const leaders = mergeLeaders([], this.scored(), this.input.options.higherIsBetter).slice(0, LEADERS);
-    return { counts: trainings, seconds, leaders, errors, overBudget };
+    return {
+      counts: trainings,
+      rungs,
+      spend,
+      leaders,
+      errors,
+      overBudget: outcome === 'overBudget',
+      budgetReached: outcome === 'budgetReached',
+    };
   }
 }
 

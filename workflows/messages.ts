@@ -1,7 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { SearchExtension } from '../activities/types.js';
-import type { BestCandidate, ChunkProgress, SearchProgress, SearchResult } from './state.js';
+import type { BestCandidate, ChunkProgress, SearchProgress, SearchResult, Spend } from './state.js';
 
 /** The search workflow's message contract, shared by the workflow and every client (CLI, tests). */
 
@@ -20,9 +20,13 @@ export const chunkProgressQuery = defineQuery<ChunkProgress>('chunkProgress');
 export const chunkSettingsSignal = defineSignal<[{ parallelism: number; paused: boolean }]>('chunkSettings');
 /** A chunk's new best candidate, sent to the search so the best score is live in its query and attribute. */
 export const chunkBestSignal = defineSignal<[BestCandidate]>('chunkBest');
+/** A chunk's spend so far, at most once a minute: the search's spend attribute stays live within a chunk. */
+export const chunkSpendSignal = defineSignal<[Spend]>('chunkSpend');
 
 /** Custom search attributes: filter searches in the Temporal UI and with `effscale list`. */
 export const SearchNameAttribute = defineSearchAttributeKey('EffscaleSearch', SearchAttributeType.KEYWORD);
 export const StageAttribute = defineSearchAttributeKey('EffscaleStage', SearchAttributeType.KEYWORD);
 export const BestScoreAttribute = defineSearchAttributeKey('EffscaleBestScore', SearchAttributeType.DOUBLE);
-export const searchAttributeKeys = [SearchNameAttribute, StageAttribute, BestScoreAttribute];
+/** Device-hours the search's trainings have taken so far. */
+export const SpendAttribute = defineSearchAttributeKey('EffscaleSpend', SearchAttributeType.DOUBLE);
+export const searchAttributeKeys = [SearchNameAttribute, StageAttribute, BestScoreAttribute, SpendAttribute];

@@ -13,12 +13,14 @@ import {
 } from '@temporalio/workflow';
 import type { FamilyMember, PlanOutput, SearchExtension, TrainOutcome } from '../activities/types.js';
 import { bookkeeping, failureMessage, failureType, isInterruption, trainings } from './activities.js';
-import { chunkWorkflow, chunkWorkflowId } from './chunk.js';
+import { chunkWorkflow, chunkWorkflowId, type ChunkBudget } from './chunk.js';
 import { addsGridPoints, validateExtension } from './extension.js';
 import {
   BestScoreAttribute,
+  SpendAttribute,
   StageAttribute,
   chunkBestSignal,
+  chunkSpendSignal,
   chunkSettingsSignal,
   extendUpdate,
   pauseSignal,
@@ -28,12 +30,14 @@ import {
   setParallelismUpdate,
 } from './messages.js';
 import {
+  addSpend,
   initialState,
   keepErrors,
   mergeLeaders,
   progressOf,
   resumedState,
   type BestCandidate,
+  type Spend,
   type ChunkSummary,
   type SearchInput,
   type SearchOptions,
@@ -58,6 +62,8 @@ class Search {
   private chunk: { id: string; handle: ChildWorkflowHandle<typeof chunkWorkflow> } | null = null;
   private extending = 0;
   private extensions: Promise<unknown> = Promise.resolve();
+  /** The running chunk's spend as it last reported it. */
+  private chunkSpend: Spend = { seconds: 0, work: 0 };
 
   constructor(
     private readonly o: SearchOptions,
@@ -68,7 +74,7 @@ class Search {
   }
 
   handle(): void {
-    setHandler(progressQuery, () => progressOf(this.state, this.o.higherIsBetter, this.chunk?.id ?? null));
+    setHandler(progressQuery, () => progressOf(this.state, this.o, this.chunk?.id ?? null, Date.now()));
     setHandler(resultQuery, () => this.result(this.state.stage === 'cancelled' ? 'cancelled' : 'completed'));
     setHandler(pauseSignal, () => this.steer({ paused: true }));
     setHandler(resumeSignal, () => this.steer({ paused: false }));
@@ -88,6 +94,10 @@ class Search {
       validator: (ext) => validateExtension(ext, this.state.stage),
     });
     setHandler(chunkBestSignal, (best) => this.noteLeaders([best]));
+    setHandler(chunkSpendSignal, (spend) => {
+      this.chunkSpend = spend;
+      this.noteSpend();
+    });
   }
 
   async run(extensions: SearchExtension[]): Promise<SearchResult> {
@@ -140,6 +150,8 @@ class Search {
     this.state.points += out.points;
     this.state.excluded += out.excluded;
     this.state.trainings += out.trainings;
+    this.state.work += out.work;
+    this.state.imagesPerEpoch = out.imagesPerEpoch;
     for (let k = 0; k < out.chunks; k++) this.state.chunks.push({ state: 'pending' });
     this.window.wake();
     return out;
@@ -169,6 +181,7 @@ class Search {
   /** Chunks run one after another, each with the whole window: returns 'continue' when the history is long. */
   private async trainChunks(): Promise<'done' | 'continue'> {
     for (;;) {
+      if (this.state.stoppedBy) return 'done';
       const next = this.state.chunks.findIndex((c) => c.state === 'pending');
       if (next >= 0) {
         if (this.wantsNew()) return 'continue';
@@ -191,6 +204,8 @@ class Search {
           chunk,
           options: {
             higherIsBetter: this.o.higherIsBetter,
+            rungs: this.o.rungs,
+            eta: this.o.eta,
             continueAsNewAfter: this.o.continueAsNewAfter,
             maxAttempts: this.o.maxAttempts,
             heartbeatTimeout: this.o.heartbeatTimeout,
@@ -199,6 +214,7 @@ class Search {
           settings,
           failuresAllowed: this.o.failureBudget - this.failed(),
           best: this.state.leaders[0] ?? null,
+          budget: this.chunkBudget(),
         },
       ],
     });
@@ -210,13 +226,38 @@ class Search {
       return await handle.result();
     } finally {
       this.chunk = null;
+      this.chunkSpend = { seconds: 0, work: 0 };
     }
   }
 
+  /** What is left of the budget for the next chunk: the device-seconds not spent, and the wall-clock deadline. */
+  private chunkBudget(): ChunkBudget | null {
+    const budget = this.o.budget;
+    if (!budget) return null;
+    return {
+      ...(budget.deviceSeconds !== undefined && {
+        deviceSeconds: Math.max(0, budget.deviceSeconds - this.spend().seconds),
+      }),
+      ...(budget.wallSeconds !== undefined && { deadline: this.state.startedAt + budget.wallSeconds * 1000 }),
+    };
+  }
+
+  /** Spend of the finished chunks and, as last reported, the running one. */
+  private spend(): Spend {
+    return this.state.chunks.reduce((sum, c) => (c.spend ? addSpend(sum, c.spend) : sum), this.chunkSpend);
+  }
+
+  private noteSpend(): void {
+    upsertSearchAttributes([{ key: SpendAttribute, value: this.spend().seconds / 3600 }]);
+  }
+
   private absorb(chunk: number, summary: ChunkSummary): void {
-    this.state.chunks[chunk] = { state: 'done', counts: summary.counts, seconds: summary.seconds };
+    this.state.chunks[chunk] = { state: 'done', counts: summary.counts, spend: summary.spend, rungs: summary.rungs };
+    this.chunkSpend = { seconds: 0, work: 0 };
     this.state.errors = keepErrors(this.state.errors, summary.errors);
     this.noteLeaders(summary.leaders);
+    this.noteSpend();
+    if (summary.budgetReached) this.state.stoppedBy = 'budget';
     const failed = this.failed();
     if (summary.overBudget || failed > this.o.failureBudget) {
       throw ApplicationFailure.nonRetryable(
@@ -258,7 +299,8 @@ class Search {
     this.setStage('select');
     const chosen = this.state.leaders[0];
     if (!chosen) {
-      const why = this.state.emptyReason ?? this.state.errors.join('; ');
+      const budget = this.state.stoppedBy && 'the compute budget ran out before any candidate finished a rung';
+      const why = budget || (this.state.emptyReason ?? this.state.errors.join('; '));
       throw ApplicationFailure.nonRetryable(`no candidate succeeded: ${why || 'the grid is empty'}`, 'NoCandidate');
     }
     this.setStage('scale');
@@ -348,7 +390,8 @@ class Search {
 
   private result(status: SearchResult['status']): SearchResult {
     const { searchId, name, specHash } = this.o;
-    return { searchId, name, specHash, status, best: this.state.leaders[0] ?? null, state: this.state };
+    const best = this.state.leaders[0] ?? null;
+    return { searchId, name, specHash, status, best, spend: this.spend(), state: this.state };
   }
 }
 
@@ -356,7 +399,8 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
   const o = input.options;
   const previous =
     !input.carried && input.resume ? await bookkeeping().previousRun({ searchId: o.searchId }) : undefined;
-  const state = input.carried ?? (previous && resumedState(previous.state)) ?? initialState(o.parallelism);
+  const state =
+    input.carried ?? (previous && resumedState(previous.state, Date.now())) ?? initialState(o.parallelism, Date.now());
   const search = new Search(o, state);
   search.handle();
   return search.run(input.extensions ?? []);

@@ -6,6 +6,7 @@ import type {
   TrainingState,
 } from '../activities/types.js';
 import type { SearchSpec } from '../spec/search.js';
+import { addRungCounts, type RungCounts } from './halving.js';
 
 /**
  * The search's durable state: counts, chunk summaries and the few best candidates, never a row per grid point
@@ -20,34 +21,44 @@ export type { TrainingState };
 export type StateCounts = Record<TrainingState, number>;
 
 export interface BestCandidate extends Coefficients {
+  /** The score at `rung`, the last rung it finished. */
   score: number;
+  /** Successive halving: a candidate that survived more rungs ranks first (absent: 0). */
+  rung?: number;
   macs: number;
   /** The grid point (its group's representative). */
   index: number;
   group: string;
 }
 
-/** Training time seen so far, for the time-left estimate. */
-export interface Seconds {
-  sum: number;
-  count: number;
+/**
+ * What trainings have cost so far: device-seconds (one device per training, stopped and failed attempts
+ * included) and work, the epochs trained × multiply-adds per image. Their ratio calibrates every estimate.
+ */
+export interface Spend {
+  seconds: number;
+  work: number;
 }
 
 /** What a chunk workflow reports when it closes; its per-training records stay in the store. */
 export interface ChunkSummary {
   counts: StateCounts;
-  seconds: Seconds;
+  spend: Spend;
+  rungs: RungCounts[];
   leaders: BestCandidate[];
   /** A few failure messages (the store has all of them). */
   errors: string[];
   /** The chunk stopped launching because the search's failure budget ran out. */
   overBudget: boolean;
+  /** The compute budget ran out: the chunk stopped its trainings and launched no more. */
+  budgetReached: boolean;
 }
 
 export interface ChunkRecord {
   state: 'pending' | 'done';
   counts?: StateCounts;
-  seconds?: Seconds;
+  spend?: Spend;
+  rungs?: RungCounts[];
 }
 
 export interface FinalRecord {
@@ -66,6 +77,13 @@ export interface SearchState {
   points: number;
   excluded: number;
   trainings: number;
+  /** The work the planned trainings are expected to take (see Spend), and the images of one epoch. */
+  work: number;
+  imagesPerEpoch: number;
+  /** Workflow time (ms) the search started: the wall-time budget counts from here. */
+  startedAt: number;
+  /** Set when the compute budget ended the grid search early. */
+  stoppedBy?: 'budget';
   chunks: ChunkRecord[];
   /** The best few candidates, best first. */
   leaders: BestCandidate[];
@@ -100,6 +118,16 @@ export interface SearchOptions {
   candidateTimeout: string;
   continueAsNewAfter: number;
   finalists: number;
+  /** Epochs of each rung: one rung unless the grid's strategy is halving, which keeps the best 1/η per rung. */
+  rungs: number[];
+  eta: number;
+  /** The grid search's compute budget (execution.budget), in device-seconds and seconds of wall time. */
+  budget: Budget | null;
+}
+
+export interface Budget {
+  deviceSeconds?: number;
+  wallSeconds?: number;
 }
 
 export interface SearchInput {
@@ -118,7 +146,16 @@ export interface SearchProgress {
   parallelism: number;
   points: { total: number; excluded: number };
   trainings: StateCounts;
-  seconds: Seconds;
+  rungs: RungCounts[];
+  spend: Spend;
+  /** Wall seconds since the search started. */
+  wallSeconds: number;
+  /** Device-seconds the planned trainings are estimated to take still (measured speed × work left). */
+  toFinishSeconds: number | null;
+  budget: Budget | null;
+  stoppedBy: 'budget' | null;
+  /** The work planned (expected under halving): see Spend. */
+  plannedWork: number;
   best: BestCandidate | null;
   etaSeconds: number | null;
   runs: number;
@@ -130,8 +167,9 @@ export interface SearchProgress {
 /** A chunk workflow's live progress. */
 export interface ChunkProgress {
   trainings: StateCounts;
+  rungs: RungCounts[];
   best: BestCandidate | null;
-  seconds: Seconds;
+  spend: Spend;
 }
 
 export interface SearchResult {
@@ -140,19 +178,24 @@ export interface SearchResult {
   specHash: string;
   status: 'completed' | 'cancelled' | 'failed';
   best: BestCandidate | null;
+  /** What the grid's trainings cost (finals excluded). */
+  spend: Spend;
   state: SearchState;
 }
 
 export const LEADERS = 10;
 const ERRORS = 5;
 
-export function initialState(parallelism: number): SearchState {
+export function initialState(parallelism: number, startedAt: number): SearchState {
   return {
     stage: 'plan',
     plans: 0,
     points: 0,
     excluded: 0,
     trainings: 0,
+    work: 0,
+    imagesPerEpoch: 0,
+    startedAt,
     chunks: [],
     leaders: [],
     errors: [],
@@ -166,10 +209,14 @@ export function initialState(parallelism: number): SearchState {
   };
 }
 
-/** A new run from a closed run's record: finished chunks are kept; the chunk workflows keep finished trainings. */
-export function resumedState(previous: SearchState): SearchState {
+/**
+ * A new run from a closed run's record: finished chunks are kept; the chunk workflows keep finished trainings.
+ * The wall-time budget counts again from the resume.
+ */
+export function resumedState(previous: SearchState, now: number): SearchState {
   const stage = previous.plans === 0 ? 'plan' : 'search';
-  return { ...previous, stage, family: [], finals: [], registered: [], runs: previous.runs + 1 };
+  const { stoppedBy: _, ...kept } = previous;
+  return { ...kept, stage, startedAt: now, family: [], finals: [], registered: [], runs: previous.runs + 1 };
 }
 
 export function emptyCounts(): StateCounts {
@@ -182,18 +229,22 @@ export function addCounts(a: StateCounts, b: StateCounts): StateCounts {
   return sum;
 }
 
-/** Best score wins; ties go to the cheaper candidate (fewer multiply-adds), then the earlier grid point. */
+/**
+ * A candidate further through successive halving ranks first (its score is over more epochs); then the best
+ * score wins; ties go to the cheaper candidate (fewer multiply-adds), then the earlier grid point.
+ */
 export function ranksBefore(a: BestCandidate, b: BestCandidate, higherIsBetter: boolean): boolean {
+  if ((a.rung ?? 0) !== (b.rung ?? 0)) return (a.rung ?? 0) > (b.rung ?? 0);
   if (a.score !== b.score) return higherIsBetter ? a.score > b.score : a.score < b.score;
   return a.macs < b.macs || (a.macs === b.macs && a.index < b.index);
 }
 
-/** The best `LEADERS` of both lists, best first. */
+/** The best `LEADERS` of both lists, best first; a training in both counts once, at its later rung. */
 export function mergeLeaders(a: BestCandidate[], b: BestCandidate[], higherIsBetter: boolean): BestCandidate[] {
   const seen = new Set<string>();
   return [...a, ...b]
-    .filter((c) => !seen.has(c.group) && seen.add(c.group))
     .sort((x, y) => (ranksBefore(x, y, higherIsBetter) ? -1 : ranksBefore(y, x, higherIsBetter) ? 1 : 0))
+    .filter((c) => !seen.has(c.group) && seen.add(c.group))
     .slice(0, LEADERS);
 }
 
@@ -201,47 +252,74 @@ export function keepErrors(errors: string[], more: string[]): string[] {
   return [...errors, ...more].slice(0, ERRORS);
 }
 
+export function addSpend(a: Spend, b: Spend): Spend {
+  return { seconds: a.seconds + b.seconds, work: a.work + b.work };
+}
+
 /** The search's progress from its own state: the chunk training now counts as pending until it closes. */
-export function progressOf(state: SearchState, higherIsBetter: boolean, activeChunk: string | null): SearchProgress {
+export function progressOf(
+  state: SearchState,
+  o: Pick<SearchOptions, 'higherIsBetter' | 'budget'>,
+  activeChunk: string | null,
+  now: number,
+): SearchProgress {
   let trainings = emptyCounts();
-  const seconds: Seconds = { sum: 0, count: 0 };
+  let spend: Spend = { seconds: 0, work: 0 };
+  let rungs: RungCounts[] = [];
   for (const c of state.chunks) {
     if (c.counts) trainings = addCounts(trainings, c.counts);
-    seconds.sum += c.seconds?.sum ?? 0;
-    seconds.count += c.seconds?.count ?? 0;
+    if (c.spend) spend = addSpend(spend, c.spend);
+    if (c.rungs) rungs = addRungCounts(rungs, c.rungs);
   }
   trainings.pending += Math.max(0, state.trainings - total(trainings));
-  return {
+  return withEstimates({
     stage: state.stage,
-    higherIsBetter,
+    higherIsBetter: o.higherIsBetter,
     paused: state.paused,
     parallelism: state.parallelism,
     points: { total: state.points, excluded: state.excluded },
     trainings,
-    seconds,
+    rungs,
+    spend,
+    wallSeconds: Math.max(0, (now - state.startedAt) / 1000),
+    toFinishSeconds: null,
+    budget: o.budget,
+    stoppedBy: state.stoppedBy ?? null,
+    plannedWork: state.work,
     best: state.leaders[0] ?? null,
-    etaSeconds: eta(trainings, seconds, state.parallelism),
+    etaSeconds: null,
     runs: state.runs,
     chunks: { total: state.chunks.length, done: state.chunks.filter((c) => c.state === 'done').length },
     activeChunk,
-  };
+  });
 }
 
 /** Adds the live counts of the chunk training now (its own query) to the search's progress. */
 export function withChunkProgress(p: SearchProgress, live: ChunkProgress): SearchProgress {
   const trainings = addCounts(p.trainings, live.trainings);
   trainings.pending = Math.max(0, trainings.pending - total(live.trainings));
-  const seconds = { sum: p.seconds.sum + live.seconds.sum, count: p.seconds.count + live.seconds.count };
   const best = mergeLeaders(p.best ? [p.best] : [], live.best ? [live.best] : [], p.higherIsBetter)[0] ?? null;
-  return { ...p, trainings, seconds, best, etaSeconds: eta(trainings, seconds, p.parallelism) };
+  return withEstimates({
+    ...p,
+    trainings,
+    rungs: addRungCounts(p.rungs, live.rungs),
+    spend: addSpend(p.spend, live.spend),
+    best,
+  });
 }
 
 function total(counts: StateCounts): number {
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
 
-function eta(trainings: StateCounts, seconds: Seconds, parallelism: number): number | null {
-  if (!seconds.count) return null;
-  const left = trainings.pending + trainings.running;
-  return Math.round(((seconds.sum / seconds.count) * left) / Math.max(1, parallelism));
+/** Time left from the measured speed (device-seconds per unit of work) and the planned work not done yet. */
+function withEstimates(p: SearchProgress): SearchProgress {
+  const { spend } = p;
+  if (!spend.work || p.stoppedBy) return { ...p, toFinishSeconds: null, etaSeconds: null };
+  const toFinish = Math.max(0, p.plannedWork - spend.work) * (spend.seconds / spend.work);
+  return {
+    ...p,
+    toFinishSeconds: Math.round(toFinish),
+    etaSeconds: Math.round(toFinish / Math.max(1, p.parallelism)),
+  };
 }

@@ -27,9 +27,11 @@ export class TrainingWindow {
     this.tick++;
   }
 
-  async changed(): Promise<void> {
+  /** Waits for a change, or at most `timeoutMs` (a deadline the caller must check, such as the budget's). */
+  async changed(timeoutMs?: number): Promise<void> {
     const seen = this.tick;
-    await condition(() => this.tick !== seen);
+    if (timeoutMs === undefined) await condition(() => this.tick !== seen);
+    else await condition(() => this.tick !== seen, Math.max(1, Math.ceil(timeoutMs)));
   }
 
   /** Runs `work` in a slot; its errors are the caller's to handle inside `work`. */

@@ -7,6 +7,7 @@ interface SearchFlags extends ConnectionFlags {
   detach?: boolean;
   worker?: boolean;
   dryRun?: boolean;
+  overBudget?: boolean;
 }
 
 export function registerSearch(program: Command): void {
@@ -21,8 +22,9 @@ export function registerSearch(program: Command): void {
       .option('--no-worker', 'do not run an in-process worker (one runs elsewhere: effscale dev / worker)')
       .option(
         '--dry-run',
-        'check the spec and its dataset, print the plan (grid, trainings, excluded points) and exit',
-      ),
+        'check the spec and its dataset, print the plan (grid, trainings, excluded points, cost estimate) and exit',
+      )
+      .option('--over-budget', 'start even when the estimate exceeds execution.budget (execution.budget.proceed)'),
   ).action(async (file: string, flags: SearchFlags) => {
     // Loaded on use: `effscale train` (one process per candidate) must start fast.
     const { loadSearchSpec, sessionQueue, startOrAttach } = await import('../../client/search.js');
@@ -30,7 +32,13 @@ export function registerSearch(program: Command): void {
     const { runInForeground } = await import('../../client/foreground.js');
     const { progressPrinter, printOutcome } = await import('../../client/output.js');
     const { openSession, workflowUiUrl } = await import('../../client/session.js');
-    const spec = await loadSearchSpec(file);
+    const loaded = await loadSearchSpec(file);
+    const budget = loaded.execution.budget;
+    // Execution settings are not part of the search's identity: proceeding does not fork the search.
+    const spec =
+      flags.overBudget && budget
+        ? { ...loaded, execution: { ...loaded.execution, budget: { ...budget, proceed: true } } }
+        : loaded;
     if (flags.dryRun) {
       const { dryRun, dryRunSummary } = await import('../../client/dry-run.js');
       const { defaultStateDir } = await import('../../client/session.js');

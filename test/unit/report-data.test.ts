@@ -43,7 +43,8 @@ test('the report samples a large candidate table and keeps the leaders and failu
     specHash: 'x',
     status: 'completed',
     best: leaders[0],
-    state: { ...initialState(8), stage: 'done', points: table.length, trainings: table.length, leaders },
+    spend: { seconds: 0, work: 0 },
+    state: { ...initialState(8, 0), stage: 'done', points: table.length, trainings: table.length, leaders },
   };
   const data = reportData(result, spec, table, []);
   assert.equal(data.sampled, true);

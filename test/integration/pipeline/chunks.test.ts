@@ -4,8 +4,6 @@ import { fileURLToPath } from 'node:url';
 import proto from '@temporalio/proto';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Executor, TrainingJob } from '../../../activities/executor.js';
-import { trainCandidate } from '../../../trainer/train.js';
 import { searchProgress } from '../../../client/follow.js';
 import { chunkWorkflowId } from '../../../workflows/chunk.js';
 import { extendUpdate, pauseSignal, resumeSignal } from '../../../workflows/messages.js';
@@ -13,6 +11,7 @@ import { ranksBefore, type SearchResult } from '../../../workflows/state.js';
 import {
   candidateTable,
   createTestWorker,
+  InProcessNoop,
   retrainedAfterFinish,
   runs,
   start,
@@ -27,14 +26,6 @@ import {
 
 const crashTrainer = fileURLToPath(new URL('../../fixtures/trainers/crash-at-resolution.js', import.meta.url));
 const { HistoryEvent } = proto.temporal.api.history.v1;
-
-/** The trainer entry in-process: thousands of no-op trainings in seconds, so the orchestration is what is tested. */
-class InProcessNoop implements Executor {
-  readonly kind = 'local' as const;
-  train(job: TrainingJob) {
-    return trainCandidate(job.spec, job.outDir, { noop: true });
-  }
-}
 
 /** Every run of the search and its chunks: the largest event and the search's own event count. */
 async function historySizes(client: Client, workflowId: string, chunks: number) {

@@ -17,6 +17,8 @@ import { parseSpec } from '../../../scaling/validate.js';
 import { resolveBaseline } from '../../../scaling/input.js';
 import { SearchSpec, type SearchSpecInput } from '../../../spec/search.js';
 import { createActivities, type ActivityOptions } from '../../../activities/index.js';
+import type { Executor, TrainingJob } from '../../../activities/executor.js';
+import { trainCandidate } from '../../../trainer/train.js';
 import { readCandidateTable, type CandidateRow } from '../../../activities/candidate-table.js';
 import { readRuns, type RunRecord } from '../../../activities/search-dir.js';
 import { searchAttributeKeys } from '../../../workflows/messages.js';
@@ -90,6 +92,14 @@ export function testSpec(name: string, overrides: Partial<SearchSpecInput> = {})
   return { ...spec, baseline: resolveBaseline(spec.baseline, 'baseline') };
 }
 
+/** The trainer entry in-process: thousands of no-op trainings in seconds, so the orchestration is what is tested. */
+export class InProcessNoop implements Executor {
+  readonly kind = 'local' as const;
+  train(job: TrainingJob) {
+    return trainCandidate(job.spec, job.outDir, { noop: true });
+  }
+}
+
 export async function createTestWorker(connection: NativeConnection, options: ActivityOptions) {
   return Worker.create({
     connection,
@@ -125,13 +135,14 @@ export async function runs(stateDir: string, workflowId: string): Promise<RunRec
   return readRuns(searchDirOf(stateDir, workflowId));
 }
 
-/** Candidates launched again after a launch of theirs had finished: must be none. */
+/** Candidates launched again (to the same epochs: a rung) after a launch of theirs had finished: must be none. */
 export function retrainedAfterFinish(records: RunRecord[]): string[] {
   const finished = new Set<string>();
   const twice: string[] = [];
   for (const r of records) {
-    if (r.event === 'finish') finished.add(r.candidateId);
-    if (r.event === 'launch' && finished.has(r.candidateId)) twice.push(r.candidateId);
+    const run = `${r.candidateId}@${r.epochs ?? 'all'}`;
+    if (r.event === 'finish') finished.add(run);
+    if (r.event === 'launch' && finished.has(run)) twice.push(run);
   }
   return twice;
 }

@@ -96,7 +96,13 @@ export async function searchDirFixture(
     };
   });
   const bestScore = groups[best.group]?.score ?? 0;
-  const planned = await writePlan(searchDir, 0, 500, { points: candidates });
+  const planned = await writePlan(
+    searchDir,
+    0,
+    500,
+    { points: candidates },
+    { epochsPerTraining: 1, imagesPerEpoch: 1 },
+  );
   await writeOutcomes(searchDir, 0, groups);
   const chosen = { ...bestCoefficients, score: bestScore, macs: best.macs, index: best.index, group: best.group };
   const result: SearchResult = {
@@ -105,8 +111,9 @@ export async function searchDirFixture(
     specHash: '0123456789abcdef',
     status: 'completed',
     best: chosen,
+    spend: { seconds: 0, work: 0 },
     state: {
-      ...initialState(2),
+      ...initialState(2, 0),
       stage: 'done',
       plans: 1,
       points: planned.points,

@@ -1,0 +1,161 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { TrainResult } from '../../../spec/candidate.js';
+import type { SearchSpecInput } from '../../../spec/search.js';
+import { searchProgress } from '../../../client/follow.js';
+import { humanSummary, resultDocument } from '../../../client/output.js';
+import type { SearchResult } from '../../../workflows/state.js';
+import {
+  candidateTable,
+  createTestWorker,
+  InProcessNoop,
+  readJson,
+  retrainedAfterFinish,
+  runs,
+  searchDirOf,
+  start,
+  startTestServer,
+  tempStateDir,
+  testSpec,
+  trainingsOf,
+} from './harness.js';
+
+/** Successive halving over the grid, and the compute budget: rungs, promotions, refusal, a budget reached. */
+
+const slowTrainer = fileURLToPath(new URL('../../fixtures/trainers/slow-noop.js', import.meta.url));
+const halving = (h: object = {}) => ({ strategy: 'halving' as const, halving: { eta: 3, minEpochs: 1, ...h } });
+
+function halvingSpec(name: string, over: Partial<SearchSpecInput> = {}) {
+  const base = testSpec(name);
+  return testSpec(name, {
+    training: { epochs: 9, batchSize: 64 },
+    scaling: { ...base.scaling, grid: { ...base.scaling.grid, ...halving() } },
+    ...over,
+  });
+}
+
+async function resultJson(stateDir: string, workflowId: string, group: string): Promise<TrainResult> {
+  return TrainResult.parse(await readJson(join(searchDirOf(stateDir, workflowId), 'candidates', group, 'result.json')));
+}
+
+describe('successive halving and the compute budget', () => {
+  let env: TestWorkflowEnvironment;
+  before(async () => {
+    env = await startTestServer();
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  test('rungs of 1/3/9 epochs: asynchronous promotion from checkpoints, nothing retrained, the winner fully trained', async () => {
+    const stateDir = await tempStateDir('halving');
+    const spec = halvingSpec('halving', { execution: { parallelism: 2, local: { noop: true } } });
+    const worker = await createTestWorker(env.nativeConnection, {
+      stateDir,
+      executorFor: () => new InProcessNoop(),
+    });
+    const { handle, workflowId } = await start(env.client, spec);
+    // The progress query of the closed search is answered by a worker: ask it before this one stops.
+    const [result, p] = await worker.runUntil(async () => {
+      const done: SearchResult = await handle.result();
+      return [done, await searchProgress(env.client, handle)] as const;
+    });
+    assert.equal(result.status, 'completed');
+
+    const trainings = trainingsOf(await candidateTable(stateDir, workflowId));
+    const reached = (k: number) => trainings.filter((t) => (t.scores?.length ?? 0) > k);
+    assert.equal(reached(0).length, 7, 'every training ran rung 0');
+    assert.ok(reached(1).length >= 2 && reached(1).length < 7, `${reached(1).length} reached rung 1`);
+    assert.ok(reached(2).length >= 1 && reached(2).length < reached(1).length, `${reached(2).length} reached rung 2`);
+    // The no-op score rises with multiply-adds, so halving must keep the largest through every rung.
+    const largest = trainings.reduce((a, b) => (b.macs > a.macs ? b : a));
+    assert.equal(result.best?.group, largest.group);
+    assert.equal(result.best?.rung, 2);
+    const winner = await resultJson(stateDir, workflowId, largest.group);
+    assert.equal(winner.epochs.length, 9, 'the winner trained through the last rung');
+    assert.equal(winner.resumedFromEpoch, 3, 'its last rung continued from the rung-1 checkpoint');
+
+    const records = await runs(stateDir, workflowId);
+    assert.deepEqual(retrainedAfterFinish(records), [], 'no rung trained twice');
+    const finishes = records.filter((r) => r.event === 'finish' && r.candidateId.startsWith('g'));
+    const firstPromotion = finishes.findIndex((r) => r.epochs === 3);
+    const lastRung0 = finishes.map((r) => r.epochs).lastIndexOf(1);
+    assert.ok(firstPromotion >= 0 && firstPromotion < lastRung0, 'a promotion ran before rung 0 was done');
+    const epochs = trainings.reduce((n, t) => n + [1, 3, 9][(t.scores?.length ?? 1) - 1], 0);
+    assert.ok(epochs < 0.5 * 7 * 9, `${epochs} epochs trained, against ${7 * 9} exhaustively`);
+
+    assert.deepEqual(
+      p.rungs.map((r) => r.finished),
+      [0, 1, 2].map((k) => reached(k).length),
+    );
+    assert.ok(p.spend.work > 0);
+  });
+
+  test('a plan estimated over the budget is refused before any training; --over-budget starts it', async () => {
+    const stateDir = await tempStateDir('over-budget');
+    const execution = {
+      parallelism: 2,
+      local: { noop: true },
+      throughput: 1e9,
+      budget: { gpuHours: 0.001 },
+    };
+    const worker = await createTestWorker(env.nativeConnection, { stateDir, executorFor: () => new InProcessNoop() });
+    const spec = testSpec('over-budget', { execution, final: { finalists: 0 } });
+    const { handle, workflowId } = await start(env.client, spec);
+    await worker.runUntil(async () => {
+      const err = await handle.result().then(
+        () => assert.fail('the search should have been refused'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof WorkflowFailedError);
+      assert.match(String(err.cause?.message), /execution\.budget: the plan estimates .* device-hours, over/);
+    });
+    assert.ok(!existsSync(join(searchDirOf(stateDir, workflowId), 'runs.jsonl')), 'nothing was launched');
+
+    const proceed = testSpec('over-budget-proceed', {
+      execution: { ...execution, budget: { gpuHours: 0.001, proceed: true } },
+      final: { finalists: 0 },
+    });
+    const started = await start(env.client, proceed);
+    const again = await createTestWorker(env.nativeConnection, { stateDir, executorFor: () => new InProcessNoop() });
+    const result: SearchResult = await again.runUntil(started.handle.result());
+    assert.equal(result.status, 'completed');
+  });
+
+  test('a budget reached mid-search stops the running trainings and selects among the trained', async () => {
+    process.env.SLOW_SECONDS = '1';
+    const stateDir = await tempStateDir('budget');
+    const spec = testSpec('budget', {
+      training: { epochs: 3, batchSize: 64 },
+      execution: {
+        parallelism: 2,
+        local: { noop: true, trainer: [process.execPath, slowTrainer] },
+        budget: { gpuHours: 10 / 3600 },
+      },
+      final: { finalists: 1 },
+    });
+    const worker = await createTestWorker(env.nativeConnection, { stateDir });
+    const { handle, workflowId } = await start(env.client, spec);
+    const result: SearchResult = await worker.runUntil(handle.result());
+    assert.equal(result.status, 'completed');
+    assert.equal(result.state.stoppedBy, 'budget');
+    const trainings = trainingsOf(await candidateTable(stateDir, workflowId));
+    const states = trainings.map((t) => t.state);
+    assert.ok(states.includes('succeeded') && states.includes('pending'), states.join(' '));
+    assert.ok(states.includes('cancelled'), 'the trainings running at the budget were stopped');
+    const best = trainings
+      .filter((t) => t.state === 'succeeded')
+      .reduce((a, b) => ((b.score ?? 0) > (a.score ?? 0) ? b : a));
+    assert.equal(result.best?.group, best.group, 'the best of the trained');
+    // Stopped at the budget: at most a moment over it (the workflow checks when a slot frees or the budget is due).
+    assert.ok(result.spend.seconds >= 10 && result.spend.seconds < 14, `${result.spend.seconds} device-seconds`);
+    assert.equal(result.state.registered.length, 1, 'the search finished: scaled, retrained, registered');
+    const summary = humanSummary(resultDocument(result, { workflowId, address: 'local' }, undefined));
+    assert.match(summary, /the compute budget ended the search early/);
+  });
+});
