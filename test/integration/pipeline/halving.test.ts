@@ -15,6 +15,7 @@ import {
   createTestWorker,
   InProcessNoop,
   readJson,
+  replayAndRecord,
   retrainedAfterFinish,
   runs,
   searchDirOf,
@@ -94,6 +95,36 @@ describe('successive halving and the compute budget', () => {
       [0, 1, 2].map((k) => reached(k).length),
     );
     assert.ok(p.spend.work > 0);
+    await replayAndRecord(env.client, workflowId, 'halving');
+  });
+
+  test('real training on a small grid: promoted candidates continue their real checkpoints', async () => {
+    const stateDir = await tempStateDir('halving-real');
+    const base = testSpec('halving-real');
+    const spec = testSpec('halving-real', {
+      training: { epochs: 2, batchSize: 64 },
+      scaling: { ...base.scaling, grid: { ...base.scaling.grid, ...halving({ eta: 2 }) } },
+      execution: { parallelism: 2, local: {} },
+      final: { finalists: 0 },
+    });
+    const worker = await createTestWorker(env.nativeConnection, { stateDir });
+    const { handle, workflowId } = await start(env.client, spec);
+    const result: SearchResult = await worker.runUntil(handle.result());
+    assert.equal(result.status, 'completed');
+    const trainings = trainingsOf(await candidateTable(stateDir, workflowId));
+    const promoted = trainings.filter((t) => t.scores?.length === 2);
+    assert.ok(promoted.length >= 3 && promoted.length < trainings.length, `${promoted.length} promoted`);
+    assert.equal(result.best?.rung, 1);
+    const best = promoted.reduce((a, b) => ((b.score ?? 0) > (a.score ?? 0) ? b : a));
+    assert.equal(result.best?.group, best.group, 'the best of the last rung');
+    for (const t of promoted) {
+      const r = await resultJson(stateDir, workflowId, t.group);
+      assert.equal(r.backend, 'tensorflow');
+      assert.equal(r.epochs.length, 2);
+      assert.equal(r.resumedFromEpoch, 1, `${t.group} continued from its rung-0 checkpoint`);
+      assert.equal(r.score, t.score);
+    }
+    assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), []);
   });
 
   test('a plan estimated over the budget is refused before any training; --over-budget starts it', async () => {
@@ -157,5 +188,6 @@ describe('successive halving and the compute budget', () => {
     assert.equal(result.state.registered.length, 1, 'the search finished: scaled, retrained, registered');
     const summary = humanSummary(resultDocument(result, { workflowId, address: 'local' }, undefined));
     assert.match(summary, /the compute budget ended the search early/);
+    await replayAndRecord(env.client, workflowId, 'budget-reached');
   });
 });

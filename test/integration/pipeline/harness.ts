@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import proto from '@temporalio/proto';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,7 @@ import { trainCandidate } from '../../../trainer/train.js';
 import { readCandidateTable, type CandidateRow } from '../../../activities/candidate-table.js';
 import { readRuns, type RunRecord } from '../../../activities/search-dir.js';
 import { searchAttributeKeys } from '../../../workflows/messages.js';
+import { chunkWorkflowId } from '../../../workflows/chunk.js';
 import { startOrAttach, type Attached } from '../../../client/search.js';
 import { temporalCliPath } from '../../../client/dev-server.js';
 import { quietWorkerLogs, workflowsPath } from '../../../worker/worker.js';
@@ -164,4 +165,24 @@ export function historyToFixture(history: unknown): string {
 
 export function historyFromFixture(text: string): unknown {
   return History.fromObject(JSON.parse(text) as Record<string, unknown>);
+}
+
+const historiesDir = fileURLToPath(new URL('../../../../test/fixtures/histories/', import.meta.url));
+
+/**
+ * Replays the search's history and its first chunk's against the current code; EFFSCALE_RECORD_HISTORIES=1
+ * refreshes the committed fixtures that replay.test.ts replays.
+ */
+export async function replayAndRecord(client: Client, workflowId: string, name: string): Promise<void> {
+  const bundle = await workflowBundle();
+  for (const [id, file] of [
+    [workflowId, name],
+    [chunkWorkflowId(workflowId, 0), `${name}-chunk`],
+  ]) {
+    const history = await client.workflow.getHandle(id).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: bundle }, history, id);
+    if (!process.env.EFFSCALE_RECORD_HISTORIES) continue;
+    await mkdir(historiesDir, { recursive: true });
+    await writeFile(join(historiesDir, `${file}.json`), historyToFixture(history));
+  }
 }

@@ -1,23 +1,19 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { WorkflowFailedError, CancelledFailure, type Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { processAlive } from '../../../activities/executors/process.js';
 import { Registry } from '../../../registry/registry.js';
 import { BestScoreAttribute, StageAttribute } from '../../../workflows/messages.js';
 import { searchProgress } from '../../../client/follow.js';
-import { chunkWorkflowId } from '../../../workflows/chunk.js';
 import type { SearchResult } from '../../../workflows/state.js';
 import {
   candidateTable,
   createTestWorker,
   trainingsOf,
-  historyToFixture,
   readJson,
   retrainedAfterFinish,
   runs,
@@ -26,35 +22,16 @@ import {
   startTestServer,
   tempStateDir,
   testSpec,
-  workflowBundle,
+  replayAndRecord,
 } from './harness.js';
 
 const crashTrainer = fileURLToPath(new URL('../../fixtures/trainers/crash-at-resolution.js', import.meta.url));
-const historiesDir = fileURLToPath(new URL('../../../../test/fixtures/histories/', import.meta.url));
 
 /** Workflow runs of one workflow id (1 + its continue-as-new count). */
 async function runsOf(client: Client, workflowId: string): Promise<number> {
   let n = 0;
   for await (const _ of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) n++;
   return n;
-}
-
-/**
- * Replays the search's history and its first chunk's against the current code; EFFSCALE_RECORD_HISTORIES=1
- * refreshes the committed fixtures that replay.test.ts replays.
- */
-async function replayAndRecord(client: Client, workflowId: string, name: string): Promise<void> {
-  const bundle = await workflowBundle();
-  for (const [id, file] of [
-    [workflowId, name],
-    [chunkWorkflowId(workflowId, 0), `${name}-chunk`],
-  ]) {
-    const history = await client.workflow.getHandle(id).fetchHistory();
-    await Worker.runReplayHistory({ workflowBundle: bundle }, history, id);
-    if (!process.env.EFFSCALE_RECORD_HISTORIES) continue;
-    await mkdir(historiesDir, { recursive: true });
-    await writeFile(join(historiesDir, `${file}.json`), historyToFixture(history));
-  }
 }
 
 describe('search workflow on a real Temporal dev server', () => {
