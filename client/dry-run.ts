@@ -82,6 +82,8 @@ function estimateLines(plan: Awaited<ReturnType<typeof dryRun>>): string[] {
       'estimate: no throughput known yet: set execution.throughput (multiply-adds per second per training), or ' +
         "let this store's first search measure it; the first finished training calibrates the live estimate",
     );
-  if (plan.budget) lines.push(plan.overBudget ? `over budget: ${plan.overBudget}` : 'within execution.budget');
+  if (plan.budget && e.deviceSeconds === null)
+    lines.push('execution.budget: not checked before a throughput is known; enforced while the search runs');
+  else if (plan.budget) lines.push(plan.overBudget ? `over budget: ${plan.overBudget}` : 'within execution.budget');
   return lines;
 }

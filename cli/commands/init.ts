@@ -31,6 +31,8 @@ scaling:
     tolerance: 0.1
     # random: { count: 20, seed: 1 } # sample instead of the full grid
     # limits: { maxMacs: 5e7 } # candidates above are never launched
+    # strategy: halving # successive halving: rungs of minEpochs·η^k epochs, the best 1/η go on
+    # halving: { eta: 3, minEpochs: 1 } # maxEpochs: training.epochs
   targets: # the family: any of
     phis: [1, 2]
     # multipliers: [4] # N× the baseline compute
@@ -41,6 +43,7 @@ execution:
   parallelism: 2
   retries: 2
   failureBudget: 1
+  # budget: { gpuHours: 2, wallTime: 3h } # stop the grid search there; the plan refuses a larger estimate
 
 final:
   finalists: 1 # retrain the largest family member(s) with:

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpecError } from '../../scaling/validate.js';
 import { loadSearchSpec, specHash, workflowIdFor } from '../../client/search.js';
+import { rungEpochs } from '../../spec/search.js';
 
 async function specFile(text: string): Promise<string> {
   const file = join(await mkdtemp(join(tmpdir(), 'effscale-spec-')), 'spec.yaml');
@@ -39,6 +40,24 @@ test('the example spec loads and gets a deterministic id from its name and hash'
   assert.equal(specHash(faster), specHash(spec), 'how a search runs does not fork it');
   const other = { ...again, training: { ...again.training, epochs: 5 } };
   assert.notEqual(specHash(other), specHash(spec));
+});
+
+test('the halving example has rungs of 1, 3 and 9 epochs and a budget; bad halving settings are named', async () => {
+  const spec = await loadSearchSpec('examples/halving.yaml');
+  assert.deepEqual(rungEpochs(spec), [1, 3, 9]);
+  assert.equal(spec.execution.budget?.gpuHours, 1);
+  const issues = await issuesOf(`${valid}training: { epochs: 2 }
+scaling: { grid: { strategy: halving, halving: { minEpochs: 3, eta: 1 } } }
+execution: { budget: {} }
+`);
+  assert.ok(
+    issues.some((i) => i.includes('scaling.grid.halving.eta')),
+    issues.join('\n'),
+  );
+  assert.ok(
+    issues.some((i) => i.includes('execution.budget') && i.includes('gpuHours, wallTime')),
+    issues.join('\n'),
+  );
 });
 
 test('every bad field is named by its path', async () => {

@@ -7,8 +7,10 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { TrainResult } from '../../../spec/candidate.js';
 import type { SearchSpecInput } from '../../../spec/search.js';
+import { dryRun, dryRunSummary } from '../../../client/dry-run.js';
 import { searchProgress } from '../../../client/follow.js';
 import { humanSummary, resultDocument } from '../../../client/output.js';
+import { SpendAttribute } from '../../../workflows/messages.js';
 import type { SearchResult } from '../../../workflows/state.js';
 import {
   candidateTable,
@@ -125,6 +127,12 @@ describe('successive halving and the compute budget', () => {
       assert.equal(r.score, t.score);
     }
     assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), []);
+
+    // The next search's estimate uses the speed this one measured, in seconds, before anything runs.
+    const next = await dryRun(testSpec('after-halving-real', { execution: { local: {} } }), stateDir);
+    assert.match(next.estimate.throughput?.source ?? '', new RegExp(`measured by ${workflowId}`));
+    assert.ok((next.estimate.deviceSeconds ?? 0) > 0);
+    assert.match(dryRunSummary(next), /estimate: [\d.]+ device-hours, [\d.]+ hours of wall time at parallelism/);
   });
 
   test('a plan estimated over the budget is refused before any training; --over-budget starts it', async () => {
@@ -158,36 +166,44 @@ describe('successive halving and the compute budget', () => {
     assert.equal(result.status, 'completed');
   });
 
-  test('a budget reached mid-search stops the running trainings and selects among the trained', async () => {
-    process.env.SLOW_SECONDS = '1';
-    const stateDir = await tempStateDir('budget');
-    const spec = testSpec('budget', {
-      training: { epochs: 3, batchSize: 64 },
-      execution: {
-        parallelism: 2,
-        local: { noop: true, trainer: [process.execPath, slowTrainer] },
-        budget: { gpuHours: 10 / 3600 },
-      },
-      final: { finalists: 1 },
+  for (const budget of [{ gpuHours: 10 / 3600 }, { wallTime: '6s' }]) {
+    const kind = Object.keys(budget)[0];
+    test(`a ${kind} budget reached mid-search stops the running trainings and selects among the trained`, async () => {
+      process.env.SLOW_SECONDS = '1';
+      const stateDir = await tempStateDir('budget');
+      const spec = testSpec(`budget-${kind.toLowerCase()}`, {
+        training: { epochs: 3, batchSize: 64 },
+        execution: {
+          parallelism: 2,
+          local: { noop: true, trainer: [process.execPath, slowTrainer] },
+          budget,
+        },
+        final: { finalists: 1 },
+      });
+      const worker = await createTestWorker(env.nativeConnection, { stateDir });
+      const { handle, workflowId } = await start(env.client, spec);
+      const result: SearchResult = await worker.runUntil(handle.result());
+      assert.equal(result.status, 'completed');
+      assert.equal(result.state.stoppedBy, 'budget');
+      const trainings = trainingsOf(await candidateTable(stateDir, workflowId));
+      const states = trainings.map((t) => t.state);
+      assert.ok(states.includes('succeeded') && states.includes('pending'), states.join(' '));
+      assert.ok(states.includes('cancelled'), 'the trainings running at the budget were stopped');
+      const best = trainings
+        .filter((t) => t.state === 'succeeded')
+        .reduce((a, b) => ((b.score ?? 0) > (a.score ?? 0) ? b : a));
+      assert.equal(result.best?.group, best.group, 'the best of the trained');
+      if (kind === 'gpuHours') {
+        // At most a moment over (the workflow checks when a slot frees or the budget is due).
+        const spent = result.spend.seconds;
+        assert.ok(spent >= 10 && spent < 14, `${spent} device-seconds`);
+        await replayAndRecord(env.client, workflowId, 'budget-reached');
+      }
+      const attributes = (await handle.describe()).typedSearchAttributes;
+      assert.equal(attributes.get(SpendAttribute), result.spend.seconds / 3600);
+      assert.equal(result.state.registered.length, 1, 'the search finished: scaled, retrained, registered');
+      const summary = humanSummary(resultDocument(result, { workflowId, address: 'local' }, undefined));
+      assert.match(summary, /the compute budget ended the search early/);
     });
-    const worker = await createTestWorker(env.nativeConnection, { stateDir });
-    const { handle, workflowId } = await start(env.client, spec);
-    const result: SearchResult = await worker.runUntil(handle.result());
-    assert.equal(result.status, 'completed');
-    assert.equal(result.state.stoppedBy, 'budget');
-    const trainings = trainingsOf(await candidateTable(stateDir, workflowId));
-    const states = trainings.map((t) => t.state);
-    assert.ok(states.includes('succeeded') && states.includes('pending'), states.join(' '));
-    assert.ok(states.includes('cancelled'), 'the trainings running at the budget were stopped');
-    const best = trainings
-      .filter((t) => t.state === 'succeeded')
-      .reduce((a, b) => ((b.score ?? 0) > (a.score ?? 0) ? b : a));
-    assert.equal(result.best?.group, best.group, 'the best of the trained');
-    // Stopped at the budget: at most a moment over it (the workflow checks when a slot frees or the budget is due).
-    assert.ok(result.spend.seconds >= 10 && result.spend.seconds < 14, `${result.spend.seconds} device-seconds`);
-    assert.equal(result.state.registered.length, 1, 'the search finished: scaled, retrained, registered');
-    const summary = humanSummary(resultDocument(result, { workflowId, address: 'local' }, undefined));
-    assert.match(summary, /the compute budget ended the search early/);
-    await replayAndRecord(env.client, workflowId, 'budget-reached');
-  });
+  }
 });
