@@ -1,6 +1,7 @@
 import { ActivityCancellationType, ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import { NON_RETRYABLE_ERRORS, TRAINING_INTERRUPTED } from './errors.js';
 import type { SearchActivities } from '../activities/index.js';
+import type { TrainInput, TrainOutcome } from '../activities/types.js';
 import type { SearchOptions } from './state.js';
 
 /** The short activities (plan, load a chunk, scale, register, record). */
@@ -26,6 +27,14 @@ export function trainings(o: TrainingOptions) {
       nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
     },
   });
+}
+
+/**
+ * A training with its one-line summary, which the Temporal UI shows on the activity's timeline bar ("search
+ * α=1.1 β=1 γ=1.3 rung 2/3, to epoch 3", "final φ=2"): an auditor sees what each bar trained without opening it.
+ */
+export function train(acts: ReturnType<typeof trainings>, input: TrainInput, summary: string): Promise<TrainOutcome> {
+  return acts.trainCandidate.executeWithOptions({ summary }, [input]);
 }
 
 /** What an activity threw, not "Activity task failed". */

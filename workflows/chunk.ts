@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type { Training, TrainingRecord } from '../activities/types.js';
 import { nextPromotion, rungCounts, scoresOf } from './halving.js';
-import { bookkeeping, failureMessage, isInterruption, trainings, type TrainingOptions } from './activities.js';
+import { bookkeeping, failureMessage, isInterruption, train, trainings, type TrainingOptions } from './activities.js';
 import { chunkBestSignal, chunkProgressQuery, chunkSettingsSignal, chunkSpendSignal } from './messages.js';
 import {
   emptyCounts,
@@ -191,19 +191,24 @@ class ChunkRun {
     this.window.launch(t.group, async () => {
       try {
         const out = await this.launches.run(() =>
-          this.training.trainCandidate({
-            searchId: this.input.searchId,
-            candidateId: t.group,
-            budget: 'search',
-            coefficients: { alpha: t.alpha, beta: t.beta, gamma: t.gamma },
-            ...(halving && { epochs: rungs[rung] }),
-            labels: {
-              alpha: String(t.alpha),
-              beta: String(t.beta),
-              gamma: String(t.gamma),
-              ...(halving && { rung: String(rung) }),
+          train(
+            this.training,
+            {
+              searchId: this.input.searchId,
+              candidateId: t.group,
+              budget: 'search',
+              coefficients: { alpha: t.alpha, beta: t.beta, gamma: t.gamma },
+              ...(halving && { epochs: rungs[rung] }),
+              labels: {
+                alpha: String(t.alpha),
+                beta: String(t.beta),
+                gamma: String(t.gamma),
+                ...(halving && { rung: String(rung) }),
+              },
             },
-          }),
+            `search α=${t.alpha} β=${t.beta} γ=${t.gamma}` +
+              (halving ? ` rung ${rung + 1}/${rungs.length}, to epoch ${rungs[rung]}` : ''),
+          ),
         );
         // A training's spend is its slot's time, launch to end, as this workflow saw it (trainer start-up included).
         const seconds = spent + (Date.now() - launchedAt) / 1000;

@@ -11,11 +11,13 @@ import { dryRun, dryRunSummary } from '../../../client/dry-run.js';
 import { searchProgress } from '../../../client/follow.js';
 import { humanSummary, resultDocument } from '../../../client/output.js';
 import { SpendAttribute } from '../../../workflows/messages.js';
+import { chunkWorkflowId } from '../../../workflows/chunk.js';
 import type { SearchResult } from '../../../workflows/state.js';
 import {
   candidateTable,
   createTestWorker,
   InProcessNoop,
+  activitySummaries,
   readJson,
   replayAndRecord,
   retrainedAfterFinish,
@@ -97,6 +99,14 @@ describe('successive halving and the compute budget', () => {
       [0, 1, 2].map((k) => reached(k).length),
     );
     assert.ok(p.spend.work > 0);
+    // The Temporal UI's timeline names what each training bar trained.
+    const summaries = await activitySummaries(env.client, chunkWorkflowId(workflowId, 0));
+    const l = largest;
+    assert.ok(
+      summaries.includes(`search α=${l.alpha} β=${l.beta} γ=${l.gamma} rung 3/3, to epoch 9`),
+      summaries.join('\n'),
+    );
+    assert.equal(summaries.filter((x) => x.includes('rung 1/3, to epoch 1')).length, 7);
     await replayAndRecord(env.client, workflowId, 'halving');
   });
 

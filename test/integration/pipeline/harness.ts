@@ -13,6 +13,7 @@ import {
   type WorkflowBundle,
 } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { parseSpec } from '../../../scaling/validate.js';
 import { resolveBaseline } from '../../../scaling/input.js';
 import { SearchSpec, type SearchSpecInput } from '../../../spec/search.js';
@@ -185,4 +186,13 @@ export async function replayAndRecord(client: Client, workflowId: string, name: 
     await mkdir(historiesDir, { recursive: true });
     await writeFile(join(historiesDir, `${file}.json`), historyToFixture(history));
   }
+}
+
+/** The one-line summaries the Temporal UI shows for a workflow's scheduled activities, in order. */
+export async function activitySummaries(client: Client, workflowId: string): Promise<string[]> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  return (history.events ?? []).flatMap((e) => {
+    const summary = e.activityTaskScheduledEventAttributes && e.userMetadata?.summary;
+    return summary ? [defaultPayloadConverter.fromPayload<string>(summary)] : [];
+  });
 }
