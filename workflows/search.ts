@@ -12,7 +12,7 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { FamilyMember, PlanOutput, SearchExtension, TrainOutcome } from '../activities/types.js';
-import { bookkeeping, failureMessage, failureType, isInterruption, trainings } from './activities.js';
+import { bookkeeping, failureMessage, failureType, isInterruption, train, trainings } from './activities.js';
 import { chunkWorkflow, chunkWorkflowId, type ChunkBudget } from './chunk.js';
 import { addsGridPoints, validateExtension } from './extension.js';
 import {
@@ -101,6 +101,10 @@ class Search {
   }
 
   async run(extensions: SearchExtension[]): Promise<SearchResult> {
+    // A resumed or extended search is a new execution: its attributes start from the state it carries.
+    if (this.state.leaders[0])
+      upsertSearchAttributes([{ key: BestScoreAttribute, value: this.state.leaders[0].score }]);
+    if (this.state.chunks.some((c) => c.spend)) this.noteSpend();
     // Outside the try: continuing as new is not a failure to record.
     if ((await this.untilDone(extensions)) === 'continue') return await this.startNewRun();
     return this.result('completed');
@@ -344,13 +348,17 @@ class Search {
         // An interrupted finalist (its worker went away) is trained again, from its checkpoint.
         for (;;) {
           try {
-            const out = await this.training.trainCandidate({
-              searchId: this.o.searchId,
-              candidateId: `final-${member.name}`,
-              architectureUri: member.architectureUri,
-              budget: 'final',
-              labels: { phi: String(member.phi) },
-            });
+            const out = await train(
+              this.training,
+              {
+                searchId: this.o.searchId,
+                candidateId: `final-${member.name}`,
+                architectureUri: member.architectureUri,
+                budget: 'final',
+                labels: { phi: String(member.phi) },
+              },
+              `final φ=${member.phi} (${member.name})`,
+            );
             Object.assign(record, { state: 'succeeded', score: out.score, modelUri: out.modelUri });
             outcomes[i] = out;
           } catch (err) {

@@ -2,7 +2,14 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { extendFinished, searchOptions, searchOptionsOf } from '../../../client/search.js';
-import { extendUpdate, pauseSignal, resumeSignal, setParallelismUpdate } from '../../../workflows/messages.js';
+import {
+  BestScoreAttribute,
+  SpendAttribute,
+  extendUpdate,
+  pauseSignal,
+  resumeSignal,
+  setParallelismUpdate,
+} from '../../../workflows/messages.js';
 import type { SearchResult } from '../../../workflows/state.js';
 import { searchProgress } from '../../../client/follow.js';
 import {
@@ -70,4 +77,8 @@ test('pause, resume, parallelism and extension of a running search; extension of
     [1, 2, 3, 4],
   );
   assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), []);
+  // The new run's attributes carry the search's best and spend from its first moment, not only on a new best.
+  const attributes = (await next.describe()).typedSearchAttributes;
+  assert.equal(attributes.get(BestScoreAttribute), extended.best?.score);
+  assert.equal(attributes.get(SpendAttribute), extended.spend.seconds / 3600);
 });
