@@ -1,6 +1,7 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { ReportData } from './data.js';
+import type { EpochMetrics } from '../spec/candidate.js';
+import { epochsText, rungLabel, type CandidateCurve, type ReportData } from './data.js';
 
 /**
  * The report's plots as vega-lite specs, rendered to SVG in Node (no browser, no network to view). Mark layers
@@ -139,6 +140,155 @@ export function curvesSpec(data: ReportData): TopLevelSpec {
     data: { values },
     hconcat: [panel('accuracy'), panel('loss')],
   } as TopLevelSpec;
+}
+
+/** The validation figure a candidate's score is read from: the task's metric, per epoch. */
+function validation(metric: string, e: EpochMetrics): number {
+  if (metric === 'loss') return e.valLoss;
+  return metric === 'error' ? 1 - e.valAccuracy : e.valAccuracy;
+}
+
+/** Under halving a curve is named by the rung it stopped at; every exhaustive curve runs all epochs. */
+function stoppedAt(data: ReportData, curve: CandidateCurve): string {
+  const { strategy } = data;
+  return strategy.kind === 'halving' ? rungLabel(strategy, curve.finishedRungs) : epochsText(strategy.rungEpochs[0]);
+}
+
+/** Every rung's label, in rung order: a legend that reads as the ladder a candidate climbs. */
+const rungLabels = (data: ReportData) => data.strategy.rungEpochs.map((_, k) => rungLabel(data.strategy, k + 1));
+
+/**
+ * The validation metric of the search candidates that went furthest, over the epochs they trained, each marked
+ * where it stopped; under halving, rules at the rung boundaries show where candidates were promoted or dropped.
+ */
+export function candidateCurvesSpec(data: ReportData): TopLevelSpec {
+  const values = data.candidateCurves.flatMap((c) =>
+    c.epochs.map((e) => ({
+      candidate: c.index,
+      epoch: e.epoch,
+      value: validation(data.metric, e),
+      stopped: stoppedAt(data, c),
+    })),
+  );
+  const stops = data.candidateCurves.map((c) => {
+    const last = c.epochs[c.epochs.length - 1];
+    const value = validation(data.metric, last);
+    const stopped = stoppedAt(data, c);
+    return {
+      epoch: last.epoch,
+      value,
+      stopped,
+      label: `candidate ${c.index} stopped after epoch ${last.epoch} (${stopped}), ${data.metric} ${value.toFixed(4)}`,
+    };
+  });
+  const halving = data.strategy.kind === 'halving';
+  const boundaries = halving
+    ? data.strategy.rungEpochs.map((epoch, k) => ({ epoch, label: `end of rung ${k + 1}` }))
+    : [];
+  // Whole epochs only: without a format vega draws fractional ticks whatever tickMinStep says.
+  const x = { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } } as const;
+  const y = {
+    field: 'value',
+    type: 'quantitative',
+    title: `validation ${data.metric}`,
+    scale: { zero: false },
+  } as const;
+  const color = {
+    field: 'stopped',
+    type: 'ordinal',
+    title: halving ? 'stopped at' : 'trained',
+    legend: { labelLimit: 240 },
+    scale: { domain: halving ? rungLabels(data) : [epochsText(data.strategy.rungEpochs[0])], scheme: 'viridis' },
+  } as const;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    width: 560,
+    height: 300,
+    layer: [
+      {
+        name: 'rung_boundary',
+        data: { values: boundaries },
+        mark: { type: 'rule', color: '#bbb', strokeDash: [4, 3] },
+        encoding: { x, description: { field: 'label' } },
+      },
+      {
+        name: 'candidate_curve',
+        data: { values },
+        mark: { type: 'line', opacity: 0.7 },
+        encoding: { x, y, color, detail: { field: 'candidate', type: 'nominal' } },
+      },
+      {
+        name: 'candidate_curve_stop',
+        data: { values: stops },
+        mark: { type: 'point', filled: true, size: 50 },
+        encoding: { x, y, color, description: { field: 'label' } },
+      },
+    ],
+  };
+}
+
+/**
+ * Successive halving's promotions: each candidate's score at every rung it finished, one line per candidate
+ * promoted at least once, coloured by the rung it reached; grey points are the first rung's candidates never
+ * promoted, the field the others were chosen from.
+ */
+export function rungScoresSpec(data: ReportData): TopLevelSpec {
+  const { rungEpochs } = data.strategy;
+  const trainings = data.candidates.filter((c) => c.sharesTrainingOf === undefined);
+  const promoted = trainings
+    .filter((c) => c.scores.length >= 2)
+    .flatMap((c) =>
+      c.scores.map((score, k) => ({
+        candidate: c.index,
+        epochs: rungEpochs[k],
+        score,
+        reached: rungLabel(data.strategy, c.scores.length),
+        line: `candidate ${c.index}: ${c.scores.join(' → ')}`,
+        label: `candidate ${c.index}, ${rungLabel(data.strategy, k + 1)}: score ${score}`,
+      })),
+    );
+  const dropped = trainings
+    .filter((c) => c.scores.length === 1)
+    .map((c) => ({ epochs: rungEpochs[0], score: c.scores[0], label: `candidate ${c.index}: score ${c.scores[0]}` }));
+  const x = {
+    field: 'epochs',
+    type: 'ordinal',
+    title: 'epochs at the end of the rung',
+    axis: { labelAngle: 0 },
+  } as const;
+  const y = { field: 'score', type: 'quantitative', title: `score (${data.metric})`, scale: { zero: false } } as const;
+  const color = {
+    field: 'reached',
+    type: 'ordinal',
+    title: 'reached',
+    legend: { labelLimit: 240 },
+    scale: { domain: rungLabels(data).slice(1), scheme: 'viridis' },
+  } as const;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    width: 420,
+    height: 300,
+    layer: [
+      {
+        name: 'rung_dropped',
+        data: { values: dropped },
+        mark: { type: 'point', filled: true, size: 30, color: '#bbb' },
+        encoding: { x, y, description: { field: 'label' } },
+      },
+      {
+        name: 'rung_score',
+        data: { values: promoted },
+        mark: { type: 'line' },
+        encoding: { x, y, color, detail: { field: 'candidate', type: 'nominal' }, description: { field: 'line' } },
+      },
+      {
+        name: 'rung_score_point',
+        data: { values: promoted },
+        mark: { type: 'point', filled: true, size: 40 },
+        encoding: { x, y, color, description: { field: 'label' } },
+      },
+    ],
+  };
 }
 
 /** The scaled family: multiply-adds and parameters per member. */

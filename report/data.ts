@@ -1,23 +1,41 @@
 import { join } from 'node:path';
-import { readJsonIfExists, readSearchSpec } from '../activities/search-dir.js';
+import { readJsonIfExists, readSearchSpec, searchPaths } from '../activities/search-dir.js';
 import type { FamilyMember } from '../activities/types.js';
 import { scalingFactors, type ScalingFactors } from '../scaling/scale.js';
 import type { EpochMetrics, TrainResult } from '../spec/candidate.js';
-import type { SearchSpec } from '../spec/search.js';
-import type { SearchResult, TrainingState } from '../workflows/state.js';
+import { rungEpochs, type SearchSpec } from '../spec/search.js';
+import type { SearchResult, Spend, TrainingState } from '../workflows/state.js';
 import { readCandidateTable, type CandidateRow as TableRow } from '../activities/candidate-table.js';
 import { readSummary } from '../activities/register.js';
 
 /**
  * Everything the report shows, gathered from a search directory: the recorded search result (`summary.json`),
- * the resolved spec, and the finalists' `result.json` files (their per-epoch metrics). The renderer is pure on
- * this, so it can be tested on any search outcome.
+ * the resolved spec, and the `result.json` files (per-epoch metrics) of the finalists and of the search candidates
+ * that went furthest. The renderer is pure on this, so it can be tested on any search outcome.
  */
 
 export interface CandidateRow extends TableRow {
   /** d', w', r' at the search φ. */
   factors: ScalingFactors;
+  /** The score of each rung it finished; a table written before rungs existed has its one score. */
+  scores: number[];
   note?: string;
+}
+
+/** How the grid spent its trainings: every candidate all epochs, or successive halving over rungs of epochs. */
+export interface SearchStrategy {
+  kind: SearchSpec['scaling']['grid']['strategy'];
+  /** Epochs of each rung; one rung when exhaustive. */
+  rungEpochs: number[];
+  /** Halving keeps the best 1/η of each rung. */
+  eta: number;
+}
+
+/** A search candidate's per-epoch metrics over every rung it trained, and how many rungs it finished. */
+export interface CandidateCurve {
+  index: number;
+  finishedRungs: number;
+  epochs: EpochMetrics[];
 }
 
 export interface FamilyRow extends FamilyMember {
@@ -42,6 +60,14 @@ export interface ReportData {
   searchPhi: number;
   dataset: string;
   best: SearchResult['best'];
+  strategy: SearchStrategy;
+  /** What the grid's trainings cost; absent from summaries written before it was recorded. */
+  spend?: Spend;
+  /** The work the plan expected (epochs × multiply-adds per image, like `spend.work`). */
+  plannedWork: number;
+  budget?: SearchSpec['execution']['budget'];
+  /** Set when the compute budget ended the grid search early. */
+  stoppedBy?: 'budget';
   /** Over the whole candidate table. */
   totals: { points: number; trainings: number; scored: number; excluded: number; failed: number };
   /** The rows drawn and listed: all of them up to `REPORT_ROWS`, else a sample that keeps the best and failures. */
@@ -49,20 +75,40 @@ export interface ReportData {
   sampled: boolean;
   family: FamilyRow[];
   curves: TrainingCurve[];
+  candidateCurves: CandidateCurve[];
   emptyReason?: string;
 }
 
 /** A report draws at most this many candidates: a 100k-point search stays a page a browser opens at once. */
 export const REPORT_ROWS = 2000;
 
+/** Validation curves drawn of search candidates: beyond a few dozen lines a reader follows none of them. */
+export const CANDIDATE_CURVES = 40;
+
+/** The score of each rung a candidate finished; a row of a table written before rungs existed has its one score. */
+export function finishedScores(row: TableRow): number[] {
+  return row.scores ?? (row.score !== undefined ? [row.score] : []);
+}
+
+/** How a reader names the rung a candidate stopped at, in the table and the charts alike: 1-based, with epochs. */
+export function rungLabel(strategy: SearchStrategy, finished: number): string {
+  const rungs = strategy.rungEpochs;
+  return `rung ${finished} of ${rungs.length} (${epochsText(rungs[finished - 1])})`;
+}
+
+export const epochsText = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
+
 export function reportData(
   result: SearchResult,
   spec: SearchSpec,
   table: TableRow[],
   curves: TrainingCurve[],
+  candidateCurves: CandidateCurve[] = [],
 ): ReportData {
-  const { rule, phi } = spec.scaling.grid;
+  const { rule, phi, strategy, halving } = spec.scaling.grid;
   const { state } = result;
+  // A summary written before spend was recorded has none, whatever its type says.
+  const spend = result.spend as Spend | undefined;
   const shown =
     table.length > REPORT_ROWS
       ? sampleRows(
@@ -73,6 +119,7 @@ export function reportData(
   const candidates = shown.map((c): CandidateRow => ({
     ...c,
     factors: scalingFactors(rule, c, phi),
+    scores: finishedScores(c),
     ...((c.excluded ?? c.error) !== undefined && { note: c.excluded ?? c.error }),
   }));
   const count = (state: TableRow['state']) => table.filter((c) => c.state === state).length;
@@ -97,6 +144,11 @@ export function reportData(
     searchPhi: phi,
     dataset: `${spec.task.dataset.format} (${spec.task.dataset.path})`,
     best: result.best,
+    strategy: { kind: strategy, rungEpochs: rungEpochs(spec), eta: halving.eta },
+    ...(spend && { spend }),
+    plannedWork: state.work,
+    ...(spec.execution.budget && { budget: spec.execution.budget }),
+    ...(state.stoppedBy && { stoppedBy: state.stoppedBy }),
     totals: {
       points: table.length,
       trainings: new Set(table.filter((c) => c.state !== 'excluded').map((c) => c.group)).size,
@@ -108,6 +160,7 @@ export function reportData(
     sampled: shown.length < table.length,
     family,
     curves,
+    candidateCurves,
     ...(state.emptyReason !== undefined && { emptyReason: state.emptyReason }),
   };
 }
@@ -125,7 +178,31 @@ export async function loadReportData(searchDir: string): Promise<ReportData | un
     );
     if (trained?.epochs.length) curves.push({ member: final.member, epochs: trained.epochs });
   }
-  return reportData(result, spec, table, curves);
+  const candidateCurves: CandidateCurve[] = [];
+  for (const c of curvedCandidates(table, spec.task.metric === 'accuracy')) {
+    // Under halving a training's result.json holds every epoch of every rung it reached.
+    const trained = await readJsonIfExists<TrainResult>(join(searchPaths(searchDir).candidate(c.group), 'result.json'));
+    if (trained?.epochs.length)
+      candidateCurves.push({ index: c.index, finishedRungs: finishedScores(c).length, epochs: trained.epochs });
+  }
+  return reportData(result, spec, table, curves, candidateCurves);
+}
+
+/**
+ * The trainings whose curves the report draws, at most CANDIDATE_CURVES: those that finished the most rungs, best
+ * last score first, one grid point per training.
+ */
+export function curvedCandidates(table: TableRow[], higherIsBetter: boolean): TableRow[] {
+  const trained = table.filter((c) => c.sharesTrainingOf === undefined && finishedScores(c).length > 0);
+  const last = (c: TableRow) => finishedScores(c).at(-1) ?? 0;
+  return trained
+    .sort(
+      (a, b) =>
+        finishedScores(b).length - finishedScores(a).length ||
+        (higherIsBetter ? last(b) - last(a) : last(a) - last(b)) ||
+        a.index - b.index,
+    )
+    .slice(0, CANDIDATE_CURVES);
 }
 
 /**

@@ -1,5 +1,13 @@
-import { curvesSpec, familySpec, heatmapSpec, paretoSpec, toSvg } from './charts.js';
-import type { CandidateRow, ReportData } from './data.js';
+import {
+  candidateCurvesSpec,
+  curvesSpec,
+  familySpec,
+  heatmapSpec,
+  paretoSpec,
+  rungScoresSpec,
+  toSvg,
+} from './charts.js';
+import { CANDIDATE_CURVES, epochsText, rungLabel, type CandidateRow, type ReportData } from './data.js';
 
 /**
  * One self-contained HTML page: inline CSS and inline SVG plots, no script and no external resource, so it opens
@@ -14,6 +22,8 @@ const fixed = (n: number | undefined, digits = 4) => (n === undefined ? '–' : 
 const seconds = (s: number | undefined) =>
   s === undefined ? '–' : s < 120 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`;
 const bytes = (b: number) => `${compact(b)}B`;
+const deviceHours = (s: number) =>
+  `${Intl.NumberFormat('en', { maximumSignificantDigits: 3 }).format(s / 3600)} device-hours`;
 
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1180px;padding:24px;color:#222}
@@ -26,11 +36,57 @@ th{background:#f6f6f6;position:sticky;top:0}td.l,th.l{text-align:left}
 tr.chosen td{background:#fff3cd;font-weight:600}.note{color:#a33;white-space:normal;text-align:left}
 .plot svg{max-width:100%;height:auto}.state-failed{color:#a33}.state-excluded{color:#888}
 .scroll{max-height:520px;overflow:auto;border:1px solid #eee}
+.alert{background:#fdecea;border-left:4px solid #c62828;padding:8px 12px;margin:0 0 16px}
 `;
+
+const halving = (data: ReportData) => data.strategy.kind === 'halving';
+
+function strategyText(data: ReportData): string {
+  const { rungEpochs, eta } = data.strategy;
+  return halving(data)
+    ? `successive halving: rungs of ${rungEpochs.join('/')} epochs, keep 1/${eta} per rung`
+    : `exhaustive: every candidate trains ${epochsText(rungEpochs[0])}`;
+}
+
+function budgetText(budget: NonNullable<ReportData['budget']>): string {
+  const parts = [
+    ...(budget.gpuHours !== undefined ? [deviceHours(budget.gpuHours * 3600)] : []),
+    ...(budget.wallTime !== undefined ? [`${budget.wallTime} of wall time`] : []),
+  ];
+  return parts.join(', ');
+}
+
+/** Device-hours of the grid's trainings, how much of the planned work they did, and the budget they had. */
+function spendText(data: ReportData): string {
+  const { spend } = data;
+  const done =
+    spend?.work && data.plannedWork > 0
+      ? `, ${Math.round((100 * spend.work) / data.plannedWork)}% of the planned work`
+      : '';
+  const budget = data.budget ? `; budget ${budgetText(data.budget)}` : '';
+  return `${spend ? `${deviceHours(spend.seconds)} of grid training` : 'not recorded'}${done}${budget}`;
+}
+
+/** Said before anything else: the chosen candidate is only the best of what the budget let the search train. */
+function budgetNote(data: ReportData): string {
+  if (data.stoppedBy !== 'budget') return '';
+  const budget = data.budget ? ` (${budgetText(data.budget)})` : '';
+  const spent = data.spend ? `, after ${deviceHours(data.spend.seconds)}` : '';
+  const text =
+    `The compute budget${budget} ended the grid search early${spent}: the trainings then running were stopped ` +
+    `and the rest never started; the chosen candidate is the best of what was trained by then.`;
+  return `<p class="alert" id="budget-stop">${escapeHtml(text)}</p>`;
+}
+
+function chosenText(data: ReportData): string {
+  const best = data.best;
+  if (!best) return `none${data.emptyReason ? ` (${data.emptyReason})` : ''}`;
+  const rung = halving(data) ? `, ${rungLabel(data.strategy, (best.rung ?? 0) + 1)}` : '';
+  return `candidate ${best.index}: α = ${best.alpha}, β = ${best.beta}, γ = ${best.gamma}, score ${fixed(best.score)}${rung}, ${compact(best.macs)} multiply-adds`;
+}
 
 function summary(data: ReportData): string {
   const t = data.totals;
-  const best = data.best;
   const rows: [string, string][] = [
     ['search', data.searchId],
     ['status', `${data.status} (stage ${data.stage})`],
@@ -45,18 +101,23 @@ function summary(data: ReportData): string {
           ? `; ${data.candidates.length} of them drawn and listed (the best, failures, an even sample)`
           : ''),
     ],
-    [
-      'chosen',
-      best
-        ? `candidate ${best.index}: α = ${best.alpha}, β = ${best.beta}, γ = ${best.gamma}, score ${fixed(best.score)}, ${compact(best.macs)} multiply-adds`
-        : `none${data.emptyReason ? ` (${data.emptyReason})` : ''}`,
-    ],
+    ['strategy', strategyText(data)],
+    ['spend', spendText(data)],
+    ['chosen', chosenText(data)],
     ['family', data.family.map((m) => `${m.name} (φ = ${fixed(m.phi, 3)})`).join(', ') || '–'],
   ];
   return `<dl class="summary">${rows.map(([k, v]) => `<dt>${k}</dt><dd>${escapeHtml(v)}</dd>`).join('')}</dl>`;
 }
 
-function candidateRow(c: CandidateRow, chosen: number | undefined): string {
+/** Under halving: the last rung a candidate finished, and its score at each. */
+function rungCells(data: ReportData, c: CandidateRow): string {
+  if (!halving(data)) return '';
+  const rung = c.scores.length ? rungLabel(data.strategy, c.scores.length) : '–';
+  const scores = c.scores.map((s) => fixed(s)).join(' → ') || '–';
+  return `<td class="l rung">${escapeHtml(rung)}</td><td class="l">${escapeHtml(scores)}</td>`;
+}
+
+function candidateRow(data: ReportData, c: CandidateRow): string {
   const cells = [
     String(c.index),
     fixed(c.alpha),
@@ -68,35 +129,24 @@ function candidateRow(c: CandidateRow, chosen: number | undefined): string {
     compact(c.macs),
     compact(c.params),
     fixed(c.score),
-    seconds(c.seconds),
   ].map((v) => `<td>${escapeHtml(v)}</td>`);
   const group = c.sharesTrainingOf !== undefined ? `${c.group} (= #${c.sharesTrainingOf})` : c.group;
   return (
-    `<tr data-candidate="${c.index}"${c.index === chosen ? ' class="chosen"' : ''}>${cells.join('')}` +
+    `<tr data-candidate="${c.index}"${c.index === data.best?.index ? ' class="chosen"' : ''}>${cells.join('')}` +
+    `${rungCells(data, c)}<td>${escapeHtml(seconds(c.seconds))}</td>` +
     `<td class="l state-${c.state}">${c.state}</td><td class="l">${escapeHtml(group)}</td>` +
     `<td class="note">${escapeHtml(c.note ?? '')}</td></tr>`
   );
 }
 
 function candidatesTable(data: ReportData): string {
-  const head = [
-    '#',
-    'α',
-    'β',
-    'γ',
-    'depth d′',
-    'width w′',
-    'resolution r′',
-    'multiply-adds',
-    'params',
-    'score',
-    'duration',
-  ]
+  const head = ['#', 'α', 'β', 'γ', 'depth d′', 'width w′', 'resolution r′', 'multiply-adds', 'params', 'score']
     .map((h) => `<th>${h}</th>`)
     .join('');
-  const rows = data.candidates.map((c) => candidateRow(c, data.best?.index)).join('\n');
+  const rungs = halving(data) ? '<th class="l">rung</th><th class="l">per-rung scores</th>' : '';
+  const rows = data.candidates.map((c) => candidateRow(data, c)).join('\n');
   return (
-    `<div class="scroll"><table id="candidates"><thead><tr>${head}<th class="l">state</th><th class="l">dedup group</th>` +
+    `<div class="scroll"><table id="candidates"><thead><tr>${head}${rungs}<th>duration</th><th class="l">state</th><th class="l">dedup group</th>` +
     `<th class="l">note</th></tr></thead><tbody>\n${rows}\n</tbody></table></div>`
   );
 }
@@ -144,15 +194,40 @@ function familyTable(data: ReportData): string {
 const plot = (id: string, svg: string) => `<div class="plot" id="${id}">${svg}</div>`;
 const empty = (text: string) => `<p class="sub">${escapeHtml(text)}</p>`;
 
+/** Under halving only: the promotions, rung by rung. */
+async function rungSection(data: ReportData): Promise<string> {
+  if (!halving(data)) return '';
+  const promoted = data.candidates.some((c) => c.scores.length >= 2);
+  return (
+    `<h2>Score per rung (successive halving)</h2>` +
+    (promoted
+      ? plot('rung-scores', await toSvg(rungScoresSpec(data)))
+      : empty('no candidate was promoted past the first rung'))
+  );
+}
+
+async function candidateCurvesSection(data: ReportData): Promise<string> {
+  const order = halving(data) ? 'the most rungs finished, then the best score' : 'the best score';
+  return (
+    `<h2>Validation curves of the search candidates</h2>` +
+    (data.candidateCurves.length
+      ? `<p class="sub">At most ${CANDIDATE_CURVES} trainings, ${order} first; a dot marks where each one stopped.</p>` +
+        plot('candidate-curves', await toSvg(candidateCurvesSpec(data)))
+      : empty('no candidate training curve in the search directory'))
+  );
+}
+
 export async function renderReport(data: ReportData, generatedAt = new Date()): Promise<string> {
   const scored = data.candidates.some((c) => c.score !== undefined);
   const sections = [
     `<h1>effscale search ${escapeHtml(data.name)}</h1><p class="sub">report generated ${generatedAt.toISOString()}</p>`,
-    `<h2>Summary</h2>${summary(data)}`,
+    `<h2>Summary</h2>${budgetNote(data)}${summary(data)}`,
     `<h2>Score against multiply-adds</h2>` +
       (scored ? plot('pareto', await toSvg(paretoSpec(data))) : empty('no candidate has a score yet')),
     `<h2>Score over the grid</h2>` +
       (scored ? plot('heatmaps', await toSvg(heatmapSpec(data))) : empty('no candidate has a score yet')),
+    await rungSection(data),
+    await candidateCurvesSection(data),
     `<h2>Training curves of the finalists</h2>` +
       (data.curves.length ? plot('curves', await toSvg(curvesSpec(data))) : empty('no finalist was retrained')),
     `<h2>Scaled family</h2>` +

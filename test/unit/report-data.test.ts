@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CandidateRow } from '../../activities/candidate-table.js';
-import { REPORT_ROWS, reportData } from '../../report/data.js';
+import { CANDIDATE_CURVES, curvedCandidates, REPORT_ROWS, reportData, rungLabel } from '../../report/data.js';
 import { SearchSpec } from '../../spec/search.js';
 import { initialState, type BestCandidate, type SearchResult } from '../../workflows/state.js';
 
@@ -66,4 +66,93 @@ test('the report samples a large candidate table and keeps the leaders and failu
     [...order].sort((a, b) => a - b),
     'grid order',
   );
+});
+
+/** A halving search's rows, as the candidate table gives them, in every state a rung can leave them. */
+function halvingTable(): CandidateRow[] {
+  const row = (index: number, rest: Partial<CandidateRow>): CandidateRow => ({
+    index,
+    alpha: 1 + index / 10,
+    beta: 1.1,
+    gamma: 1.15,
+    group: `g${index}`,
+    macs: 1e6 * (index + 1),
+    params: 1000,
+    state: 'succeeded',
+    ...rest,
+  });
+  return [
+    row(0, { rung: 2, scores: [0.6, 0.7, 0.8], score: 0.8 }),
+    row(1, { state: 'cancelled', rung: 2, scores: [0.65, 0.72], score: 0.72 }),
+    // A table written before rungs existed: its one score, no scores.
+    row(2, { score: 0.5 }),
+    row(3, { rung: 0, scores: [0.55], score: 0.55 }),
+    row(4, { state: 'pending', rung: 0 }),
+    row(5, { group: 'g0', sharesTrainingOf: 0, rung: 2, scores: [0.6, 0.7, 0.8], score: 0.8 }),
+    row(6, { state: 'excluded', excluded: 'multiply-adds above the limit' }),
+  ];
+}
+
+test('the report shapes rungs, per-rung scores, spend and a budget stop', () => {
+  const spec = SearchSpec.parse({
+    name: 'halving',
+    baseline: { preset: 'micro-28' },
+    task: { dataset: { format: 'fashion-mnist', path: '/usr/share/datasets/fashion-mnist' } },
+    training: { epochs: 9 },
+    scaling: { grid: { strategy: 'halving', halving: { eta: 3, minEpochs: 1 } } },
+    execution: { budget: { gpuHours: 1 } },
+  });
+  const table = halvingTable();
+  const best: BestCandidate = {
+    alpha: 1,
+    beta: 1.1,
+    gamma: 1.15,
+    score: 0.8,
+    rung: 2,
+    macs: 1e6,
+    index: 0,
+    group: 'g0',
+  };
+  const result: SearchResult = {
+    searchId: 'halving',
+    name: 'halving',
+    specHash: 'x',
+    status: 'completed',
+    best,
+    spend: { seconds: 3700, work: 42 },
+    state: { ...initialState(2, 0), stage: 'done', stoppedBy: 'budget', work: 100, leaders: [best] },
+  };
+  const data = reportData(result, spec, table, []);
+  assert.deepEqual(data.strategy, { kind: 'halving', rungEpochs: [1, 3, 9], eta: 3 });
+  assert.deepEqual(
+    data.candidates.map((c) => c.scores),
+    [[0.6, 0.7, 0.8], [0.65, 0.72], [0.5], [0.55], [], [0.6, 0.7, 0.8], []],
+  );
+  assert.deepEqual(data.spend, { seconds: 3700, work: 42 });
+  assert.equal(data.plannedWork, 100);
+  assert.equal(data.stoppedBy, 'budget');
+  assert.equal(data.budget?.gpuHours, 1);
+  assert.equal(rungLabel(data.strategy, 1), 'rung 1 of 3 (1 epoch)');
+  assert.equal(rungLabel(data.strategy, 3), 'rung 3 of 3 (9 epochs)');
+
+  // Curves: the most rungs first, then the best last score (by the metric's direction), one per training.
+  assert.deepEqual(
+    curvedCandidates(table, true).map((c) => c.index),
+    [0, 1, 3, 2],
+  );
+  assert.deepEqual(
+    curvedCandidates(table, false).map((c) => c.index),
+    [0, 1, 2, 3],
+  );
+  const many = Array.from({ length: CANDIDATE_CURVES + 10 }, (_, i) => ({ ...table[3], index: i, group: `g${i}` }));
+  assert.equal(curvedCandidates(many, true).length, CANDIDATE_CURVES);
+
+  // An exhaustive search, from a summary written before spend and stops were recorded.
+  const exhaustive = SearchSpec.parse({ ...spec, scaling: { grid: {} }, execution: {} });
+  const old = JSON.parse(JSON.stringify({ ...result, spend: undefined, state: initialState(2, 0) })) as SearchResult;
+  const plain = reportData(old, exhaustive, [table[2]], []);
+  assert.deepEqual(plain.strategy, { kind: 'exhaustive', rungEpochs: [9], eta: 3 });
+  assert.equal(plain.spend, undefined);
+  assert.equal(plain.stoppedBy, undefined);
+  assert.equal(plain.budget, undefined);
 });

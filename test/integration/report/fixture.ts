@@ -5,32 +5,94 @@ import type { FamilyMember, PlannedCandidate, RegisteredModel } from '../../../a
 import { architectureCost, architectureTotals } from '../../../scaling/cost.js';
 import { getPreset } from '../../../scaling/presets.js';
 import { architectureKey, scaleArchitecture, scalingFactors } from '../../../scaling/scale.js';
-import type { TrainResult } from '../../../spec/candidate.js';
-import { SearchSpec } from '../../../spec/search.js';
+import type { EpochMetrics, TrainResult } from '../../../spec/candidate.js';
+import { rungEpochs, SearchSpec } from '../../../spec/search.js';
 import { writeOutcomes, writePlan } from '../../../activities/candidate-table.js';
 import type { TrainingRecord } from '../../../activities/types.js';
 import { initialState, type SearchResult } from '../../../workflows/state.js';
 
 /**
+ * Per-epoch metrics whose validation accuracy ends each rung at its score (`rungs[k]` epochs, `scores[k]`),
+ * rising linearly in between from 0.1 below the first.
+ */
+function epochMetrics(rungs: number[], scores: number[]): EpochMetrics[] {
+  const points = [{ epoch: 0, score: scores[0] - 0.1 }, ...scores.map((score, k) => ({ epoch: rungs[k], score }))];
+  return Array.from({ length: rungs[scores.length - 1] }, (_, i) => {
+    const epoch = i + 1;
+    const to = points.findIndex((p) => p.epoch >= epoch);
+    const [a, b] = [points[to - 1], points[to]];
+    const valAccuracy = a.score + ((b.score - a.score) * (epoch - a.epoch)) / (b.epoch - a.epoch);
+    return {
+      epoch,
+      trainLoss: 1 / epoch,
+      trainAccuracy: valAccuracy + 0.02,
+      valLoss: 1.1 / epoch,
+      valAccuracy,
+      imagesPerSecond: 900,
+      elapsedSeconds: 4 * epoch,
+    };
+  });
+}
+
+/**
+ * Rewrites the scored records as successive halving left them, best final score first: the best ninth (at least
+ * one) finished rung 3, the rest of the best third rung 2, each rung a little more below the next the lower the
+ * rank (so the lines fan out). The first of the rung-2 ones was promoted to rung 3 when the compute budget stopped
+ * it: cancelled with two finished rungs.
+ */
+function halvingRecords(records: Record<string, TrainingRecord>): void {
+  const ranked = Object.entries(records)
+    .filter(([, r]) => r.score !== undefined)
+    .sort(([, a], [, b]) => (b.score ?? 0) - (a.score ?? 0));
+  const third = Math.floor(ranked.length / 3);
+  const ninth = Math.max(1, Math.floor(ranked.length / 9));
+  ranked.forEach(([group, r], rank) => {
+    const finished = rank < ninth ? 3 : rank < third ? 2 : 1;
+    const top = r.score ?? 0;
+    const scores = Array.from({ length: finished }, (_, k) =>
+      Number((top - (0.04 + 0.005 * rank) * (2 - k)).toFixed(4)),
+    );
+    const stopped = rank === ninth;
+    records[group] = {
+      ...r,
+      state: stopped ? 'cancelled' : 'succeeded',
+      rung: stopped ? 2 : finished - 1,
+      scores,
+      score: scores[scores.length - 1],
+    };
+  });
+}
+
+/**
  * A finished search directory built from the shared types and the real scaling core: a small α/β/γ grid of
  * micro-28 under the compound constraint, dedup groups from the rounded architectures, one excluded and one failed
- * candidate, a two-member family and a finalist's per-epoch metrics. Scores are a smooth function of the factors.
+ * candidate, each training's per-epoch metrics, a two-member family and a finalist's per-epoch metrics. Scores are
+ * a smooth function of the factors. With `strategy: 'halving'` the grid trained over rungs of 1/3/9 epochs and a
+ * compute budget stopped it (see halvingRecords).
  */
 export async function searchDirFixture(
   stateDir?: string,
   registered: RegisteredModel[] = [
     { name: 'fixture-phi2', version: 'v1', uri: '/tmp/registry/fixture-phi2/v1', member: 'phi2' },
   ],
+  strategy: 'exhaustive' | 'halving' = 'exhaustive',
 ): Promise<{ searchDir: string; result: SearchResult }> {
   const searchDir = stateDir
     ? join(stateDir, 'searches', 'effscale-fixture-0123456789')
     : await mkdtemp(join(tmpdir(), 'effscale-report-'));
   await mkdir(searchDir, { recursive: true });
+  const halving = strategy === 'halving';
   const spec = SearchSpec.parse({
     name: 'fixture',
     baseline: { preset: 'micro-28' },
     task: { dataset: { format: 'fashion-mnist', path: '/usr/share/datasets/fashion-mnist' } },
+    training: { epochs: halving ? 9 : 3 },
+    ...(halving && {
+      scaling: { grid: { strategy, halving: { eta: 3, minEpochs: 1 } } },
+      execution: { budget: { gpuHours: 0.05 } },
+    }),
   });
+  const rungs = rungEpochs(spec);
   const baseline = getPreset('micro-28');
   const candidates: PlannedCandidate[] = [];
   const groups: Record<string, TrainingRecord> = {};
@@ -69,6 +131,7 @@ export async function searchDirFixture(
                 seconds: 10 + index,
               };
       }
+  if (halving) halvingRecords(groups);
   let best = candidates[0];
   for (const c of candidates) {
     const s = groups[c.group];
@@ -101,20 +164,39 @@ export async function searchDirFixture(
     0,
     500,
     { points: candidates },
-    { epochsPerTraining: 1, imagesPerEpoch: 1 },
+    { epochsPerTraining: rungs[rungs.length - 1], imagesPerEpoch: 1 },
   );
   await writeOutcomes(searchDir, 0, groups);
-  const chosen = { ...bestCoefficients, score: bestScore, macs: best.macs, index: best.index, group: best.group };
+  // Every training's spend and result.json: the epochs of the rungs it finished.
+  const spend = { seconds: 0, work: 0 };
+  const macs = new Map(candidates.map((c) => [c.group, c.macs]));
+  for (const [group, record] of Object.entries(groups)) {
+    spend.seconds += record.seconds ?? 0;
+    if (record.score === undefined) continue;
+    const scores = record.scores ?? [record.score];
+    spend.work += (macs.get(group) ?? 0) * rungs[scores.length - 1];
+    await writeTrainResult(join(searchDir, 'candidates', group), group, epochMetrics(rungs, scores));
+  }
+  const chosen = {
+    ...bestCoefficients,
+    score: bestScore,
+    ...(halving && { rung: rungs.length - 1 }),
+    macs: best.macs,
+    index: best.index,
+    group: best.group,
+  };
   const result: SearchResult = {
     searchId: 'effscale-fixture-0123456789',
     name: 'fixture',
     specHash: '0123456789abcdef',
     status: 'completed',
     best: chosen,
-    spend: { seconds: 0, work: 0 },
+    spend,
     state: {
       ...initialState(2, 0),
       stage: 'done',
+      ...(halving && { stoppedBy: 'budget' as const }),
+      work: planned.work,
       plans: 1,
       points: planned.points,
       excluded: planned.excluded,
@@ -143,20 +225,11 @@ export async function searchDirFixture(
   }
   await writeFile(join(searchDir, 'spec.json'), JSON.stringify(spec));
   await writeFile(join(searchDir, 'summary.json'), JSON.stringify(result));
-  const final = join(searchDir, 'final', 'final-phi2');
-  await mkdir(final, { recursive: true });
-  const epochs = [1, 2, 3].map((epoch) => ({
-    epoch,
-    trainLoss: 1 / epoch,
-    trainAccuracy: 0.6 + 0.08 * epoch,
-    valLoss: 1.1 / epoch,
-    valAccuracy: 0.58 + 0.09 * epoch,
-    imagesPerSecond: 900,
-    elapsedSeconds: 4 * epoch,
-  }));
-  await writeFile(
-    join(final, 'result.json'),
-    JSON.stringify({ candidateId: 'final-phi2', epochs } satisfies Partial<TrainResult>),
-  );
+  await writeTrainResult(join(searchDir, 'final', 'final-phi2'), 'final-phi2', epochMetrics([3], [0.85]));
   return { searchDir, result };
+}
+
+async function writeTrainResult(dir: string, candidateId: string, epochs: EpochMetrics[]): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'result.json'), JSON.stringify({ candidateId, epochs } satisfies Partial<TrainResult>));
 }

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { readCandidateTable } from '../../../activities/candidate-table.js';
-import { loadReportData, reportData } from '../../../report/data.js';
+import { loadReportData, reportData, rungLabel, type ReportData } from '../../../report/data.js';
 import { SearchSpec } from '../../../spec/search.js';
+import type { SearchResult } from '../../../workflows/state.js';
 import { renderReport } from '../../../report/html.js';
 import { searchDirFixture } from './fixture.js';
 
@@ -28,6 +29,8 @@ describe('search report (vega-lite SVG, opened in headless Chromium)', () => {
   let scored: number;
   let profile: string;
   let browser: BrowserContext;
+  let halvingDir: string;
+  let halving: ReportData;
 
   before(async () => {
     const fixture = await searchDirFixture();
@@ -37,6 +40,11 @@ describe('search report (vega-lite SVG, opened in headless Chromium)', () => {
     scored = data.candidates.filter((c) => c.score !== undefined).length;
     html = await renderReport(data);
     await writeFile(join(searchDir, 'report.html'), html);
+    halvingDir = (await searchDirFixture(undefined, undefined, 'halving')).searchDir;
+    const halvingData = await loadReportData(halvingDir);
+    assert.ok(halvingData);
+    halving = halvingData;
+    await writeFile(join(halvingDir, 'report.html'), await renderReport(halving));
     profile = await mkdtemp(join(tmpdir(), 'effscale-chromium-'));
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -49,6 +57,7 @@ describe('search report (vega-lite SVG, opened in headless Chromium)', () => {
     await browser.close();
     await rm(profile, { recursive: true, force: true });
     await rm(searchDir, { recursive: true, force: true });
+    await rm(halvingDir, { recursive: true, force: true });
   });
 
   it('is one self-contained file: no script, no external resource', () => {
@@ -89,6 +98,86 @@ describe('search report (vega-lite SVG, opened in headless Chromium)', () => {
     await page.close();
   });
 
+  it('an exhaustive search: its strategy, no rung column nor per-rung chart, and the candidates stopped at its epochs', async () => {
+    const page = await browser.newPage();
+    await page.goto(`file://${join(searchDir, 'report.html')}`, { waitUntil: 'load' });
+    assert.match(await page.locator('dl.summary').innerText(), /exhaustive: every candidate trains 3 epochs/);
+    assert.equal(await page.locator('#budget-stop').count(), 0);
+    assert.deepEqual(
+      (await page.locator('#candidates th').allInnerTexts()).filter((h) => /rung/.test(h)),
+      [],
+    );
+    assert.equal(await page.locator('#rung-scores').count(), 0);
+    const curves = (await loadReportData(searchDir))?.candidateCurves ?? [];
+    assert.ok(curves.length > 5, `${curves.length} candidate curves`);
+    const stops = await page.locator('#candidate-curves g.candidate_curve_stop_marks > path').all();
+    assert.equal(stops.length, curves.length);
+    for (const stop of stops)
+      assert.match((await stop.getAttribute('aria-label')) ?? '', /stopped after epoch 3 \(3 epochs\)/);
+    assert.equal(await page.locator('#candidate-curves g.rung_boundary_marks > line').count(), 0);
+    await page.close();
+  });
+
+  it("a halving search stopped by its budget: the budget note, each candidate's rung and scores, the promotions", async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`file://${join(halvingDir, 'report.html')}`, { waitUntil: 'load' });
+    assert.deepEqual(errors, []);
+    assert.match(
+      await page.locator('#budget-stop').innerText(),
+      /^The compute budget \(0\.05 device-hours\) ended the grid search early, after 0\.0603 device-hours/,
+    );
+    const summary = await page.locator('dl.summary').innerText();
+    assert.match(summary, /successive halving: rungs of 1\/3\/9 epochs, keep 1\/3 per rung/);
+    assert.match(summary, /0\.0603 device-hours of grid training, \d+% of the planned work; budget 0\.05 device-hours/);
+    assert.match(summary, /score 0\.8428, rung 3 of 3 \(9 epochs\)/);
+
+    // The fixture stops candidates at every rung, and one before finishing any.
+    const finished = halving.candidates.map((c) => c.scores.length);
+    assert.deepEqual([...new Set(finished)].sort(), [0, 1, 2, 3]);
+    assert.deepEqual(
+      await page.locator('#candidates td.rung').allInnerTexts(),
+      finished.map((n) => (n ? rungLabel(halving.strategy, n) : '–')),
+    );
+    assert.equal(await page.locator('#candidates tr.chosen td.rung').innerText(), 'rung 3 of 3 (9 epochs)');
+    const cancelled = page.locator('#candidates tr:has(td.state-cancelled)').first();
+    assert.equal(await cancelled.locator('td.rung').innerText(), 'rung 2 of 3 (3 epochs)');
+    assert.match(await cancelled.innerText(), /0\.\d{4} → 0\.\d{4}/);
+
+    const trainings = halving.candidates.filter((c) => c.sharesTrainingOf === undefined);
+    const promoted = trainings.filter((c) => c.scores.length >= 2).length;
+    assert.ok(promoted >= 2 && promoted < trainings.length / 2, `${promoted} of ${trainings.length} promoted`);
+    assert.equal(await page.locator('#rung-scores g.rung_score_marks > path').count(), promoted);
+    assert.equal(
+      await page.locator('#rung-scores g.rung_dropped_marks > path').count(),
+      trainings.filter((c) => c.scores.length === 1).length,
+    );
+    // The x axis is the rungs' epochs; the y axis labels are scores, never whole numbers.
+    const labels = await page.locator('#rung-scores g.role-axis-label text').allTextContents();
+    assert.deepEqual(
+      labels.filter((t) => /^\d+$/.test(t)),
+      ['1', '3', '9'],
+    );
+
+    const stops = await page.locator('#candidate-curves g.candidate_curve_stop_marks > path').all();
+    assert.equal(stops.length, halving.candidateCurves.length);
+    const stoppedAt = new Set<string>();
+    for (const stop of stops) {
+      const [, epoch, rung, epochs] =
+        /stopped after epoch (\d+) \(rung (\d) of 3 \((\d+) epochs?\)\)/.exec(
+          (await stop.getAttribute('aria-label')) ?? '',
+        ) ?? [];
+      assert.equal(epoch, epochs, 'a curve ends at the epochs of the rung it stopped at');
+      stoppedAt.add(rung);
+    }
+    assert.deepEqual([...stoppedAt].sort(), ['1', '2', '3']);
+    assert.equal(await page.locator('#candidate-curves g.rung_boundary_marks > line').count(), 3);
+    await page.screenshot({ path: join(tmpdir(), 'effscale-report-halving.png'), fullPage: true });
+    await page.close();
+  });
+
   it('names failed and excluded candidates and the dedup groups in the table', async () => {
     const text = await readFile(join(searchDir, 'report.html'), 'utf8');
     assert.match(text, /state-failed">failed<\/td>/);
@@ -111,10 +200,14 @@ describe('search report (vega-lite SVG, opened in headless Chromium)', () => {
     const unscored = table.map(({ score: _score, seconds: _seconds, error: _error, ...c }) =>
       c.state === 'excluded' ? c : { ...c, state: 'pending' as const },
     );
-    const page = await renderReport(reportData(cancelled, spec, unscored, []));
+    // As read from a summary written before spend was recorded: none.
+    const old = JSON.parse(JSON.stringify({ ...cancelled, spend: undefined })) as SearchResult;
+    const page = await renderReport(reportData(old, spec, unscored, []));
     assert.match(page, /cancelled \(stage cancelled\)/);
     assert.match(page, /no candidate has a score yet/);
     assert.match(page, /no finalist was retrained/);
+    assert.match(page, /<dt>spend<\/dt><dd>not recorded<\/dd>/);
+    assert.match(page, /no candidate training curve in the search directory/);
     assert.equal((page.match(/state-pending">pending</g) ?? []).length, table.filter((c) => !c.excluded).length);
   });
 });
