@@ -155,3 +155,33 @@ test('noop validates and costs the candidate and writes a deterministic syntheti
   assert.ok(bigger.score > result.score, 'a larger candidate gets a higher synthetic score');
   await assert.rejects(stat(join(out, 'model')));
 });
+
+test('a rung (stopAfter) then the rest of the schedule ends with the weights of a training straight through', async () => {
+  // Successive halving trains rung 1 of a 2-epoch schedule, then promotes: the promotion continues the checkpoint.
+  const spec = fashionSpec('rungs', {
+    task: { dataset: { format: 'fashion-mnist' }, trainLimit: 192, valLimit: 64 },
+    training: { epochs: 2, batchSize: 32, learningRate: 3e-3, seed: 7, optimizer: 'adam' },
+  });
+  const straight = await trainCandidate(spec, await tempDir('rungs-straight'));
+  const out = await tempDir('rungs');
+  const rung = await trainCandidate({ ...spec, stopAfter: 1 }, out);
+  assert.equal(rung.epochs.length, 1);
+  assert.equal(rung.score, rung.epochs[0]?.valAccuracy);
+  const again = await trainCandidate({ ...spec, stopAfter: 1 }, out);
+  assert.equal(again.finishedAt, rung.finishedAt, 'a finished rung is not trained again');
+
+  const promoted = await trainCandidate(spec, out);
+  assert.equal(promoted.resumedFromEpoch, 1);
+  assert.equal(promoted.epochs.length, 2);
+  assert.equal(promoted.epochs[0]?.valAccuracy, rung.epochs[0]?.valAccuracy, 'the rung is its first epoch');
+  const a = (await loadModel(tf, straight.modelUri)).getWeights();
+  const b = (await loadModel(tf, promoted.modelUri)).getWeights();
+  const diff = Math.max(...a.map((w, i) => tf.max(tf.abs(tf.sub(w, b[i] ?? w))).dataSync()[0] ?? Infinity));
+  assert.ok(diff < 1e-4, `largest weight difference ${diff}`);
+  assert.ok(Math.abs(promoted.score - straight.score) < 0.02, `${promoted.score} vs ${straight.score}`);
+
+  // An earlier rung asked for again (a retried activity) gets the result as it stood then.
+  const earlier = await trainCandidate({ ...spec, stopAfter: 1 }, out);
+  assert.equal(earlier.epochs.length, 1);
+  assert.equal(earlier.score, rung.score);
+});
