@@ -8,6 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { TrainResult } from '../../../spec/candidate.js';
 import type { SearchSpecInput } from '../../../spec/search.js';
 import { dryRun, dryRunSummary } from '../../../client/dry-run.js';
+import { extendFinished, searchOptions } from '../../../client/search.js';
 import { searchProgress } from '../../../client/follow.js';
 import { humanSummary, resultDocument } from '../../../client/output.js';
 import { SpendAttribute } from '../../../workflows/messages.js';
@@ -60,10 +61,8 @@ describe('successive halving and the compute budget', () => {
   test('rungs of 1/3/9 epochs: asynchronous promotion from checkpoints, nothing retrained, the winner fully trained', async () => {
     const stateDir = await tempStateDir('halving');
     const spec = halvingSpec('halving', { execution: { parallelism: 2, local: { noop: true } } });
-    const worker = await createTestWorker(env.nativeConnection, {
-      stateDir,
-      executorFor: () => new InProcessNoop(),
-    });
+    const noop = { stateDir, executorFor: () => new InProcessNoop() };
+    const worker = await createTestWorker(env.nativeConnection, noop);
     const { handle, workflowId } = await start(env.client, spec);
     // The progress query of the closed search is answered by a worker: ask it before this one stops.
     const [result, p] = await worker.runUntil(async () => {
@@ -108,6 +107,20 @@ describe('successive halving and the compute budget', () => {
     );
     assert.equal(summaries.filter((x) => x.includes('rung 1/3, to epoch 1')).length, 7);
     await replayAndRecord(env.client, workflowId, 'halving');
+
+    // An extension's new points enter at rung 0, in chunks of their own, and run their own rungs.
+    const extension = { gamma: { min: 1, max: 1.6, step: 0.1 }, tolerance: 0.15 };
+    const next = await extendFinished(env.client, workflowId, searchOptions(spec), extension);
+    const extended: SearchResult = await (await createTestWorker(env.nativeConnection, noop)).runUntil(next.result());
+    const all = trainingsOf(await candidateTable(stateDir, workflowId));
+    const added = all.filter((t) => !trainings.some((u) => u.group === t.group));
+    assert.ok(added.length > 0, 'the wider γ range adds trainings');
+    assert.ok(
+      added.every((t) => (t.scores?.length ?? 0) >= 1),
+      'every new training ran rung 0',
+    );
+    assert.equal(extended.best?.rung, 2);
+    assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), [], 'nothing earlier retrained');
   });
 
   test('real training on a small grid: promoted candidates continue their real checkpoints', async () => {
