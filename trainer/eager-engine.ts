@@ -8,6 +8,18 @@ type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
 type Tensor = import('@tensorflow/tfjs-node').Tensor;
 type Variable = import('@tensorflow/tfjs-node').Variable;
 
+/**
+ * Seeds every dropout and drop-connect mask of the next step from (training seed, layer, step), as the graph
+ * engine's stateless masks are: the same spec and seed train the same, and a run resumed from a checkpoint (whose
+ * optimizer step is restored) draws the masks an uninterrupted one would.
+ */
+function seedMasks(model: LayersModel, seed: number, step: number): void {
+  model.layers.forEach((layer, index) => {
+    if (layer.getClassName() === 'Dropout' || layer.getClassName() === 'DropConnect')
+      (layer as unknown as { seed?: number }).seed = (((seed * 7919 + index) | 0) * 1_000_003 + step) >>> 0;
+  });
+}
+
 /** tfjs-layers, op by op, with the fused native kernels of native-ops.ts and the flat optimizer. */
 export class EagerEngine implements TrainingEngine {
   readonly name = 'eager' as const;
@@ -25,6 +37,7 @@ export class EagerEngine implements TrainingEngine {
 
   trainStep(batch: Batch, learningRate: number): Promise<StepResult> {
     this.optimizer.learningRate = learningRate;
+    seedMasks(this.model, this.setup.training.seed, this.optimizer.step);
     return trainStep(this.tf, this.model, this.optimizer, this.trainable, batch, this.setup.training);
   }
 

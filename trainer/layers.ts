@@ -25,6 +25,8 @@ function defineDropConnect(tf: Tf) {
   class DropConnect extends tf.layers.Layer {
     static readonly className = 'DropConnect';
     readonly rate: number;
+    /** The next training step's mask seed (see `seedMasks`); unset, the mask is drawn unseeded. */
+    seed?: number;
 
     constructor(args: LayerArgs) {
       super({ name: args.name });
@@ -38,7 +40,7 @@ function defineDropConnect(tf: Tf) {
         const keep = 1 - this.rate;
         const shape = [x.shape[0], ...x.shape.slice(1).map(() => 1)];
         // Scaling the per-sample mask rather than the activation: one pass over the branch, forward and backward.
-        const scale = tf.div(tf.floor(tf.add(tf.randomUniform(shape), keep)), keep);
+        const scale = tf.div(tf.floor(tf.add(tf.randomUniform(shape, 0, 1, 'float32', this.seed), keep)), keep);
         return tf.mul(x, scale);
       });
     }

@@ -54,6 +54,10 @@ export class FlatOptimizer {
   learningRate: number;
   private iterations = 0;
   private readonly slots: Variable[];
+  /** Steps taken (restored with a checkpoint's optimizer state). */
+  get step(): number {
+    return this.iterations;
+  }
   private readonly sizes: number[];
 
   constructor(

@@ -8,10 +8,10 @@ import { fashionSpec, tempDir, tinyArchitecture } from './helpers.js';
 /**
  * The same candidate, spec and seed give the same score and the same weights on the same machine, with every
  * source of randomness in play: initialization, shuffling, flip and crop augmentation, dropout and drop-connect.
- * The graph engine (the default) draws its masks from stateless seeded ops; the eager engine's tfjs-layers masks
- * are not seeded yet (docs/trainer.md, "Determinism"), so it is not held to this.
+ * Both engines seed their masks by (seed, layer, step): the graph engine with stateless random ops, the eager one
+ * by seeding each tfjs-layers mask before the step.
  */
-for (const engine of ['graph'] as const) {
+for (const engine of ['graph', 'eager'] as const) {
   test(`two ${engine}-engine trainings of one spec and seed end with identical scores and weights`, async () => {
     const spec = fashionSpec(`determinism-${engine}`, {
       architecture: tinyArchitecture({ dropout: 0.2, dropConnect: 0.2 }),
