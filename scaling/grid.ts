@@ -35,6 +35,13 @@ export const GridOptions = z
     beta: CoefficientRange.default(defaultRange),
     gamma: CoefficientRange.default(defaultRange),
     tolerance: z.number().min(0).default(0.05).describe('allowed |d·w²·r² − 2^φ| as a fraction of 2^φ'),
+    constraint: z
+      .enum(['nominal', 'measured'])
+      .default('nominal')
+      .describe(
+        "nominal: d·w²·r² within tolerance of 2^φ (the method as written); measured: the rounded architecture's " +
+          "real multiply-adds within tolerance of 2^φ × the baseline's",
+      ),
     random: z
       .object({ count: z.number().int().min(1).max(1_000_000), seed: z.number().int().default(0) })
       .strict()
@@ -64,7 +71,10 @@ export interface GridCandidate {
   beta: number;
   gamma: number;
   factors: ScalingFactors;
+  /** d·w²·r², the cost multiplier the method assumes. */
   costMultiplier: number;
+  /** The rounded architecture's real multiply-adds over the baseline's. */
+  measuredMultiplier: number;
   architecture: Architecture;
   cost: CostTotals;
   /** Candidates with the same rounded architecture share a group (and one architecture object, not to be mutated) and are trained once. */
@@ -96,15 +106,10 @@ interface Closest {
 export function planGrid(baseline: Architecture, input: GridOptionsInput): GridPlan {
   const options = parseSpec(GridOptions, input, 'grid options');
   const target = 2 ** options.phi;
+  const baselineMacs = architectureTotals(baseline).macs;
 
-  const {
-    points: accepted,
-    closest,
-    evaluated,
-  } = options.random ? randomPoints(options, target) : gridPoints(options, target);
-
-  const groups = new Map<string, { id: number; architecture: Architecture; cost: CostTotals; excluded?: string }>();
-  const candidates = accepted.map(({ c, factors, multiplier }, index): GridCandidate => {
+  const groups = new Map<string, Group>();
+  const groupOf = (factors: ScalingFactors): Group => {
     const key = scalingKey(baseline, factors);
     let group = groups.get(key);
     if (!group) {
@@ -119,11 +124,26 @@ export function planGrid(baseline: Architecture, input: GridOptionsInput): GridP
       };
       groups.set(key, group);
     }
+    return group;
+  };
+  // The measured constraint judges a point by its rounded architecture (cached per dedup group).
+  const multiplierOf: Multiplier =
+    options.constraint === 'measured' ? (f) => groupOf(f).cost.macs / baselineMacs : costMultiplier;
+  const sampled = options.random
+    ? randomPoints(options, target, multiplierOf)
+    : options.constraint === 'measured'
+      ? everyGridPoint(options, target, multiplierOf)
+      : gridPoints(options, target);
+  const { points: accepted, closest, evaluated } = sampled;
+
+  const candidates = accepted.map(({ c, factors }, index): GridCandidate => {
+    const group = groupOf(factors);
     return {
       index,
       ...c,
       factors,
-      costMultiplier: multiplier,
+      costMultiplier: costMultiplier(factors),
+      measuredMultiplier: group.cost.macs / baselineMacs,
       architecture: group.architecture,
       cost: group.cost,
       dedupGroup: group.id,
@@ -131,14 +151,29 @@ export function planGrid(baseline: Architecture, input: GridOptionsInput): GridP
     };
   });
 
-  const trainCount = [...groups.values()].filter((g) => !g.excluded).length;
-  const plan: GridPlan = { candidates, groupCount: groups.size, trainCount, pointsEvaluated: evaluated, target };
+  // Only the accepted points' groups: the measured constraint also costs architectures it then rejects.
+  const used = new Map(candidates.map((c) => [c.dedupGroup, c.excluded]));
+  const trainCount = [...used.values()].filter((excluded) => excluded === undefined).length;
+  const plan: GridPlan = { candidates, groupCount: used.size, trainCount, pointsEvaluated: evaluated, target };
   const emptyReason = explainEmpty(options, plan, closest);
   return emptyReason ? { ...plan, emptyReason } : plan;
 }
 
+interface Group {
+  id: number;
+  architecture: Architecture;
+  cost: CostTotals;
+  excluded?: string;
+}
+
+/** A point's cost multiplier under the constraint in force: nominal d·w²·r², or measured from its architecture. */
+type Multiplier = (factors: ScalingFactors) => number;
+
 function explainEmpty(options: GridOptions, plan: GridPlan, closest: Closest | undefined): string | undefined {
-  const constraint = `|d·w²·r² − 2^${options.phi}| <= ${options.tolerance} · ${round(plan.target)}`;
+  const constraint =
+    options.constraint === 'measured'
+      ? `|real MACs / baseline MACs − 2^${options.phi}| <= ${options.tolerance} · ${round(plan.target)}`
+      : `|d·w²·r² − 2^${options.phi}| <= ${options.tolerance} · ${round(plan.target)}`;
   if (plan.candidates.length === 0) {
     if (!closest) return `the grid has no points`;
     const { alpha, beta, gamma } = closest.coefficients;
@@ -175,7 +210,6 @@ interface Sampled {
 interface Accepted {
   c: Coefficients;
   factors: ScalingFactors;
-  multiplier: number;
 }
 
 /**
@@ -184,14 +218,8 @@ interface Accepted {
  * the closest point when none is admissible. A fine grid thus costs O(|α|·|β|), not O(|α|·|β|·|γ|).
  */
 function gridPoints(options: GridOptions, target: number): Sampled {
-  const [alphas, betas, gammas] = [values(options.alpha), values(options.beta), values(options.gamma)];
+  const [alphas, betas, gammas] = gridValues(options);
   const total = alphas.length * betas.length * gammas.length;
-  if (total > options.maxPoints) {
-    throw new SpecError(
-      `invalid grid options: alpha, beta, gamma ranges with their steps give ${total} points, more than ` +
-        `maxPoints ${options.maxPoints}; use a coarser step or narrower ranges`,
-    );
-  }
   const { phi, rule, tolerance } = options;
   const { min, step } = options.gamma;
   const points: Accepted[] = [];
@@ -210,11 +238,44 @@ function gridPoints(options: GridOptions, target: number): Sampled {
         const multiplier = costMultiplier(factors);
         const error = Math.abs(multiplier - target) / target;
         if (!closest || error < closest.error) closest = { coefficients: c, multiplier, error };
-        if (error <= tolerance + 1e-12) points.push({ c, factors, multiplier });
+        if (error <= tolerance + 1e-12) points.push({ c, factors });
       }
     }
   }
   return { points, evaluated: total, ...(closest ? { closest } : {}) };
+}
+
+function gridValues(options: GridOptions): [number[], number[], number[]] {
+  const axes: [number[], number[], number[]] = [values(options.alpha), values(options.beta), values(options.gamma)];
+  const total = axes[0].length * axes[1].length * axes[2].length;
+  if (total > options.maxPoints) {
+    throw new SpecError(
+      `invalid grid options: alpha, beta, gamma ranges with their steps give ${total} points, more than ` +
+        `maxPoints ${options.maxPoints}; use a coarser step or narrower ranges`,
+    );
+  }
+  return axes;
+}
+
+/**
+ * Every grid point judged by its measured multiplier: rounding moves real costs off the smooth d·w²·r², so no
+ * interval of γ can be solved for; each point's architecture is costed once per distinct rounding.
+ */
+function everyGridPoint(options: GridOptions, target: number, multiplierOf: Multiplier): Sampled {
+  const [alphas, betas, gammas] = gridValues(options);
+  const points: Accepted[] = [];
+  let closest: Closest | undefined;
+  for (const alpha of alphas)
+    for (const beta of betas)
+      for (const gamma of gammas) {
+        const c = { alpha, beta, gamma };
+        const factors = scalingFactors(options.rule, c, options.phi);
+        const multiplier = multiplierOf(factors);
+        const error = Math.abs(multiplier - target) / target;
+        if (!closest || error < closest.error) closest = { coefficients: c, multiplier, error };
+        if (error <= options.tolerance + 1e-12) points.push({ c, factors });
+      }
+  return { points, evaluated: alphas.length * betas.length * gammas.length, ...(closest ? { closest } : {}) };
 }
 
 /** γ whose resolution factor is r: r = γ^φ (equation 3) or r = 1 + γ·φ (equation 4); NaN-safe for r <= 0. */
@@ -228,7 +289,7 @@ function invertResolution(rule: ScalingRule, phi: number, r: number): number {
  * clamped to its range, and the draw kept when it still meets the tolerance. Values are rounded to 4 decimals so
  * they read well and replay identically. Draws stop after `count` kept or 100·count tries.
  */
-function randomPoints(options: GridOptions, target: number): Sampled {
+function randomPoints(options: GridOptions, target: number, multiplierOf: Multiplier): Sampled {
   const { count, seed } = options.random as { count: number; seed: number };
   const next = seededRandom(seed);
   const draw = (r: CoefficientRange) => round4(r.min + next() * (r.max - r.min));
@@ -242,10 +303,10 @@ function randomPoints(options: GridOptions, target: number): Sampled {
     const gamma = round4(Math.min(options.gamma.max, Math.max(options.gamma.min, solved)));
     const c = { alpha, beta, gamma };
     const factors = scalingFactors(options.rule, c, options.phi);
-    const multiplier = costMultiplier(factors);
+    const multiplier = multiplierOf(factors);
     const error = Math.abs(multiplier - target) / target;
     if (!closest || error < closest.error) closest = { coefficients: c, multiplier, error };
-    if (error <= options.tolerance + 1e-12) points.push({ c, factors, multiplier });
+    if (error <= options.tolerance + 1e-12) points.push({ c, factors });
   }
   return { points, evaluated: attempt, ...(closest ? { closest } : {}) };
 }

@@ -108,6 +108,29 @@ export function phiForTarget(
   return { ...best, binding: (uses[0] as LimitUse).limit, limits: uses, reachedMaxPhi: true };
 }
 
+/**
+ * The member whose rounded architecture's real multiply-adds are closest to 2^φ × the baseline's, over φ' within
+ * ±1 of φ in steps of `precision`: rounding layer counts up and widths to the divisor moves a member's true cost
+ * away from the nominal 2^φ, most of all on small baselines.
+ */
+export function memberForRealCost(
+  baseline: Architecture,
+  coeffs: Coefficients,
+  rule: ScalingRule,
+  phi: number,
+  precision = 0.01,
+): FamilyMember {
+  parseSpec(Coefficients, coeffs, 'coefficients');
+  const target = 2 ** phi * architectureTotals(baseline).macs;
+  let best: FamilyMember | undefined;
+  const last = Math.round((phi + 1) / precision);
+  for (let k = Math.max(0, Math.round((phi - 1) / precision)); k <= last; k++) {
+    const m = member(baseline, coeffs, rule, Number((k * precision).toFixed(12)));
+    if (!best || Math.abs(m.cost.macs - target) < Math.abs(best.cost.macs - target)) best = m;
+  }
+  return best as FamilyMember;
+}
+
 /** The scaled family (B1…Bn style) for a list of φ. */
 export function scaleFamily(
   baseline: Architecture,

@@ -23,6 +23,7 @@ interface GridFlags extends BaselineFlags, LimitFlags {
   betaRange?: string;
   gammaRange?: string;
   tolerance?: string;
+  constraint?: string;
   random?: string;
   seed?: string;
   architectures?: boolean;
@@ -57,6 +58,11 @@ Examples:
     .option('--tolerance <t>', 'allowed |d·w²·r² − 2^phi| as a fraction of 2^phi', '0.05')
     .option('--random <count>', 'seeded random sampling of this many points instead of a grid')
     .option('--seed <n>', 'seed of the random sampling', '0')
+    .option(
+      '--constraint <kind>',
+      "nominal (d·w²·r²) or measured (the rounded architecture's real MACs over the baseline's)",
+      'nominal',
+    )
     .option('--architectures', 'include each candidate architecture in the JSON')
     .option('--json', 'print JSON')
     .action(async (flags: GridFlags) => {
@@ -75,6 +81,7 @@ Examples:
         beta: range(flags.betaRange, '--beta-range'),
         gamma: range(flags.gammaRange, '--gamma-range'),
         tolerance: parseNumber(flags.tolerance, '--tolerance') as number,
+        constraint: flags.constraint as GridOptionsInput['constraint'],
         ...(randomCount === undefined
           ? {}
           : { random: { count: randomCount, seed: parseNumber(flags.seed, '--seed') as number } }),
@@ -107,7 +114,22 @@ Examples:
       if (plan.candidates.length === 0) return;
       console.log(
         table(
-          ['#', 'alpha', 'beta', 'gamma', 'd', 'w', 'r', 'd·w²·r²', 'res', 'params', 'macs', 'group', 'excluded'],
+          [
+            '#',
+            'alpha',
+            'beta',
+            'gamma',
+            'd',
+            'w',
+            'r',
+            'd·w²·r²',
+            'real',
+            'res',
+            'params',
+            'macs',
+            'group',
+            'excluded',
+          ],
           plan.candidates.map((c) => [
             c.index,
             formatFactor(c.alpha),
@@ -117,6 +139,7 @@ Examples:
             formatFactor(c.factors.width),
             formatFactor(c.factors.resolution),
             formatFactor(c.costMultiplier),
+            formatFactor(c.measuredMultiplier),
             c.architecture.resolution,
             c.cost.params.total,
             c.cost.macs,
@@ -136,6 +159,7 @@ function candidateJson(c: GridCandidate, withArchitecture: boolean) {
     gamma: c.gamma,
     factors: c.factors,
     costMultiplier: c.costMultiplier,
+    measuredMultiplier: c.measuredMultiplier,
     resolution: c.architecture.resolution,
     stages: c.architecture.stages.map((s) => ({ repeats: s.repeats, filters: s.filters })),
     params: c.cost.params,

@@ -118,3 +118,21 @@ test('bad grid options name the field', () => {
   );
   assert.throws(() => planGrid(micro, { rule: 'cubic' } as never), named(/rule/));
 });
+
+test('the measured constraint keeps the points whose rounded architectures really cost 2^φ ± tolerance', () => {
+  const grid = { phi: 1, alpha: range(0.1), beta: range(0.1), gamma: range(0.1), tolerance: 0.12 };
+  const within = (m: number) => Math.abs(m - 2) / 2 <= 0.12 + 1e-12;
+  const nominal = planGrid(micro, grid);
+  // On a small baseline rounding moves real costs far from d·w²·r²: some nominal points are off the target.
+  assert.ok(nominal.candidates.some((c) => !within(c.measuredMultiplier)));
+  const measured = planGrid(micro, { ...grid, constraint: 'measured' });
+  assert.ok(measured.candidates.length > 0);
+  assert.ok(measured.candidates.every((c) => within(c.measuredMultiplier)));
+  assert.ok(
+    measured.candidates.some((c) => !within(c.costMultiplier)),
+    'it admits points the nominal rule rejects',
+  );
+  assert.equal(measured.groupCount, new Set(measured.candidates.map((c) => c.dedupGroup)).size);
+  const none = planGrid(micro, { ...grid, constraint: 'measured', tolerance: 0.0001 });
+  assert.match(none.emptyReason ?? '', /real MACs \/ baseline MACs/);
+});

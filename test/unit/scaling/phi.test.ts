@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { architectureTotals } from '../../../scaling/cost.js';
-import { phiForTarget, phiFromMultiplier, scaleFamily } from '../../../scaling/phi.js';
+import { memberForRealCost, phiForTarget, phiFromMultiplier, scaleFamily } from '../../../scaling/phi.js';
 import { getPreset } from '../../../scaling/presets.js';
 import { scaleArchitecture, scalingFactors } from '../../../scaling/scale.js';
 import { SpecError } from '../../../scaling/validate.js';
@@ -74,5 +74,18 @@ test('a family for a list of φ grows in every cost', () => {
   for (let i = 1; i < family.length; i++) {
     const [prev, cur] = [family[i - 1]?.cost, family[i]?.cost];
     assert.ok(cur && prev && cur.macs > prev.macs && cur.paramBytes > prev.paramBytes);
+  }
+});
+
+test('a member chosen by real cost is the φ whose rounded architecture costs closest to 2^φ × the baseline', () => {
+  const micro = getPreset('micro-28');
+  const base = architectureTotals(micro).macs;
+  const coeffs = { alpha: 1, beta: 1.2, gamma: 1.2 };
+  for (const phi of [1, 3]) {
+    const nominal = scaleFamily(micro, coeffs, 'exponential', [phi])[0];
+    const real = memberForRealCost(micro, coeffs, 'exponential', phi);
+    const off = (m: typeof real) => Math.abs(m.cost.macs / base - 2 ** phi) / 2 ** phi;
+    assert.ok(nominal && off(nominal) > 0.08, `nominal φ=${phi} is off by ${off(nominal as typeof real)}`);
+    assert.ok(off(real) < off(nominal as typeof real) && off(real) <= 0.08, `real φ=${real.phi} off by ${off(real)}`);
   }
 });
