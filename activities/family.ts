@@ -1,5 +1,12 @@
 import { architectureCost } from '../scaling/cost.js';
-import { phiForTarget, phiFromMultiplier, scaleFamily as scaledMembers } from '../scaling/phi.js';
+import { architectureTotals } from '../scaling/cost.js';
+import {
+  memberForRealCost,
+  phiForTarget,
+  phiFromMultiplier,
+  scaleFamily as scaledMembers,
+  type FamilyMember as ScaledMember,
+} from '../scaling/phi.js';
 import { baselineOf, readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
 import type { FamilyMember, ScaleInput } from './types.js';
 
@@ -13,7 +20,7 @@ const round = (x: number) => Number(x.toFixed(4));
 export async function scaleFamily(searchDir: string, input: ScaleInput): Promise<FamilyMember[]> {
   const spec = await readSearchSpec(searchDir);
   const baseline = baselineOf(spec);
-  const { rule } = spec.scaling.grid;
+  const { rule, tolerance } = spec.scaling.grid;
   const { targets } = spec.scaling;
   const coeffs = { alpha: input.best.alpha, beta: input.best.beta, gamma: input.best.gamma };
 
@@ -26,16 +33,22 @@ export async function scaleFamily(searchDir: string, input: ScaleInput): Promise
   }
   const seen = new Set<number>();
   const unique = requests.filter((r) => !seen.has(round(r.phi)) && seen.add(round(r.phi)));
-  const members = scaledMembers(
-    baseline,
-    coeffs,
-    rule,
-    unique.map((r) => r.phi),
+  // The limits' φ already accounts for the real cost; the others are nominal unless asked to be measured.
+  const measured = (r: { source: string }) => targets.cost === 'measured' && !r.source.startsWith('limits');
+  const members: ScaledMember[] = unique.map((r) =>
+    measured(r)
+      ? memberForRealCost(baseline, coeffs, rule, r.phi)
+      : (scaledMembers(baseline, coeffs, rule, [r.phi])[0] as ScaledMember),
   );
+  const baselineMacs = architectureTotals(baseline).macs;
 
   const family: FamilyMember[] = [];
   for (const [i, m] of members.entries()) {
-    const name = `phi${round(m.phi)}`.replace('.', '_');
+    const request = unique[i];
+    const name = `phi${round(request.phi)}`.replace('.', '_');
+    const target = 2 ** request.phi;
+    const multiplier = m.cost.macs / baselineMacs;
+    const off = Math.abs(multiplier - target) / target;
     const file = searchPaths(searchDir).family(name);
     const cost = architectureCost(m.architecture);
     await writeJsonAtomic(file, m.architecture);
@@ -49,7 +62,15 @@ export async function scaleFamily(searchDir: string, input: ScaleInput): Promise
     family.push({
       name,
       phi: m.phi,
-      source: unique[i].source,
+      source: measured(request) ? `${request.source}, measured cost (φ=${round(m.phi)})` : request.source,
+      target: round(target),
+      multiplier: round(multiplier),
+      ...(off > tolerance && {
+        costWarning:
+          `real cost ×${multiplier.toFixed(2)} is ${(off * 100).toFixed(0)} % off the ×${round(target)} target ` +
+          `(tolerance ${(tolerance * 100).toFixed(0)} %)` +
+          (measured(request) ? '' : ': scaling.targets.cost: measured picks the φ that costs closest'),
+      }),
       factors: {
         depth: round(m.factors.depth),
         width: round(m.factors.width),

@@ -130,6 +130,12 @@ export interface FamilyMember {
   /** Which request produced it: a φ, a multiplier N, or the resource limits. */
   source: string;
   factors: { depth: number; width: number; resolution: number };
+  /** 2^φ of the request: the multiple of the baseline's compute the member stands for. */
+  target: number;
+  /** Its rounded architecture's real multiply-adds over the baseline's. */
+  multiplier: number;
+  /** Set when the real multiplier is further from the target than the grid's tolerance. */
+  costWarning?: string;
   macs: number;
   params: number;
   paramBytes: number;

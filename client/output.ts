@@ -52,6 +52,9 @@ export function resultDocument(
       name: m.name,
       phi: m.phi,
       source: m.source,
+      target: m.target,
+      multiplier: m.multiplier,
+      ...(m.costWarning && { costWarning: m.costWarning }),
       factors: m.factors,
       resolution: m.resolution,
       macs: m.macs,
@@ -153,8 +156,10 @@ export function humanSummary(doc: ResultDocument): string {
     const score = m.final?.score !== undefined ? ` final score ${m.final.score.toFixed(4)}` : '';
     lines.push(
       `  ${m.name} (${m.source}): d=${m.factors.depth} w=${m.factors.width} r=${m.factors.resolution} ` +
-        `${m.resolution}px ${(m.macs / 1e6).toFixed(2)}M MACs ${(m.params / 1e3).toFixed(1)}k params${score}`,
+        `${m.resolution}px ${(m.macs / 1e6).toFixed(2)}M MACs (×${m.multiplier.toFixed(2)} of ×${m.target}) ` +
+        `${(m.params / 1e3).toFixed(1)}k params${score}`,
     );
+    if (m.costWarning) lines.push(`    warning: ${m.costWarning}`);
   }
   for (const r of doc.models) lines.push(`registered ${r.name}@${r.version} at ${r.uri}`);
   if (doc.temporal.ui) lines.push(`Temporal UI: ${doc.temporal.ui}`);

@@ -161,6 +161,7 @@ function familyTable(data: ReportData): string {
     'resolution r',
     'input',
     'multiply-adds',
+    'real cost (target)',
     'params',
     'param bytes',
     'peak activations',
@@ -177,13 +178,20 @@ function familyTable(data: ReportData): string {
       fixed(m.factors.resolution, 3),
       `${m.resolution}×${m.resolution}`,
       compact(m.macs),
+      // Summaries from before real costs were recorded have no multiplier.
+      m.multiplier === undefined
+        ? '–'
+        : `×${fixed(m.multiplier, 2)} (×${fixed(m.target, 2)})${m.costWarning ? ' ⚠' : ''}`,
       compact(m.params),
       bytes(m.paramBytes),
       bytes(m.peakActivationBytes),
       m.finalScore !== undefined ? fixed(m.finalScore) : (m.finalState ?? 'not retrained'),
       m.registered ?? '–',
     ]
-      .map((v, i) => `<td${i === 0 || i === 2 || i === 12 ? ' class="l"' : ''}>${escapeHtml(v)}</td>`)
+      .map(
+        (v, i) =>
+          `<td${i === 0 || i === 2 || i === 13 ? ' class="l"' : ''}${i === 8 && m.costWarning ? ` title="${escapeHtml(m.costWarning)}"` : ''}>${escapeHtml(v)}</td>`,
+      )
       .join(''),
   );
   return `<table id="family"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows

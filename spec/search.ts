@@ -30,6 +30,13 @@ export const Targets = z
     phis: z.array(z.number().min(0).max(16)).min(1).optional().describe('compound coefficients of the family'),
     multipliers: z.array(z.number().gt(0)).min(1).optional().describe('N× the baseline compute: φ = log2 N'),
     limits: ResourceLimits.optional().describe('the largest φ whose scaled architecture fits these'),
+    cost: z
+      .enum(['nominal', 'measured'])
+      .default('nominal')
+      .describe(
+        'nominal: each member at its φ; measured: at the φ whose rounded architecture really costs closest to ' +
+          "2^φ × the baseline's multiply-adds",
+      ),
   })
   .strict()
   .refine((t) => t.phis !== undefined || t.multipliers !== undefined || t.limits !== undefined, {
@@ -71,7 +78,9 @@ export const Scaling = z
       'the coefficient search: phi, rule, alpha/beta/gamma {min,max,step}, tolerance, random {count,seed}, ' +
         'limits, strategy (exhaustive | halving) and halving {eta, minEpochs, maxEpochs}',
     ),
-    targets: Targets.default({ phis: [1] }).describe('the family to produce from the best coefficients'),
+    targets: Targets.default(() => Targets.parse({ phis: [1] })).describe(
+      'the family to produce from the best coefficients',
+    ),
   })
   .strict();
 export type Scaling = z.infer<typeof Scaling>;

@@ -148,6 +148,8 @@ export async function searchDirFixture(
     return {
       name: `phi${phi}`,
       phi,
+      target: 2 ** phi,
+      multiplier: t.macs / architectureTotals(baseline).macs,
       source: `phi ${phi}`,
       factors,
       macs: t.macs,
