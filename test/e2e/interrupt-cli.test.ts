@@ -114,6 +114,9 @@ describe('interrupted searches on one machine', { concurrency: false }, () => {
     const { file, id } = await specFile(dir, 'ctrlc');
     const first = session(stateDir, 'search', file);
     await waitFor('the middle of the search', midSearch(stateDir, id));
+    // The progress lines (every 10 s) must have shown a training's batches: a slow start must not skip them.
+    const trainingLine = /g[0-9a-f]{12} epoch 1\/1 batch \d+\/\d+ loss \d/;
+    await waitFor('a training progress line', () => Promise.resolve(trainingLine.test(first.stderr())));
     const server = await devServerPid(stateDir);
     const interruptedAt = Date.now();
     process.kill(-(first.child.pid as number), 'SIGINT'); // a terminal's Ctrl-C: the whole foreground group
@@ -123,7 +126,7 @@ describe('interrupted searches on one machine', { concurrency: false }, () => {
     const err = first.stderr();
     assert.match(err, /interrupted; finished trainings are kept\. Continue it with: effscale search /);
     assert.doesNotMatch(err, /\n\s+at |Error:/, 'no stack trace for an expected event');
-    assert.match(err, /g[0-9a-f]{12} epoch 1\/1 batch \d+\/\d+ loss \d/, 'progress inside the running trainings');
+    assert.match(err, trainingLine, 'progress inside the running trainings');
     for (const pid of [...trainerPids(await runsOf(stateDir, id)), server ?? 0])
       assert.equal(processAlive(pid), false, `process ${pid} left running`);
 
