@@ -114,7 +114,7 @@ function rungsText(p: SearchProgress): string {
 function spendText(p: SearchProgress): string {
   if (!p.spend.seconds) return '';
   const budget = p.budget?.deviceSeconds ? ` of ${hours(p.budget.deviceSeconds)}` : '';
-  const left = p.toFinishSeconds !== null ? `, ~${hours(p.toFinishSeconds)} to go` : '';
+  const left = p.toFinishSeconds ? `, ~${hours(p.toFinishSeconds)} to go` : '';
   const stopped = p.stoppedBy === 'budget' ? ' (budget reached)' : '';
   return ` spent ${hours(p.spend.seconds)}${budget} device-h${left}${stopped}`;
 }
