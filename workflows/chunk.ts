@@ -11,7 +11,13 @@ import {
 import type { Training, TrainingRecord } from '../activities/types.js';
 import { nextPromotion, rungCounts, scoresOf } from './halving.js';
 import { bookkeeping, failureMessage, isInterruption, train, trainings, type TrainingOptions } from './activities.js';
-import { chunkBestSignal, chunkProgressQuery, chunkSettingsSignal, chunkSpendSignal } from './messages.js';
+import {
+  chunkBestSignal,
+  chunkCandidatesQuery,
+  chunkProgressQuery,
+  chunkSettingsSignal,
+  chunkSpendSignal,
+} from './messages.js';
 import {
   emptyCounts,
   LEADERS,
@@ -82,6 +88,9 @@ class ChunkRun {
 
   handle(): void {
     setHandler(chunkProgressQuery, () => this.progress());
+    setHandler(chunkCandidatesQuery, () =>
+      this.trainings.map((t) => ({ ...t, ...(this.records.get(t.group) ?? { state: 'pending' as const }) })),
+    );
     setHandler(chunkSettingsSignal, ({ parallelism, paused }) => {
       this.window.parallelism = parallelism;
       this.window.paused = paused;

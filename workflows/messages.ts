@@ -1,7 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { SearchExtension } from '../activities/types.js';
-import type { BestCandidate, ChunkProgress, SearchProgress, SearchResult, Spend } from './state.js';
+import type { BestCandidate, ChunkCandidate, ChunkProgress, SearchProgress, SearchResult, Spend } from './state.js';
 
 /** The search workflow's message contract, shared by the workflow and every client (CLI, tests). */
 
@@ -16,6 +16,8 @@ export const extendUpdate = defineUpdate<number, [SearchExtension]>('extend');
 
 /** Between the search and its chunk workflows. */
 export const chunkProgressQuery = defineQuery<ChunkProgress>('chunkProgress');
+/** A chunk's rows of the candidate table, live (the store has them too, once the chunk recorded them). */
+export const chunkCandidatesQuery = defineQuery<ChunkCandidate[]>('candidates');
 /** The search's window settings, sent to its running chunk whenever they change. */
 export const chunkSettingsSignal = defineSignal<[{ parallelism: number; paused: boolean }]>('chunkSettings');
 /** A chunk's new best candidate, sent to the search so the best score is live in its query and attribute. */

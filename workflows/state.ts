@@ -3,6 +3,8 @@ import type {
   FamilyMember,
   RegisteredModel,
   SearchExtension,
+  Training,
+  TrainingRecord,
   TrainingState,
 } from '../activities/types.js';
 import type { SearchSpec } from '../spec/search.js';
@@ -163,6 +165,9 @@ export interface SearchProgress {
   /** The workflow id of the chunk training now; its own progress query has its live counts. */
   activeChunk: string | null;
 }
+
+/** One training as its chunk knows it: the representative grid point and its record. */
+export type ChunkCandidate = Training & TrainingRecord;
 
 /** A chunk workflow's live progress. */
 export interface ChunkProgress {

@@ -11,7 +11,7 @@ import { dryRun, dryRunSummary } from '../../../client/dry-run.js';
 import { extendFinished, searchOptions } from '../../../client/search.js';
 import { searchProgress } from '../../../client/follow.js';
 import { humanSummary, resultDocument } from '../../../client/output.js';
-import { SpendAttribute } from '../../../workflows/messages.js';
+import { chunkCandidatesQuery, SpendAttribute } from '../../../workflows/messages.js';
 import { chunkWorkflowId } from '../../../workflows/chunk.js';
 import type { SearchResult } from '../../../workflows/state.js';
 import {
@@ -64,10 +64,11 @@ describe('successive halving and the compute budget', () => {
     const noop = { stateDir, executorFor: () => new InProcessNoop() };
     const worker = await createTestWorker(env.nativeConnection, noop);
     const { handle, workflowId } = await start(env.client, spec);
-    // The progress query of the closed search is answered by a worker: ask it before this one stops.
-    const [result, p] = await worker.runUntil(async () => {
+    // Queries of closed workflows are answered by a worker: ask them before this one stops.
+    const [result, p, queried] = await worker.runUntil(async () => {
       const done: SearchResult = await handle.result();
-      return [done, await searchProgress(env.client, handle)] as const;
+      const chunk = env.client.workflow.getHandle(chunkWorkflowId(workflowId, 0));
+      return [done, await searchProgress(env.client, handle), await chunk.query(chunkCandidatesQuery)] as const;
     });
     assert.equal(result.status, 'completed');
 
@@ -98,6 +99,11 @@ describe('successive halving and the compute budget', () => {
       [0, 1, 2].map((k) => reached(k).length),
     );
     assert.ok(p.spend.work > 0);
+    // The chunk's candidates query (the UI's Queries tab) has each training's α, β, γ, MACs, state, rung and scores.
+    assert.deepEqual(
+      queried.map((q) => [q.group, q.alpha, q.beta, q.gamma, q.macs, q.state, q.rung, q.scores]).sort(),
+      trainings.map((t) => [t.group, t.alpha, t.beta, t.gamma, t.macs, t.state, t.rung, t.scores]).sort(),
+    );
     // The Temporal UI's timeline names what each training bar trained.
     const summaries = await activitySummaries(env.client, chunkWorkflowId(workflowId, 0));
     const l = largest;
