@@ -1,7 +1,8 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { EpochMetrics } from '../spec/candidate.js';
-import { epochsText, rungLabel, type CandidateCurve, type ReportData } from './data.js';
+import type { Coefficients } from '../scaling/scale.js';
+import { epochsText, heatmapCells, rungLabel, type CandidateCurve, type CellState, type ReportData } from './data.js';
 
 /**
  * The report's plots as vega-lite specs, rendered to SVG in Node (no browser, no network to view). Mark layers
@@ -39,6 +40,8 @@ export function paretoSpec(data: ReportData): TopLevelSpec {
     if (!last || better(c.score ?? 0, last.score)) front.push({ macs: c.macs, score: c.score ?? 0 });
   }
   const best = data.best;
+  // The floor a trained candidate must clear; drawn even far below the scores, so the reader sees the distance.
+  const chance = data.chance === undefined ? [] : [{ score: data.chance, label: `chance: ${data.chance.toFixed(3)}` }];
   const x = {
     field: 'macs',
     type: 'quantitative',
@@ -46,7 +49,13 @@ export function paretoSpec(data: ReportData): TopLevelSpec {
     scale: { type: 'log' },
     axis: { format: '~s' },
   } as const;
-  const y = { field: 'score', type: 'quantitative', title: `score (${data.metric})`, scale: { zero: false } } as const;
+  // Padded so that a chance line at the bottom of the scores stands clear of the x axis.
+  const y = {
+    field: 'score',
+    type: 'quantitative',
+    title: `score (${data.metric})`,
+    scale: { zero: false, padding: 8 },
+  } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     width: 560,
@@ -70,6 +79,18 @@ export function paretoSpec(data: ReportData): TopLevelSpec {
         },
       },
       {
+        name: 'pareto_chance',
+        data: { values: chance },
+        mark: { type: 'rule', color: '#c62828', strokeDash: [2, 2] },
+        encoding: { y, description: { field: 'label' } },
+      },
+      {
+        name: 'pareto_chance_label',
+        data: { values: chance },
+        mark: { type: 'text', text: 'chance', align: 'right', baseline: 'bottom', dy: -2, color: '#c62828' },
+        encoding: { x: { value: 'width' }, y },
+      },
+      {
         name: 'pareto_chosen',
         data: {
           values: best ? [{ macs: best.macs, score: best.score, label: `chosen: candidate ${best.index}` }] : [],
@@ -81,39 +102,144 @@ export function paretoSpec(data: ReportData): TopLevelSpec {
   };
 }
 
-/** Pairwise heatmaps over the grid: the best score in each cell, over the third coefficient. */
-export function heatmapSpec(data: ReportData): TopLevelSpec {
-  const values = data.candidates
-    .filter((c) => c.score !== undefined)
-    .map((c) => ({ alpha: c.alpha, beta: c.beta, gamma: c.gamma, score: c.score }));
-  const pairs = [
-    ['alpha', 'beta', 'α (depth)', 'β (width)'],
-    ['alpha', 'gamma', 'α (depth)', 'γ (resolution)'],
-    ['beta', 'gamma', 'β (width)', 'γ (resolution)'],
-  ] as const;
+/** α, β, γ as the heatmaps name them: the symbol and the dimension it scales. */
+export const COEFFICIENTS = {
+  alpha: { symbol: 'α', dimension: 'depth' },
+  beta: { symbol: 'β', dimension: 'width' },
+  gamma: { symbol: 'γ', dimension: 'resolution' },
+} as const;
+
+/** The heatmaps: each pair of coefficients, then the third, the one each cell's best score is taken over. */
+export const HEATMAP_PAIRS = [
+  ['alpha', 'beta', 'gamma'],
+  ['alpha', 'gamma', 'beta'],
+  ['beta', 'gamma', 'alpha'],
+] as const satisfies readonly (readonly [keyof Coefficients, keyof Coefficients, keyof Coefficients])[];
+export type HeatmapPair = (typeof HEATMAP_PAIRS)[number];
+
+/** How a cell with no score reads, in the legend and in the cell: a grey cross, a white dash. */
+export const UNSCORED_CELLS = {
+  excluded: { legend: 'excluded (over the limits)', text: '×', fill: '#bdbdbd' },
+  unscored: { legend: 'not trained or failed', text: '–', fill: '#ffffff' },
+} as const satisfies Record<Exclude<CellState, 'scored'>, unknown>;
+
+/**
+ * Whether white text stands out more than black from a scored cell's colour (the score layer's `color` scale):
+ * so at viridis' dark end, and black at its light one.
+ */
+const WHITE_INK =
+  "isValid(datum.score) && contrast('white', scale('color', datum.score)) > contrast('black', scale('color', datum.score))";
+
+const coefficientTitle = (c: keyof Coefficients) => `${COEFFICIENTS[c].symbol} (${COEFFICIENTS[c].dimension})`;
+
+/**
+ * One heatmap over a pair of coefficients: each cell the best score over the third, written in the cell; cells
+ * with no score filled by why; a pair with no candidate left blank. The colour domain is every score drawn, so the
+ * three heatmaps share one scale and `legends` need showing on one only.
+ */
+export function heatmapSpec(data: ReportData, [x, y, over]: HeatmapPair, legends: boolean): TopLevelSpec {
+  const scores = data.candidates.flatMap((c) => (c.score !== undefined ? [c.score] : []));
+  const cells = heatmapCells(data.candidates, x, y, data.higherIsBetter).map((cell) => {
+    const at = `${COEFFICIENTS[x].symbol} ${cell.x}, ${COEFFICIENTS[y].symbol} ${cell.y}`;
+    const unscored = cell.state === 'scored' ? undefined : UNSCORED_CELLS[cell.state];
+    return {
+      ...cell,
+      text: unscored?.text ?? cell.score?.toFixed(3),
+      status: unscored?.legend,
+      label: unscored
+        ? `${at}: ${unscored.legend}`
+        : `${at}: ${data.metric} ${cell.score} at the best ${COEFFICIENTS[over].symbol}`,
+    };
+  });
+  const encoding = {
+    x: { field: 'x', type: 'ordinal', title: coefficientTitle(x), axis: { labelAngle: 0 } },
+    y: { field: 'y', type: 'ordinal', title: coefficientTitle(y), sort: 'descending' },
+    description: { field: 'label' },
+  } as const;
+  const unscored = Object.values(UNSCORED_CELLS);
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    data: { values },
-    hconcat: pairs.map(([a, b, ta, tb]) => ({
-      name: `heatmap_${a}_${b}`,
-      width: 170,
-      height: 170,
-      mark: { type: 'rect' },
-      encoding: {
-        x: { field: a, type: 'ordinal', title: ta },
-        y: { field: b, type: 'ordinal', title: tb, sort: 'descending' },
-        color: {
-          aggregate: data.higherIsBetter ? 'max' : 'min',
-          field: 'score',
-          type: 'quantitative',
-          title: `${data.higherIsBetter ? 'best' : 'lowest'} ${data.metric}`,
-          scale: { scheme: 'viridis', reverse: !data.higherIsBetter },
+    // Wide enough for a score's three decimals in the cell.
+    width: { step: 40 },
+    height: { step: 24 },
+    layer: [
+      {
+        name: 'heatmap_score',
+        data: { values: cells.filter((c) => c.state === 'scored') },
+        mark: { type: 'rect' },
+        encoding: {
+          ...encoding,
+          color: {
+            field: 'score',
+            type: 'quantitative',
+            title: `${data.higherIsBetter ? 'best' : 'lowest'} ${data.metric}`,
+            scale: {
+              scheme: 'viridis',
+              reverse: !data.higherIsBetter,
+              domain: [Math.min(...scores), Math.max(...scores)],
+            },
+            legend: legends ? {} : null,
+          },
         },
       },
-    })),
-    resolve: { scale: { color: 'shared' } },
-  };
+      {
+        name: 'heatmap_unscored',
+        data: { values: cells.filter((c) => c.state !== 'scored') },
+        mark: { type: 'rect', stroke: '#999', strokeWidth: 0.5 },
+        encoding: {
+          ...encoding,
+          fill: {
+            field: 'status',
+            type: 'nominal',
+            title: 'no score',
+            scale: { domain: unscored.map((u) => u.legend), range: unscored.map((u) => u.fill) },
+            legend: legends ? { symbolStrokeColor: '#999', labelLimit: 240 } : null,
+          },
+        },
+      },
+      {
+        name: 'heatmap_text',
+        data: { values: cells },
+        mark: { type: 'text', fontSize: 11 },
+        encoding: {
+          x: encoding.x,
+          y: encoding.y,
+          text: { field: 'text' },
+          color: { condition: { test: WHITE_INK, value: 'white' }, value: 'black' },
+        },
+      },
+    ],
+  } as TopLevelSpec;
 }
+
+/**
+ * Whole epochs, about ten ticks at most, from 0 (vega drops those outside the domain): vega's own ticks over a
+ * short run fall on half epochs (1, 1.5, 2, …), whatever tickMinStep says.
+ */
+export function epochTicks(last: number): number[] {
+  const step = [1, 2, 5, 10, 20, 25, 50, 100].find((s) => last / s <= 10) ?? Math.ceil(last / 10);
+  return Array.from({ length: Math.floor(last / step) + 1 }, (_, k) => k * step);
+}
+
+/** An x axis of epochs up to the last one drawn; `d` keeps vega from writing 1 as "1.0". */
+function epochX(epochs: EpochMetrics[][]) {
+  const last = Math.max(...epochs.map((run) => run.at(-1)?.epoch ?? 0));
+  return {
+    field: 'epoch',
+    type: 'quantitative',
+    title: 'epoch',
+    axis: { values: epochTicks(last), format: 'd' },
+  } as const;
+}
+
+/** Each finalist's two curves told apart by line style, a legend naming both: solid validation, dashed training. */
+const SPLITS = {
+  domain: ['validation', 'training'],
+  range: [
+    [1, 0],
+    [6, 3],
+  ],
+};
 
 /** Per-epoch validation and training accuracy and loss of the retrained finalists. */
 export function curvesSpec(data: ReportData): TopLevelSpec {
@@ -123,18 +249,41 @@ export function curvesSpec(data: ReportData): TopLevelSpec {
       { member: curve.member, epoch: e.epoch, split: 'training', accuracy: e.trainAccuracy, loss: e.trainLoss },
     ]),
   );
-  const panel = (field: 'accuracy' | 'loss') => ({
-    name: `curve_${field}`,
-    width: 300,
-    height: 200,
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
+  const x = epochX(data.curves.map((c) => c.epochs));
+  const panel = (field: 'accuracy' | 'loss') => {
+    const encoding = {
+      x,
       y: { field, type: 'quantitative', title: field, scale: { zero: false } },
       color: { field: 'member', type: 'nominal', title: 'finalist' },
-      strokeDash: { field: 'split', type: 'nominal', title: 'split' },
-    },
-  });
+    };
+    return {
+      width: 300,
+      height: 200,
+      layer: [
+        {
+          name: `curve_${field}`,
+          mark: { type: 'line' },
+          encoding: {
+            ...encoding,
+            // Its own layer, apart from the points, so that the legend draws each dash in grey (the colour is
+            // the finalist's) and not a dot.
+            strokeDash: {
+              field: 'split',
+              type: 'nominal',
+              title: 'curve',
+              scale: SPLITS,
+              legend: { symbolType: 'stroke', symbolSize: 400, symbolStrokeColor: '#555', symbolStrokeWidth: 2 },
+            },
+          },
+        },
+        {
+          name: `curve_${field}_point`,
+          mark: { type: 'point', filled: true },
+          encoding: { ...encoding, detail: { field: 'split' } },
+        },
+      ],
+    };
+  };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     data: { values },
@@ -185,8 +334,7 @@ export function candidateCurvesSpec(data: ReportData): TopLevelSpec {
   const boundaries = halving
     ? data.strategy.rungEpochs.map((epoch, k) => ({ epoch, label: `end of rung ${k + 1}` }))
     : [];
-  // Whole epochs only: without a format vega draws fractional ticks whatever tickMinStep says.
-  const x = { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } } as const;
+  const x = epochX(data.candidateCurves.map((c) => c.epochs));
   const y = {
     field: 'value',
     type: 'quantitative',

@@ -1,9 +1,10 @@
 import { join } from 'node:path';
-import { readJsonIfExists, readSearchSpec, searchPaths } from '../activities/search-dir.js';
+import { baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from '../activities/search-dir.js';
 import type { FamilyMember } from '../activities/types.js';
-import { scalingFactors, type ScalingFactors } from '../scaling/scale.js';
+import { scalingFactors, type Coefficients, type ScalingFactors } from '../scaling/scale.js';
 import type { EpochMetrics, TrainResult } from '../spec/candidate.js';
 import { rungEpochs, type SearchSpec } from '../spec/search.js';
+import type { Metric } from '../spec/task.js';
 import type { SearchResult, Spend, TrainingState } from '../workflows/state.js';
 import { readCandidateTable, type CandidateRow as TableRow } from '../activities/candidate-table.js';
 import { readSummary } from '../activities/register.js';
@@ -54,8 +55,10 @@ export interface ReportData {
   name: string;
   status: SearchResult['status'];
   stage: SearchResult['state']['stage'];
-  metric: string;
+  metric: Metric;
   higherIsBetter: boolean;
+  /** The score of guessing a class at random, which a trained candidate must beat; none for loss. */
+  chance?: number;
   rule: string;
   searchPhi: number;
   dataset: string;
@@ -98,6 +101,55 @@ export function rungLabel(strategy: SearchStrategy, finished: number): string {
 
 export const epochsText = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
 
+/**
+ * The score of a uniform random guess over `classes`: accuracy 1/classes, error 1 − 1/classes. Loss has no such
+ * line: a guess's cross-entropy depends on its confidence, not only on the classes.
+ */
+export function chanceScore(metric: Metric, classes: number): number | undefined {
+  if (metric === 'loss') return undefined;
+  return metric === 'accuracy' ? 1 / classes : 1 - 1 / classes;
+}
+
+/**
+ * What the grid points at one heatmap cell came to: scored (the best of their scores), excluded (every one over
+ * the limits), else unscored (not trained yet, failed, or cancelled before a score).
+ */
+export type CellState = 'scored' | 'excluded' | 'unscored';
+
+export interface HeatmapCell {
+  x: number;
+  y: number;
+  state: CellState;
+  /** The best score over the third coefficient; scored cells only. */
+  score?: number;
+}
+
+/**
+ * One cell per pair of `x`, `y` coefficient values some candidate has. A pair no candidate has gets no cell: no
+ * grid point there satisfies the constraint (or the report's sample left it out).
+ */
+export function heatmapCells(
+  candidates: TableRow[],
+  x: keyof Coefficients,
+  y: keyof Coefficients,
+  higherIsBetter: boolean,
+): HeatmapCell[] {
+  const better = (a: number, b: number) => (higherIsBetter ? a > b : a < b);
+  const cells = new Map<string, HeatmapCell>();
+  for (const c of candidates) {
+    const key = `${c[x]} ${c[y]}`;
+    const cell: HeatmapCell = cells.get(key) ?? { x: c[x], y: c[y], state: 'excluded' };
+    if (c.score !== undefined) {
+      if (cell.score === undefined || better(c.score, cell.score)) {
+        cell.state = 'scored';
+        cell.score = c.score;
+      }
+    } else if (c.state !== 'excluded' && cell.state === 'excluded') cell.state = 'unscored';
+    cells.set(key, cell);
+  }
+  return [...cells.values()];
+}
+
 export function reportData(
   result: SearchResult,
   spec: SearchSpec,
@@ -109,6 +161,8 @@ export function reportData(
   const { state } = result;
   // A summary written before spend was recorded has none, whatever its type says.
   const spend = result.spend as Spend | undefined;
+  // Every candidate scales the baseline, so they all classify its classes.
+  const chance = chanceScore(spec.task.metric, baselineOf(spec).classes);
   const shown =
     table.length > REPORT_ROWS
       ? sampleRows(
@@ -140,6 +194,7 @@ export function reportData(
     stage: state.stage,
     metric: spec.task.metric,
     higherIsBetter: spec.task.metric === 'accuracy',
+    ...(chance !== undefined && { chance }),
     rule,
     searchPhi: phi,
     dataset: `${spec.task.dataset.format} (${spec.task.dataset.path})`,

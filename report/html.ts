@@ -1,11 +1,15 @@
 import {
   candidateCurvesSpec,
+  COEFFICIENTS,
   curvesSpec,
+  HEATMAP_PAIRS,
   familySpec,
   heatmapSpec,
   paretoSpec,
   rungScoresSpec,
   toSvg,
+  UNSCORED_CELLS,
+  type HeatmapPair,
 } from './charts.js';
 import { CANDIDATE_CURVES, epochsText, rungLabel, type CandidateRow, type ReportData } from './data.js';
 
@@ -35,6 +39,8 @@ th,td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right;white-space:
 th{background:#f6f6f6;position:sticky;top:0}td.l,th.l{text-align:left}
 tr.chosen td{background:#fff3cd;font-weight:600}.note{color:#a33;white-space:normal;text-align:left}
 .plot svg{max-width:100%;height:auto}.state-failed{color:#a33}.state-excluded{color:#888}
+.heatmaps{display:flex;flex-wrap:wrap;gap:8px 24px;align-items:flex-start}.heatmaps figure{margin:0;display:table}
+.heatmaps figcaption{display:table-caption;caption-side:bottom;color:#666;font-size:12px}
 .scroll{max-height:520px;overflow:auto;border:1px solid #eee}
 .alert{background:#fdecea;border-left:4px solid #c62828;padding:8px 12px;margin:0 0 16px}
 `;
@@ -202,6 +208,32 @@ function familyTable(data: ReportData): string {
 const plot = (id: string, svg: string) => `<div class="plot" id="${id}">${svg}</div>`;
 const empty = (text: string) => `<p class="sub">${escapeHtml(text)}</p>`;
 
+/** What a heatmap's cells say, and why a cell can be empty: no candidate there, or none with a score. */
+function heatmapCaption(data: ReportData, [x, y, over]: HeatmapPair): string {
+  const [a, b, c] = [x, y, over].map((k) => COEFFICIENTS[k].symbol);
+  const sample = data.sampled ? ' (or the drawn sample left it out)' : '';
+  return (
+    `Each cell: the ${data.higherIsBetter ? 'highest' : 'lowest'} ${data.metric} over ${c} at that ${a}, ${b}. ` +
+    `Blank: no candidate, as no grid point there satisfies the constraint${sample}. ` +
+    `${UNSCORED_CELLS.excluded.text}: ${UNSCORED_CELLS.excluded.legend}, every candidate there. ` +
+    `${UNSCORED_CELLS.unscored.text}: ${UNSCORED_CELLS.unscored.legend}, no candidate there has a score.`
+  );
+}
+
+/** One figure per pair of coefficients, its caption under it; the shared colour legends on the last one. */
+async function heatmaps(data: ReportData): Promise<string> {
+  const figures = await Promise.all(
+    HEATMAP_PAIRS.map(async (pair, k) => {
+      const svg = await toSvg(heatmapSpec(data, pair, k === HEATMAP_PAIRS.length - 1));
+      return (
+        `<figure class="plot" id="heatmap-${pair[0]}-${pair[1]}">${svg}` +
+        `<figcaption>${escapeHtml(heatmapCaption(data, pair))}</figcaption></figure>`
+      );
+    }),
+  );
+  return `<div class="heatmaps" id="heatmaps">${figures.join('')}</div>`;
+}
+
 /** Under halving only: the promotions, rung by rung. */
 async function rungSection(data: ReportData): Promise<string> {
   if (!halving(data)) return '';
@@ -232,8 +264,7 @@ export async function renderReport(data: ReportData, generatedAt = new Date()): 
     `<h2>Summary</h2>${budgetNote(data)}${summary(data)}`,
     `<h2>Score against multiply-adds</h2>` +
       (scored ? plot('pareto', await toSvg(paretoSpec(data))) : empty('no candidate has a score yet')),
-    `<h2>Score over the grid</h2>` +
-      (scored ? plot('heatmaps', await toSvg(heatmapSpec(data))) : empty('no candidate has a score yet')),
+    `<h2>Score over the grid</h2>` + (scored ? await heatmaps(data) : empty('no candidate has a score yet')),
     await rungSection(data),
     await candidateCurvesSection(data),
     `<h2>Training curves of the finalists</h2>` +

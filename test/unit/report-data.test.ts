@@ -1,7 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CandidateRow } from '../../activities/candidate-table.js';
-import { CANDIDATE_CURVES, curvedCandidates, REPORT_ROWS, reportData, rungLabel } from '../../report/data.js';
+import { epochTicks } from '../../report/charts.js';
+import {
+  CANDIDATE_CURVES,
+  chanceScore,
+  curvedCandidates,
+  heatmapCells,
+  REPORT_ROWS,
+  reportData,
+  rungLabel,
+} from '../../report/data.js';
 import { SearchSpec } from '../../spec/search.js';
 import { initialState, type BestCandidate, type SearchResult } from '../../workflows/state.js';
 
@@ -155,4 +164,85 @@ test('the report shapes rungs, per-rung scores, spend and a budget stop', () => 
   assert.equal(plain.spend, undefined);
   assert.equal(plain.stoppedBy, undefined);
   assert.equal(plain.budget, undefined);
+});
+
+test("chance is a random guess over the baseline's classes: 1/classes of accuracy, 1 − 1/classes of error, none for loss", () => {
+  assert.equal(chanceScore('accuracy', 10), 0.1);
+  assert.equal(chanceScore('error', 4), 0.75);
+  assert.equal(chanceScore('loss', 10), undefined);
+  const spec = (metric: string) =>
+    SearchSpec.parse({
+      name: 'five',
+      baseline: { preset: 'micro-28', classes: 5 },
+      task: { dataset: { format: 'fashion-mnist', path: '/usr/share/datasets/fashion-mnist' }, metric },
+    });
+  const result: SearchResult = {
+    searchId: 'five',
+    name: 'five',
+    specHash: 'x',
+    status: 'completed',
+    best: null,
+    spend: { seconds: 0, work: 0 },
+    state: initialState(2, 0),
+  };
+  assert.equal(reportData(result, spec('accuracy'), [], []).chance, 0.2);
+  assert.equal(reportData(result, spec('error'), [], []).chance, 0.8);
+  assert.equal('chance' in reportData(result, spec('loss'), [], []), false);
+});
+
+test('a heatmap cell holds the best score over the third coefficient, else why it has none', () => {
+  const row = (alpha: number, beta: number, gamma: number, rest: Partial<CandidateRow>): CandidateRow => ({
+    index: 0,
+    alpha,
+    beta,
+    gamma,
+    group: `g${alpha}${beta}${gamma}`,
+    macs: 1e6,
+    params: 1000,
+    state: 'succeeded',
+    ...rest,
+  });
+  const table = [
+    row(1, 1, 1.2, { score: 0.5 }),
+    row(1, 1, 1.3, { score: 0.7 }),
+    row(1, 1, 1.4, { state: 'failed', error: 'crash' }),
+    row(1, 1.1, 1.2, { state: 'excluded', excluded: 'over the limits' }),
+    row(1, 1.1, 1.3, { state: 'pending' }),
+    row(1.1, 1, 1.1, { state: 'excluded', excluded: 'over the limits' }),
+    row(1.1, 1, 1.2, { state: 'excluded', excluded: 'over the limits' }),
+    row(1.1, 1.1, 1.1, { state: 'cancelled' }),
+  ];
+  // No candidate at α 1.2 (or β 1.2): no cell.
+  assert.deepEqual(heatmapCells(table, 'alpha', 'beta', true), [
+    { x: 1, y: 1, state: 'scored', score: 0.7 },
+    { x: 1, y: 1.1, state: 'unscored' },
+    { x: 1.1, y: 1, state: 'excluded' },
+    { x: 1.1, y: 1.1, state: 'unscored' },
+  ]);
+  assert.deepEqual(heatmapCells(table, 'alpha', 'beta', false)[0], { x: 1, y: 1, state: 'scored', score: 0.5 });
+  // Over another pair the same points fall into other cells.
+  assert.deepEqual(
+    heatmapCells(table, 'beta', 'gamma', true).map((c) => [c.x, c.y, c.state]),
+    [
+      [1, 1.2, 'scored'],
+      [1, 1.3, 'scored'],
+      [1, 1.4, 'unscored'],
+      [1.1, 1.2, 'excluded'],
+      [1.1, 1.3, 'unscored'],
+      [1, 1.1, 'excluded'],
+      [1.1, 1.1, 'unscored'],
+    ],
+  );
+});
+
+test('epoch ticks are whole epochs, ten or so however long the training', () => {
+  assert.deepEqual(epochTicks(3), [0, 1, 2, 3]);
+  assert.deepEqual(epochTicks(9), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(epochTicks(12), [0, 2, 4, 6, 8, 10, 12]);
+  for (const last of [1, 7, 10, 11, 37, 90, 250, 999, 12_345]) {
+    const ticks = epochTicks(last);
+    assert.ok(ticks.every(Number.isInteger), `${last}: ${ticks.join(' ')}`);
+    assert.ok(ticks.length >= 2 && ticks.length <= 11, `${last}: ${ticks.length} ticks`);
+    assert.ok((ticks.at(-1) ?? Infinity) <= last, `${last}: ends at ${ticks.at(-1)}`);
+  }
 });

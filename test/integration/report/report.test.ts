@@ -4,28 +4,34 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext } from 'playwright-core';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../chromium.js';
 import { readCandidateTable } from '../../../activities/candidate-table.js';
-import { loadReportData, reportData, rungLabel, type ReportData } from '../../../report/data.js';
+import { COEFFICIENTS, HEATMAP_PAIRS, UNSCORED_CELLS } from '../../../report/charts.js';
+import { heatmapCells, loadReportData, reportData, rungLabel, type ReportData } from '../../../report/data.js';
 import { SearchSpec } from '../../../spec/search.js';
 import type { SearchResult } from '../../../workflows/state.js';
 import { renderReport } from '../../../report/html.js';
 import { searchDirFixture } from './fixture.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+/** The relative luminance of a colour as the browser computes it (`rgb(r, g, b)`), after WCAG 2. */
+function luminance(rgb: string): number {
+  const [r, g, b] = (rgb.match(/\d+(\.\d+)?/g) ?? []).map((v) => {
+    const c = Number(v) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+/** WCAG 2 contrast ratio; 4.5 is the least it asks of normal text. */
+function contrast(a: string, b: string): number {
+  const [light, dark] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (light + 0.05) / (dark + 0.05);
+}
 
 describe('search report (vega-lite SVG, opened in headless Chromium)', () => {
   let searchDir: string;
   let html: string;
+  let exhaustive: ReportData;
   let scored: number;
   let profile: string;
   let browser: BrowserContext;
@@ -37,6 +43,7 @@ describe('search report (vega-lite SVG, opened in headless Chromium)', () => {
     searchDir = fixture.searchDir;
     const data = await loadReportData(searchDir);
     assert.ok(data);
+    exhaustive = data;
     scored = data.candidates.filter((c) => c.score !== undefined).length;
     html = await renderReport(data);
     await writeFile(join(searchDir, 'report.html'), html);
@@ -175,6 +182,159 @@ describe('search report (vega-lite SVG, opened in headless Chromium)', () => {
     assert.deepEqual([...stoppedAt].sort(), ['1', '2', '3']);
     assert.equal(await page.locator('#candidate-curves g.rung_boundary_marks > line').count(), 3);
     await page.screenshot({ path: join(tmpdir(), 'effscale-report-halving.png'), fullPage: true });
+    await page.close();
+  });
+
+  it("the finalists' curves: a legend names validation (solid) and training (dashed), each line drawn so", async () => {
+    const page = await browser.newPage();
+    await page.goto(`file://${join(searchDir, 'report.html')}`, { waitUntil: 'load' });
+    const legend = page.locator(`#curves g.role-legend[aria-label*="titled 'curve'"]`);
+    assert.deepEqual(await legend.locator('g.role-legend-label text').allTextContents(), ['validation', 'training']);
+    const symbols = await legend
+      .locator('g.role-legend-symbol path')
+      .evaluateAll((paths) =>
+        paths.map((p) => [p.getAttribute('stroke-dasharray'), p.ownerDocument.defaultView?.getComputedStyle(p).stroke]),
+      );
+    assert.deepEqual(symbols, [
+      ['1,0', 'rgb(85, 85, 85)'],
+      ['6,3', 'rgb(85, 85, 85)'],
+    ]);
+    for (const panel of ['accuracy', 'loss']) {
+      const lines = await page
+        .locator(`#curves g.curve_${panel}_marks > path`)
+        .evaluateAll((paths) => paths.map((p) => [p.getAttribute('aria-label'), p.getAttribute('stroke-dasharray')]));
+      assert.equal(lines.length, 2 * exhaustive.curves.length, panel);
+      for (const [label, dash] of lines)
+        assert.equal(dash, /curve: validation$/.test(label ?? '') ? '1,0' : '6,3', `${panel}: ${label}`);
+    }
+    await page.close();
+  });
+
+  it('every epoch axis ticks whole epochs only', async () => {
+    const epochLabels = async (dir: string, plot: string) => {
+      const page = await browser.newPage();
+      await page.goto(`file://${join(dir, 'report.html')}`, { waitUntil: 'load' });
+      const axes = page.locator(`#${plot} g.role-axis[aria-label^="X-axis titled 'epoch'"]`);
+      const labels = await Promise.all(
+        (await axes.all()).map((axis) => axis.locator('g.role-axis-label text').allTextContents()),
+      );
+      await page.close();
+      return labels;
+    };
+    // Both panels of the finalists' 3 epochs: vega alone ticks them 1, 1.5, 2, 2.5, 3.
+    assert.deepEqual(await epochLabels(searchDir, 'curves'), [
+      ['1', '2', '3'],
+      ['1', '2', '3'],
+    ]);
+    assert.deepEqual(await epochLabels(searchDir, 'candidate-curves'), [['0', '1', '2', '3']]);
+    assert.deepEqual(await epochLabels(halvingDir, 'candidate-curves'), [
+      ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+    ]);
+  });
+
+  it("the Pareto plot draws a 'chance' line at 1/classes of the baseline on its score axis", async () => {
+    const page = await browser.newPage();
+    await page.goto(`file://${join(searchDir, 'report.html')}`, { waitUntil: 'load' });
+    // micro-28 classifies 10 classes.
+    assert.equal(exhaustive.chance, 0.1);
+    const rule = page.locator('#pareto g.pareto_chance_marks > line');
+    assert.equal(await rule.count(), 1);
+    assert.equal(await rule.getAttribute('aria-label'), 'chance: 0.100');
+    assert.deepEqual(await page.locator('#pareto g.pareto_chance_label_marks text').allTextContents(), ['chance']);
+    // Where the score axis puts 0.1, from two of its ticks: vega rounds ticks to whole pixels.
+    const ticks = await page.locator(`#pareto g.role-axis[aria-label^="Y-axis"]`).evaluate((axis) =>
+      [...axis.querySelectorAll('g.role-axis-tick line')].map((tick, k) => ({
+        value: Number(axis.querySelectorAll('g.role-axis-label text')[k].textContent),
+        y: tick.getBoundingClientRect().y,
+      })),
+    );
+    const [a, b] = [ticks[0], ticks.at(-1)];
+    assert.ok(a && b && a.value !== b.value, JSON.stringify(ticks));
+    const expected = a.y + ((0.1 - a.value) * (b.y - a.y)) / (b.value - a.value);
+    const box = await rule.boundingBox();
+    assert.ok(box && Math.abs(box.y - expected) < 1.5, `chance rule at y ${box?.y}, 0.1 at ${expected}`);
+    const label = await page.locator('#pareto g.pareto_chance_label_marks text').boundingBox();
+    assert.ok(label && Math.abs(label.y + label.height - expected) < 6, 'the label sits on the rule');
+    await page.close();
+
+    // Loss has no chance score: no line.
+    const spec = SearchSpec.parse(JSON.parse(await readFile(join(searchDir, 'spec.json'), 'utf8')));
+    const result = JSON.parse(await readFile(join(searchDir, 'summary.json'), 'utf8')) as SearchResult;
+    const table = (await readCandidateTable(searchDir)) ?? [];
+    const loss = await renderReport(reportData(result, { ...spec, task: { ...spec.task, metric: 'loss' } }, table, []));
+    assert.match(loss, /pareto_candidate_marks/);
+    assert.doesNotMatch(loss, /aria-label="chance|>chance</);
+  });
+
+  it('heatmap cells: the score to 3 decimals in a legible ink, no score told apart, blank cells explained', async () => {
+    const page = await browser.newPage();
+    await page.goto(`file://${join(searchDir, 'report.html')}`, { waitUntil: 'load' });
+    const inks = new Set<string>();
+    const unscored = new Set<string>();
+    let blanks = 0;
+    for (const [x, y, over] of HEATMAP_PAIRS) {
+      const figure = page.locator(`#heatmap-${x}-${y}`);
+      const cells = heatmapCells(exhaustive.candidates, x, y, true);
+      // Each text names its cell's position: "α (depth): 1; β (width): 1.1; text: 0.832".
+      // Each text with the fill of the cell under its centre, both as the browser paints them.
+      const texts = await figure.locator('g.heatmap_text_marks > text').evaluateAll((nodes) =>
+        nodes.map((t) => {
+          const fill = (e: typeof t) => t.ownerDocument.defaultView?.getComputedStyle(e).fill;
+          const box = t.getBoundingClientRect();
+          const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+          const cell = [...(t.closest('figure')?.querySelectorAll('g[class*="heatmap_"] > path') ?? [])].find((r) => {
+            const b = r.getBoundingClientRect();
+            return x > b.left && x < b.right && y > b.top && y < b.bottom;
+          });
+          return {
+            label: t.getAttribute('aria-label') ?? '',
+            text: t.textContent,
+            ink: fill(t),
+            cell: cell && fill(cell),
+          };
+        }),
+      );
+      const expected = cells.map((c) => ({
+        at: `${c.x} ${c.y}`,
+        text: c.state === 'scored' ? c.score?.toFixed(3) : UNSCORED_CELLS[c.state].text,
+      }));
+      const drawn = texts.map((t) => {
+        const [, cx, cy] = /: ([\d.]+); .*: ([\d.]+); text:/.exec(t.label) ?? [];
+        return { at: `${cx} ${cy}`, text: t.text };
+      });
+      const byPlace = (p: { at: string }, q: { at: string }) => p.at.localeCompare(q.at);
+      assert.deepEqual(drawn.sort(byPlace), expected.sort(byPlace), `${x}-${y}`);
+      for (const t of texts) {
+        assert.ok(t.ink && t.cell, `${t.label} lies on its cell`);
+        const ratio = contrast(t.ink, t.cell);
+        assert.ok(ratio >= 4.5, `${t.label}: ${t.ink} on ${t.cell}, contrast ${ratio.toFixed(2)}`);
+        inks.add(t.ink);
+      }
+
+      // A cell with no score is filled by why; a pair with no candidate has no cell at all.
+      const rects = await figure
+        .locator('g.heatmap_unscored_marks > path')
+        .evaluateAll((nodes) => nodes.map((r) => [r.getAttribute('aria-label'), r.getAttribute('fill')]));
+      for (const [label, fill] of rects) {
+        const state = label?.endsWith(UNSCORED_CELLS.excluded.legend) ? 'excluded' : 'unscored';
+        assert.equal(fill, UNSCORED_CELLS[state].fill, label ?? '');
+        unscored.add(state);
+      }
+      assert.equal(await figure.locator('g[class*="heatmap_"][class*="rect"] > path').count(), cells.length);
+      const values = (k: 'alpha' | 'beta' | 'gamma') => new Set(exhaustive.candidates.map((c) => c[k])).size;
+      blanks += values(x) * values(y) - cells.length;
+
+      const [a, b, c] = [x, y, over].map((k) => COEFFICIENTS[k].symbol);
+      const caption = await figure.locator('figcaption').innerText();
+      assert.match(caption, new RegExp(`^Each cell: the highest accuracy over ${c} at that ${a}, ${b}\\.`));
+      assert.match(caption, /Blank: no candidate, as no grid point there satisfies the constraint\./);
+      assert.match(caption, /×: excluded \(over the limits\), every candidate there\./);
+      assert.match(caption, /–: not trained or failed, no candidate there has a score\./);
+    }
+    // The fixture has dark and light cells, both kinds of cell with no score, and pairs no grid point reaches.
+    assert.deepEqual([...inks].sort(), ['rgb(0, 0, 0)', 'rgb(255, 255, 255)']);
+    assert.deepEqual([...unscored].sort(), ['excluded', 'unscored']);
+    assert.ok(blanks > 0, `${blanks} blank cells`);
     await page.close();
   });
 
