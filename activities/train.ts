@@ -5,7 +5,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { Architecture } from '../scaling/architecture.js';
 import { TrainResult, type CandidateSpec, type TrainProgress } from '../spec/candidate.js';
 import { searchTraining, type Execution, type SearchSpec } from '../spec/search.js';
-import { resultAfter } from '../trainer/result.js';
+import { resultCovering, resultPath, targetEpochs } from '../trainer/result.js';
 import { scaleArchitecture, scalingFactors } from '../scaling/scale.js';
 import { CandidateInputError, type Executor } from './executor.js';
 import { appendRun, baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from './search-dir.js';
@@ -111,18 +111,18 @@ export function trainCandidateActivity(
     const attempt = ctx.info.attempt;
     const spec = await readSearchSpec(searchDir);
     const training = input.budget === 'final' ? (spec.final.training ?? spec.training) : searchTraining(spec);
-    const target = Math.min(input.epochs ?? training.epochs, training.epochs);
     const candidate: CandidateSpec = {
       id: input.candidateId,
       architecture: await architectureOf(input, spec),
       task: spec.task,
       training,
-      ...(target < training.epochs && { stopAfter: target }),
+      ...(input.epochs !== undefined && input.epochs < training.epochs && { stopAfter: input.epochs }),
     };
-    const done = await readJsonIfExists<unknown>(join(outDir, 'result.json'));
-    const finished = done === undefined ? undefined : TrainResult.parse(done);
+    const target = targetEpochs(candidate);
+    const done = await readJsonIfExists<unknown>(resultPath(outDir));
     // A later rung trains on from the checkpoint; only a result that covers the epochs asked for is reused.
-    if (finished && finished.epochs.length >= target) {
+    const finished = done === undefined ? undefined : resultCovering(TrainResult.parse(done), candidate);
+    if (finished) {
       await appendRun(searchDir, {
         event: 'reuse',
         candidateId: input.candidateId,
@@ -134,7 +134,7 @@ export function trainCandidateActivity(
       await executorFor(spec.execution)
         .release?.(input.searchId, input.candidateId)
         .catch((e: unknown) => ctx.log.warn(`could not release ${input.candidateId}: ${String(e)}`));
-      return outcomeOf(resultAfter(finished, target, candidate), true);
+      return outcomeOf(finished, true);
     }
 
     let details: TrainingHeartbeat = { candidateId: input.candidateId };

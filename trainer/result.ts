@@ -18,8 +18,13 @@ export function targetEpochs(spec: CandidateSpec): number {
   return Math.min(spec.stopAfter ?? spec.training.epochs, spec.training.epochs);
 }
 
-/** A result as it stood after `epochs` epochs (a later rung's result read by an earlier rung's retry). */
-export function resultAfter(result: TrainResult, epochs: number, spec: CandidateSpec): TrainResult {
+/**
+ * A finished result of this spec as it stood at the epochs the spec trains to, or undefined when it covers fewer
+ * (a later rung trains on from the checkpoint). An earlier rung's retry reads a later rung's result this way.
+ */
+export function resultCovering(result: TrainResult, spec: CandidateSpec): TrainResult | undefined {
+  const epochs = targetEpochs(spec);
+  if (result.epochs.length < epochs) return undefined;
   if (result.epochs.length === epochs) return result;
   const trained = result.epochs.slice(0, epochs);
   return { ...result, epochs: trained, score: scoreOf(spec.task.metric, spec.task.score, trained) };

@@ -16,7 +16,7 @@ import { openTaskData, type TaskData } from './data/dataset.js';
 import { buildModel } from './model.js';
 import { saveModel } from './model-io.js';
 import { noopResult } from './noop.js';
-import { existingResult, peakRssBytes, resultAfter, specHash, targetEpochs, writeResult } from './result.js';
+import { existingResult, peakRssBytes, resultCovering, specHash, targetEpochs, writeResult } from './result.js';
 import { learningRateAt } from './schedule.js';
 import { createEngine, defaultEngine, type TrainingEngine } from './engine.js';
 import { higherIsBetter, scoreOf } from './score.js';
@@ -86,13 +86,12 @@ export async function trainCandidate(
   checkResolution(arch);
   const hash = specHash(spec);
   const noop = options.noop ?? false;
-  const target = targetEpochs(spec);
   const previous = await existingResult(outDir, hash, noop);
-  if (previous && previous.epochs.length >= target) {
-    log(`${outDir}/result.json already holds ${target} epochs of this spec; not training again`);
-    const result = resultAfter(previous, target, spec);
-    emit({ type: 'result', result });
-    return result;
+  const covering = previous && resultCovering(previous, spec);
+  if (covering) {
+    log(`${outDir}/result.json already holds ${targetEpochs(spec)} epochs of this spec; not training again`);
+    emit({ type: 'result', result: covering });
+    return covering;
   }
   const cost = architectureCost(arch);
   const startedAt = new Date();
