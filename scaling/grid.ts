@@ -222,8 +222,7 @@ function gridPoints(options: GridOptions, target: number): Sampled {
   const total = alphas.length * betas.length * gammas.length;
   const { phi, rule, tolerance } = options;
   const { min, step } = options.gamma;
-  const points: Accepted[] = [];
-  let closest: Closest | undefined;
+  const admission = new Admission(options, target, costMultiplier);
   for (const alpha of alphas) {
     for (const beta of betas) {
       // γ = 1 (equation 3) or 0 (equation 4) gives r = 1, leaving a = d·w².
@@ -232,17 +231,11 @@ function gridPoints(options: GridOptions, target: number): Sampled {
       const gammaAt = (m: number) => invertResolution(rule, phi, Math.sqrt(m / a));
       const lo = Math.max(0, Math.ceil((gammaAt(target * (1 - tolerance)) - min) / step) - 1);
       const hi = Math.min(gammas.length - 1, Math.floor((gammaAt(target * (1 + tolerance)) - min) / step) + 1);
-      for (let i = Math.min(lo, gammas.length - 1); i <= Math.max(hi, 0); i++) {
-        const c = { alpha, beta, gamma: gammas[i] as number };
-        const factors = scalingFactors(rule, c, phi);
-        const multiplier = costMultiplier(factors);
-        const error = Math.abs(multiplier - target) / target;
-        if (!closest || error < closest.error) closest = { coefficients: c, multiplier, error };
-        if (error <= tolerance + 1e-12) points.push({ c, factors });
-      }
+      for (let i = Math.min(lo, gammas.length - 1); i <= Math.max(hi, 0); i++)
+        admission.consider({ alpha, beta, gamma: gammas[i] as number });
     }
   }
-  return { points, evaluated: total, ...(closest ? { closest } : {}) };
+  return admission.sampled(total);
 }
 
 function gridValues(options: GridOptions): [number[], number[], number[]] {
@@ -263,19 +256,10 @@ function gridValues(options: GridOptions): [number[], number[], number[]] {
  */
 function everyGridPoint(options: GridOptions, target: number, multiplierOf: Multiplier): Sampled {
   const [alphas, betas, gammas] = gridValues(options);
-  const points: Accepted[] = [];
-  let closest: Closest | undefined;
+  const admission = new Admission(options, target, multiplierOf);
   for (const alpha of alphas)
-    for (const beta of betas)
-      for (const gamma of gammas) {
-        const c = { alpha, beta, gamma };
-        const factors = scalingFactors(options.rule, c, options.phi);
-        const multiplier = multiplierOf(factors);
-        const error = Math.abs(multiplier - target) / target;
-        if (!closest || error < closest.error) closest = { coefficients: c, multiplier, error };
-        if (error <= options.tolerance + 1e-12) points.push({ c, factors });
-      }
-  return { points, evaluated: alphas.length * betas.length * gammas.length, ...(closest ? { closest } : {}) };
+    for (const beta of betas) for (const gamma of gammas) admission.consider({ alpha, beta, gamma });
+  return admission.sampled(alphas.length * betas.length * gammas.length);
 }
 
 /** γ whose resolution factor is r: r = γ^φ (equation 3) or r = 1 + γ·φ (equation 4); NaN-safe for r <= 0. */
@@ -293,22 +277,40 @@ function randomPoints(options: GridOptions, target: number, multiplierOf: Multip
   const { count, seed } = options.random as { count: number; seed: number };
   const next = seededRandom(seed);
   const draw = (r: CoefficientRange) => round4(r.min + next() * (r.max - r.min));
-  const points: Accepted[] = [];
-  let closest: Closest | undefined;
+  const admission = new Admission(options, target, multiplierOf);
   let attempt = 0;
-  for (; points.length < count && attempt < count * 100; attempt++) {
+  for (; admission.points.length < count && attempt < count * 100; attempt++) {
     const alpha = draw(options.alpha);
     const beta = draw(options.beta);
     const solved = solveGamma(options, alpha, beta, target);
     const gamma = round4(Math.min(options.gamma.max, Math.max(options.gamma.min, solved)));
-    const c = { alpha, beta, gamma };
-    const factors = scalingFactors(options.rule, c, options.phi);
-    const multiplier = multiplierOf(factors);
-    const error = Math.abs(multiplier - target) / target;
-    if (!closest || error < closest.error) closest = { coefficients: c, multiplier, error };
-    if (error <= options.tolerance + 1e-12) points.push({ c, factors });
+    admission.consider({ alpha, beta, gamma });
   }
-  return { points, evaluated: attempt, ...(closest ? { closest } : {}) };
+  return admission.sampled(attempt);
+}
+
+/** Judges points by the constraint in force: keeps those within tolerance, and the closest for `explainEmpty`. */
+class Admission {
+  readonly points: Accepted[] = [];
+  private closest: Closest | undefined;
+
+  constructor(
+    private readonly options: GridOptions,
+    private readonly target: number,
+    private readonly multiplierOf: Multiplier,
+  ) {}
+
+  consider(c: Coefficients): void {
+    const factors = scalingFactors(this.options.rule, c, this.options.phi);
+    const multiplier = this.multiplierOf(factors);
+    const error = Math.abs(multiplier - this.target) / this.target;
+    if (!this.closest || error < this.closest.error) this.closest = { coefficients: c, multiplier, error };
+    if (error <= this.options.tolerance + 1e-12) this.points.push({ c, factors });
+  }
+
+  sampled(evaluated: number): Sampled {
+    return { points: this.points, evaluated, ...(this.closest ? { closest: this.closest } : {}) };
+  }
 }
 
 function solveGamma(options: GridOptions, alpha: number, beta: number, target: number): number {
