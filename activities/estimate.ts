@@ -10,7 +10,7 @@ import { readJsonIfExists, searchPaths } from './search-dir.js';
  * last finished search of this worker store measured. One training occupies one device (GPU or local trainer).
  */
 
-/** Multiply-adds of one image's training step (forward and backward ≈ 3 forwards) and of its validation. */
+/** Forward-pass equivalents of one epoch: about 3 per training image (forward and backward), 1 per validation image. */
 export function imagesPerEpoch(size: DatasetSize): number {
   return 3 * size.train + size.validation;
 }
@@ -98,6 +98,7 @@ export function checkBudget(spec: SearchSpec, e: Estimate): string | null {
   );
 }
 
+/** Seconds as hours to 3 significant digits: how every estimate, spend and budget reads, from 0.000833 to 1,230. */
 export function hours(seconds: number): string {
-  return (seconds / 3600).toFixed(seconds < 360 ? 3 : 2);
+  return Intl.NumberFormat('en', { maximumSignificantDigits: 3 }).format(seconds / 3600);
 }

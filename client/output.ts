@@ -1,4 +1,5 @@
 import type { CandidateRow } from '../activities/candidate-table.js';
+import { hours } from '../activities/estimate.js';
 import type { SearchProgress, SearchResult } from '../workflows/state.js';
 import type { Outcome } from './follow.js';
 import type { TrainingHeartbeat } from '../activities/train.js';
@@ -117,10 +118,6 @@ function spendText(p: SearchProgress): string {
   const left = p.toFinishSeconds ? `, ~${hours(p.toFinishSeconds)} to go` : '';
   const stopped = p.stoppedBy === 'budget' ? ' (budget reached)' : '';
   return ` spent ${hours(p.spend.seconds)}${budget} device-h${left}${stopped}`;
-}
-
-function hours(seconds: number): string {
-  return (seconds / 3600).toFixed(seconds < 36 ? 4 : seconds < 360 ? 3 : 2);
 }
 
 type ResultDocument = ReturnType<typeof resultDocument>;

@@ -12,6 +12,7 @@ import {
   type HeatmapPair,
 } from './charts.js';
 import { CANDIDATE_CURVES, epochsText, rungLabel, type CandidateRow, type ReportData } from './data.js';
+import { hours } from '../activities/estimate.js';
 
 /**
  * One self-contained HTML page: inline CSS and inline SVG plots, no script and no external resource, so it opens
@@ -26,8 +27,7 @@ const fixed = (n: number | undefined, digits = 4) => (n === undefined ? '–' : 
 const seconds = (s: number | undefined) =>
   s === undefined ? '–' : s < 120 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`;
 const bytes = (b: number) => `${compact(b)}B`;
-const deviceHours = (s: number) =>
-  `${Intl.NumberFormat('en', { maximumSignificantDigits: 3 }).format(s / 3600)} device-hours`;
+const deviceHours = (s: number) => `${hours(s)} device-hours`;
 
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1180px;padding:24px;color:#222}
