@@ -7,6 +7,7 @@ import {
   isCancellation,
   setHandler,
   workflowInfo,
+  type SignalDefinition,
 } from '@temporalio/workflow';
 import type { Training, TrainingRecord } from '../activities/types.js';
 import { nextPromotion, rungCounts, scoresOf } from './halving.js';
@@ -192,8 +193,9 @@ class ChunkRun {
     const before = this.records.get(t.group) ?? { state: 'pending' };
     const rung = before.rung ?? 0;
     const scores = scoresOf(before).slice(0, rung);
-    const spent = before.seconds ?? 0;
     const launchedAt = Date.now();
+    // Every attempt costs its slot's time, launch to end, as this workflow saw it (trainer start-up included).
+    const spentSoFar = () => (before.seconds ?? 0) + (Date.now() - launchedAt) / 1000;
     this.records.set(t.group, { ...before, state: 'running', rung });
     this.launchedAt.set(t.group, launchedAt);
     const halving = rungs.length > 1;
@@ -219,14 +221,12 @@ class ChunkRun {
               (halving ? ` rung ${rung + 1}/${rungs.length}, to epoch ${rungs[rung]}` : ''),
           ),
         );
-        // A training's spend is its slot's time, launch to end, as this workflow saw it (trainer start-up included).
-        const seconds = spent + (Date.now() - launchedAt) / 1000;
-        const done = { rung, scores: [...scores, out.score], score: out.score, seconds };
+        const done = { rung, scores: [...scores, out.score], score: out.score, seconds: spentSoFar() };
         this.records.set(t.group, { state: 'succeeded', ...done });
         this.noteScore(t, out.score, rung);
       } catch (err) {
         // Stopped or failed attempts cost what they ran; the rungs finished before stay.
-        const kept = { rung, scores, seconds: spent + (Date.now() - launchedAt) / 1000 };
+        const kept = { rung, scores, seconds: spentSoFar() };
         if (isInterruption(err)) {
           this.records.set(t.group, { state: 'pending', ...kept });
           this.cursor = 0;
@@ -247,12 +247,9 @@ class ChunkRun {
   /** The search's spend attribute follows the chunk's, at most once a minute (each report is a history event). */
   private reportSpend(): void {
     const now = Date.now();
-    const parent = workflowInfo().parent;
-    if (!parent || now - this.spendReportedAt < SPEND_REPORT_MS) return;
+    if (now - this.spendReportedAt < SPEND_REPORT_MS) return;
     this.spendReportedAt = now;
-    void getExternalWorkflowHandle(parent.workflowId)
-      .signal(chunkSpendSignal, this.spend(now))
-      .catch(() => undefined);
+    signalSearch(chunkSpendSignal, this.spend(now));
   }
 
   /** A new best of the whole search goes to the search at once: its query and best-score attribute stay live. */
@@ -260,12 +257,7 @@ class ChunkRun {
     const candidate: BestCandidate = { ...t, score, rung };
     if (this.best && !ranksBefore(candidate, this.best, this.input.options.higherIsBetter)) return;
     this.best = candidate;
-    const parent = workflowInfo().parent;
-    if (!parent) return;
-    // The search may already be closing (cancelled): the summary carries the best anyway.
-    void getExternalWorkflowHandle(parent.workflowId)
-      .signal(chunkBestSignal, candidate)
-      .catch(() => undefined);
+    signalSearch(chunkBestSignal, candidate);
   }
 
   private async record(): Promise<void> {
@@ -332,6 +324,18 @@ class ChunkRun {
       budgetReached: outcome === 'budgetReached',
     };
   }
+}
+
+/**
+ * Tells the search (the chunk's parent; none when a chunk runs alone) without waiting. The search may already be
+ * closing (cancelled): the chunk's summary carries the same facts anyway.
+ */
+function signalSearch<T>(signal: SignalDefinition<[T]>, value: T): void {
+  const parent = workflowInfo().parent;
+  if (!parent) return;
+  void getExternalWorkflowHandle(parent.workflowId)
+    .signal(signal, value)
+    .catch(() => undefined);
 }
 
 export async function chunkWorkflow(input: ChunkInput): Promise<ChunkSummary> {
