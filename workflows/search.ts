@@ -257,7 +257,6 @@ class Search {
 
   private absorb(chunk: number, summary: ChunkSummary): void {
     this.state.chunks[chunk] = { state: 'done', counts: summary.counts, spend: summary.spend, rungs: summary.rungs };
-    this.chunkSpend = { seconds: 0, work: 0 };
     this.state.errors = keepErrors(this.state.errors, summary.errors);
     this.noteLeaders(summary.leaders);
     this.noteSpend();
