@@ -67,6 +67,10 @@ export const TrainResult = z.object({
   seconds: z.number(),
   peakRssBytes: z.number().int(),
   modelUri: z.string().describe('where the trained model (tfjs format) was written'),
+  latencyMs: z
+    .number()
+    .optional()
+    .describe('milliseconds per image at batch 1 on the device that trained (trainer/latency.ts); synthetic for noop'),
   resumedFromEpoch: z.number().int().min(0).default(0),
   paramBytes: z.number().int().optional().describe('from the cost model'),
   peakActivationBytes: z.number().int().optional().describe('from the cost model, per image'),

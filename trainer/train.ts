@@ -15,6 +15,7 @@ import { batchCount, batches } from './data/batches.js';
 import { openTaskData, type TaskData } from './data/dataset.js';
 import { buildModel } from './model.js';
 import { saveModel } from './model-io.js';
+import { inferenceLatencyMs, noopLatencyMs } from './latency.js';
 import { noopResult } from './noop.js';
 import { existingResult, peakRssBytes, resultCovering, specHash, targetEpochs, writeResult } from './result.js';
 import { learningRateAt } from './schedule.js';
@@ -107,6 +108,7 @@ export async function trainCandidate(
       finishedAt: new Date().toISOString(),
       seconds: (Date.now() - startedAt.getTime()) / 1000,
       peakRssBytes: peakRssBytes(),
+      latencyMs: noopLatencyMs(cost.macs),
     });
     await writeResult(outDir, result);
     emit({ type: 'result', result });
@@ -273,6 +275,7 @@ async function trainLoop(
   }
 
   const modelUri = await saveModel(tf, model, join(outDir, 'model'));
+  const latencyMs = await inferenceLatencyMs(tf, model, arch);
   const finishedAt = new Date();
   const result: TrainResult = {
     candidateId: spec.id,
@@ -293,6 +296,7 @@ async function trainLoop(
     seconds: (finishedAt.getTime() - context.startedAt.getTime()) / 1000,
     peakRssBytes: peakRssBytes(),
     modelUri,
+    latencyMs,
     resumedFromEpoch,
     specHash: context.hash,
     startedAt: context.startedAt.toISOString(),
