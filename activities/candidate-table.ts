@@ -163,6 +163,7 @@ function rowOf(point: PlannedCandidate, record: TrainingRecord | undefined, repr
     state: record?.state ?? 'pending',
     ...(record?.score !== undefined && { score: record.score }),
     ...(record?.scores !== undefined && { rung: record.rung ?? 0, scores: record.scores }),
+    ...(record?.samples !== undefined && { samples: record.samples }),
     ...(record?.seconds !== undefined && { seconds: record.seconds }),
     ...(record?.error !== undefined && { error: record.error }),
     ...(shares && { sharesTrainingOf: representative }),

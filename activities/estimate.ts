@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { durationSeconds, rungEpochs, type SearchSpec } from '../spec/search.js';
+import { durationSeconds, repeatsOf, rungEpochs, type SearchSpec } from '../spec/search.js';
 import type { DatasetSize } from './preflight.js';
 import { readJsonIfExists, searchPaths } from './search-dir.js';
 
@@ -18,6 +18,11 @@ export function imagesPerEpoch(size: DatasetSize): number {
 /** The epochs one training is expected to take: under halving, rung k is reached by 1/η^k of the trainings. */
 export function expectedEpochs(rungs: readonly number[], eta: number): number {
   return rungs.reduce((sum, epochs, k) => sum + (epochs - (k ? rungs[k - 1] : 0)) / eta ** k, 0);
+}
+
+/** The epochs each distinct candidate is expected to train, over all its seeds (`task.repeats`). */
+export function epochsPerTraining(spec: SearchSpec): number {
+  return expectedEpochs(rungEpochs(spec), spec.scaling.grid.halving.eta) * repeatsOf(spec);
 }
 
 export interface Throughput {
@@ -45,13 +50,13 @@ export function estimate(
 ): Estimate {
   const rungs = rungEpochs(spec);
   const total = macs.reduce((a, b) => a + b, 0);
-  const work = total * expectedEpochs(rungs, spec.scaling.grid.halving.eta);
+  const work = total * epochsPerTraining(spec);
   const images = imagesPerEpoch(size);
   const deviceSeconds = throughput ? (work * images) / throughput.macsPerSecond : null;
   const trainings = Math.max(1, Math.min(spec.execution.parallelism, macs.length));
   return {
     work,
-    worst: total * rungs[rungs.length - 1],
+    worst: total * rungs[rungs.length - 1] * repeatsOf(spec),
     imagesPerEpoch: images,
     throughput,
     deviceSeconds,

@@ -10,7 +10,8 @@ import {
 import { baselineOf, readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
 import type { FamilyMember, ScaleInput } from './types.js';
 
-const round = (x: number) => Number(x.toFixed(4));
+/** Factors, multipliers and φ as the family reports them: 4 decimals. */
+export const round = (x: number) => Number(x.toFixed(4));
 
 /**
  * Derives the scaling factors from the best coefficients for every requested φ (given directly, as N×

@@ -3,12 +3,14 @@ import type { SearchResult } from '../workflows/state.js';
 import type { Executor } from './executor.js';
 import { readChunk, writeOutcomes } from './candidate-table.js';
 import { createExecutor } from './executors/index.js';
+import { ablationArms } from './ablation.js';
 import { scaleFamily } from './family.js';
 import { plan } from './plan.js';
 import { readSummary, recordSummary, registerModel } from './register.js';
 import { searchDirOf } from './search-dir.js';
+import { selectCandidate } from './select.js';
 import { trainCandidateActivity } from './train.js';
-import type { ChunkRef, PlanInput, RecordChunkInput, RegisterInput, ScaleInput } from './types.js';
+import type { AblationInput, ChunkRef, PlanInput, RecordChunkInput, RegisterInput, ScaleInput } from './types.js';
 
 export interface ActivityOptions {
   /**
@@ -30,7 +32,9 @@ export function createActivities(options: ActivityOptions) {
     loadChunk: (input: ChunkRef) => readChunk(dirOf(input.searchId), input.chunk),
     recordChunk: (input: RecordChunkInput) => writeOutcomes(dirOf(input.searchId), input.chunk, input.records),
     trainCandidate: trainCandidateActivity(dirOf, options.executorFor ?? createExecutor),
+    selectCandidate: (input: { searchId: string }) => selectCandidate(dirOf(input.searchId)),
     scaleFamily: (input: ScaleInput) => scaleFamily(dirOf(input.searchId), input),
+    ablationArms: (input: AblationInput) => ablationArms(dirOf(input.searchId), input),
     registerModel: (input: RegisterInput) => registerModel(dirOf(input.searchId), input),
     recordSummary: (input: { searchId: string; result: SearchResult }) =>
       recordSummary(dirOf(input.searchId), input.result),

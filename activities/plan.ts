@@ -3,9 +3,9 @@ import { planGrid, type GridCandidate } from '../scaling/grid.js';
 import { architectureKey } from '../scaling/scale.js';
 import { createExecutor } from './executors/index.js';
 import { parseSpec, SpecError } from '../scaling/validate.js';
-import { rungEpochs, SearchSpec } from '../spec/search.js';
+import { SearchSpec } from '../spec/search.js';
 import { writePlan, type PlannedGrid } from './candidate-table.js';
-import { checkBudget, estimate, expectedEpochs, imagesPerEpoch, throughputFor } from './estimate.js';
+import { checkBudget, epochsPerTraining, estimate, imagesPerEpoch, throughputFor } from './estimate.js';
 import { checkSearchInputs, type DatasetSize } from './preflight.js';
 import { registryRoot } from './register.js';
 import {
@@ -38,7 +38,7 @@ export async function plan(searchDir: string, input: PlanInput, dedup = true): P
   const grid = planPoints(spec, input.extension, dedup);
   if (input.planId === 0) await refuseOverBudget(searchDir, spec, grid, size);
   const cost = {
-    epochsPerTraining: expectedEpochs(rungEpochs(spec), spec.scaling.grid.halving.eta),
+    epochsPerTraining: epochsPerTraining(spec),
     imagesPerEpoch: imagesPerEpoch(size),
   };
   return writePlan(searchDir, input.planId, spec.execution.chunkSize, grid, cost);

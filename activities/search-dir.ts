@@ -25,8 +25,11 @@ export function stateDirOf(searchDir: string): string {
 export const searchPaths = (searchDir: string) => ({
   spec: join(searchDir, 'spec.json'),
   candidate: (id: string) => join(searchDir, 'candidates', id),
+  /** Finalists' and ablation arms' trainings. */
+  final: (id: string) => join(searchDir, 'final', id),
   family: (member: string) => join(searchDir, 'family', `${member}.json`),
   summary: join(searchDir, 'summary.json'),
+  selection: join(searchDir, 'selection.json'),
   datasetSize: join(searchDir, 'dataset-size.json'),
   runs: join(searchDir, 'runs.jsonl'),
 });

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
@@ -21,6 +20,7 @@ function outcomeOf(result: TrainResult, reused: boolean): TrainOutcome {
     macs: result.macs,
     seconds: result.seconds,
     modelUri: result.modelUri,
+    ...(result.latencyMs !== undefined && { latencyMs: result.latencyMs }),
     resumedFromEpoch: result.resumedFromEpoch,
     epochs: result.epochs.length,
     reused,
@@ -105,16 +105,18 @@ export function trainCandidateActivity(
   return async function trainCandidate(input: TrainInput): Promise<TrainOutcome> {
     const searchDir = searchDirOf(input.searchId);
     const paths = searchPaths(searchDir);
-    const outDir =
-      input.budget === 'search' ? paths.candidate(input.candidateId) : join(searchDir, 'final', input.candidateId);
+    const outDir = input.budget === 'search' ? paths.candidate(input.candidateId) : paths.final(input.candidateId);
     const ctx = Context.current();
     const attempt = ctx.info.attempt;
     const spec = await readSearchSpec(searchDir);
-    const training = input.budget === 'final' ? (spec.final.training ?? spec.training) : searchTraining(spec);
+    const budget = input.budget === 'final' ? (spec.final.training ?? spec.training) : searchTraining(spec);
+    const training = { ...budget, seed: budget.seed + (input.repeat ?? 0) };
+    // The trainer trains one seed: how many the search runs is not part of a candidate.
+    const { repeats: _repeats, ...task } = spec.task;
     const candidate: CandidateSpec = {
       id: input.candidateId,
       architecture: await architectureOf(input, spec),
-      task: spec.task,
+      task,
       training,
       ...(input.epochs !== undefined && input.epochs < training.epochs && { stopAfter: input.epochs }),
     };

@@ -74,9 +74,11 @@ export interface TrainingRecord {
   state: TrainingState;
   /** The rung the state is about: finished (succeeded), training to (running), next to train to (pending). */
   rung?: number;
-  /** The score at each finished rung (successive halving); `score` is the last of them. */
+  /** The score at each finished rung (successive halving), the mean over its seeds; `score` is the last of them. */
   scores?: number[];
   score?: number;
+  /** With `task.repeats` > 1: each seed's score at the last finished rung (their mean is `score`). */
+  samples?: number[];
   /** Device-seconds spent on it, over all its rungs and attempts seen by the workflow. */
   seconds?: number;
   error?: string;
@@ -108,6 +110,8 @@ export interface TrainInput {
   budget: 'search' | 'final';
   /** Stop after this many epochs (a rung of successive halving); absent: the whole schedule. */
   epochs?: number;
+  /** Which of the candidate's seeds (`task.repeats`): it trains with training.seed + repeat. Absent: 0. */
+  repeat?: number;
   labels: Record<string, string>;
 }
 
@@ -122,6 +126,8 @@ export interface TrainOutcome {
   epochs: number;
   /** True when result.json already existed: nothing was launched. */
   reused: boolean;
+  /** Milliseconds per image at batch 1, measured by the trainer (absent in results of older trainers). */
+  latencyMs?: number;
 }
 
 export interface FamilyMember {
@@ -142,6 +148,25 @@ export interface FamilyMember {
   peakActivationBytes: number;
   resolution: number;
   architectureUri: string;
+}
+
+/** One arm of the compound-vs-single-dimension ablation (`final.ablation`). */
+export interface AblationArm {
+  /** `baseline`, `depth-only`, `width-only` or `resolution-only`. */
+  name: string;
+  factors: { depth: number; width: number; resolution: number };
+  macs: number;
+  params: number;
+  /** Its real multiply-adds over the baseline's. */
+  multiplier: number;
+  resolution: number;
+  architectureUri: string;
+}
+
+export interface AblationInput {
+  searchId: string;
+  /** The compound member the arms are compared with: they are scaled to its real multiply-adds. */
+  member: FamilyMember;
 }
 
 export interface ScaleInput {

@@ -1,6 +1,7 @@
 import type { CandidateRow } from '../activities/candidate-table.js';
 import { hours } from '../activities/estimate.js';
-import type { SearchProgress, SearchResult } from '../workflows/state.js';
+import { formatScore, spreadOf } from '../workflows/noise.js';
+import type { BestCandidate, SearchProgress, SearchResult, SelectionOutcome } from '../workflows/state.js';
 import type { Outcome } from './follow.js';
 import type { TrainingHeartbeat } from '../activities/train.js';
 
@@ -36,9 +37,11 @@ export function resultDocument(
       beta: result.best.beta,
       gamma: result.best.gamma,
       score: result.best.score,
+      ...noiseOf(result.best.samples),
       macs: result.best.macs,
       candidate: result.best.index,
     },
+    selection: state.selection ? selectionJson(state.selection) : null,
     points: { total: state.points, excluded: state.excluded, trainings: state.trainings },
     spend: {
       deviceHours: result.spend.seconds / 3600,
@@ -64,6 +67,9 @@ export function resultDocument(
       peakActivationBytes: m.peakActivationBytes,
       final: finals.get(m.name) ?? null,
     })),
+    ablation: state.ablation
+      ? { verdict: state.ablationVerdict ?? null, compound: state.finals[0] ?? null, arms: state.ablation }
+      : null,
     registered: state.registered[0] ?? null,
     models: state.registered,
     runs: state.runs,
@@ -79,6 +85,7 @@ function candidateJson(c: CandidateRow) {
     gamma: c.gamma,
     state: c.state,
     score: c.score ?? null,
+    ...noiseOf(c.samples),
     ...(c.scores && { rung: c.rung ?? 0, scores: c.scores }),
     macs: c.macs,
     params: c.params,
@@ -88,11 +95,56 @@ function candidateJson(c: CandidateRow) {
   };
 }
 
+/** A score's seeds and their spread, when it has more than one. */
+function noiseOf(samples: number[] | undefined) {
+  const spread = spreadOf(samples);
+  return spread === undefined ? {} : { spread, samples };
+}
+
+function selectionJson(s: SelectionOutcome) {
+  const brief = (c: BestCandidate) => ({
+    candidate: c.index,
+    alpha: c.alpha,
+    beta: c.beta,
+    gamma: c.gamma,
+    score: c.score,
+    ...noiseOf(c.samples),
+    macs: c.macs,
+  });
+  return {
+    rule: s.rule,
+    eligible: s.eligible,
+    ineligible: s.ineligible,
+    margin: s.margin,
+    withinNoise: s.withinNoise,
+    tied: s.tied?.map(brief) ?? null,
+    pareto: s.pareto,
+  };
+}
+
+/** How sure the choice is, in a line: the margin against the noise, and who is tied with the winner. */
+function selectionLines(s: ReturnType<typeof selectionJson> | null): string[] {
+  if (!s) return [];
+  const rule = s.rule === 'max' ? '' : ` (rule ${s.rule}: ${s.eligible} eligible, ${s.ineligible} over its limits)`;
+  if (s.margin === null) return [`chosen: the only scored candidate${rule}`];
+  const margin = `leads the runner-up by ${s.margin.toFixed(4)}`;
+  if (s.withinNoise === null)
+    return [
+      `chosen${rule}: ${margin}; the noise is unknown (task.repeats: 1): set repeats ≥ 2 to tell a lead from noise`,
+    ];
+  if (!s.withinNoise) return [`chosen${rule}: ${margin}, beyond the noise (Welch 95 %): no candidate is tied with it`];
+  const tied = (s.tied ?? []).map((c) => `α=${c.alpha} β=${c.beta} γ=${c.gamma} ${formatScore(c.score, c.samples)}`);
+  return [
+    `chosen${rule}: ${margin}, WITHIN THE NOISE (Welch 95 %): statistically tied with ${tied.length}:`,
+    ...tied.map((t) => `    ${t}`),
+  ];
+}
+
 export function progressLine(p: SearchProgress): string {
   const t = p.trainings;
   const total = t.pending + t.running + t.succeeded + t.failed + t.cancelled;
   const best = p.best
-    ? ` best α=${p.best.alpha} β=${p.best.beta} γ=${p.best.gamma} score=${p.best.score.toFixed(4)}`
+    ? ` best α=${p.best.alpha} β=${p.best.beta} γ=${p.best.gamma} score=${formatScore(p.best.score, p.best.samples)}`
     : '';
   const eta = p.etaSeconds !== null && t.pending + t.running > 0 ? ` eta ${p.etaSeconds}s` : '';
   const paused = p.paused ? ' (paused)' : '';
@@ -134,7 +186,7 @@ function candidateLines(doc: ResultDocument): string[] {
     const rung = halving ? `  rung ${(c.rung ?? 0) + 1}` : '';
     lines.push(
       `  ${mark} α=${c.alpha.toFixed(2)} β=${c.beta.toFixed(2)} γ=${c.gamma.toFixed(2)} ` +
-        `${(c.macs / 1e6).toFixed(2).padStart(9)}M MACs  ${c.score.toFixed(4)}${rung}`,
+        `${(c.macs / 1e6).toFixed(2).padStart(9)}M MACs  ${formatScore(c.score, c.samples)}${rung}`,
     );
   }
   const failed = doc.candidates?.filter((c) => c.state === 'failed') ?? [];
@@ -145,7 +197,11 @@ function candidateLines(doc: ResultDocument): string[] {
 
 export function humanSummary(doc: ResultDocument): string {
   const lines = [`search ${doc.searchId}: ${doc.status}`, ...candidateLines(doc)];
-  if (doc.best) lines.push(`best α=${doc.best.alpha} β=${doc.best.beta} γ=${doc.best.gamma} score=${doc.best.score}`);
+  if (doc.best) {
+    const score = formatScore(doc.best.score, 'samples' in doc.best ? doc.best.samples : undefined);
+    lines.push(`best α=${doc.best.alpha} β=${doc.best.beta} γ=${doc.best.gamma} score=${score}`);
+  }
+  lines.push(...selectionLines(doc.selection));
   const spent = `the grid's trainings took ${hours(doc.spend.deviceHours * 3600)} device-hours`;
   lines.push(doc.spend.stoppedByBudget ? `${spent}: the compute budget ended the search early` : spent);
   lines.push('family:');
@@ -158,9 +214,25 @@ export function humanSummary(doc: ResultDocument): string {
     );
     if (m.costWarning) lines.push(`    warning: ${m.costWarning}`);
   }
+  lines.push(...ablationLines(doc.ablation));
   for (const r of doc.models) lines.push(`registered ${r.name}@${r.version} at ${r.uri}`);
   if (doc.temporal.ui) lines.push(`Temporal UI: ${doc.temporal.ui}`);
   return lines.join('\n');
+}
+
+/** The ablation arms next to the compound member they are compared with, and the verdict. */
+function ablationLines(a: ResultDocument['ablation']): string[] {
+  if (!a) return [];
+  const score = (x: { score?: number; state: string }) => (x.score !== undefined ? x.score.toFixed(4) : x.state);
+  const lines = ['ablation (final budget, same real multiply-adds):'];
+  if (a.compound) lines.push(`  compound ${a.compound.member}: ${score(a.compound)}`);
+  for (const arm of a.arms)
+    lines.push(
+      `  ${arm.name}: d=${arm.factors.depth} w=${arm.factors.width} r=${arm.factors.resolution} ` +
+        `×${arm.multiplier.toFixed(2)} ${score(arm)}`,
+    );
+  if (a.verdict) lines.push(`  ${a.verdict}`);
+  return lines;
 }
 
 /** One running training: `g96ee1bc382d4 epoch 1/3 batch 30/80 loss 0.712 410 img/s`. */

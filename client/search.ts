@@ -7,7 +7,8 @@ import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@tempor
 import { defaultPayloadConverter } from '@temporalio/common';
 import { resolveBaseline } from '../scaling/input.js';
 import { parseSpec, SpecError } from '../scaling/validate.js';
-import { durationSeconds, rungEpochs, SearchSpec } from '../spec/search.js';
+import { durationSeconds, repeatsOf, rungEpochs, SearchSpec } from '../spec/search.js';
+import { higherIsBetter } from '../trainer/score.js';
 import type { SearchExtension } from '../activities/types.js';
 import type { searchWorkflow } from '../workflows/search.js';
 import { SearchNameAttribute, StageAttribute } from '../workflows/messages.js';
@@ -77,7 +78,7 @@ export function searchOptions(spec: SearchSpec): SearchOptions {
     name: spec.name,
     specHash: specHash(spec),
     spec,
-    higherIsBetter: spec.task.metric === 'accuracy',
+    higherIsBetter: higherIsBetter(spec.task.metric),
     parallelism: x.parallelism,
     maxAttempts: x.retries + 1,
     failureBudget: x.failureBudget,
@@ -87,6 +88,8 @@ export function searchOptions(spec: SearchSpec): SearchOptions {
     finalists: spec.final.finalists,
     rungs: rungEpochs(spec),
     eta: spec.scaling.grid.halving.eta,
+    repeats: repeatsOf(spec),
+    ablation: spec.final.ablation ?? false,
     budget: x.budget
       ? {
           ...(x.budget.gpuHours !== undefined && { deviceSeconds: x.budget.gpuHours * 3600 }),

@@ -25,6 +25,29 @@ export function durationSeconds(d: string): number {
   return Number(n) * UNIT_SECONDS[unit as keyof typeof UNIT_SECONDS];
 }
 
+/**
+ * The task as the search sees it: the candidates' task, and how many seeds each candidate trains with. The
+ * trainer never sees `repeats`: each repeat is a training of its own, with seed training.seed + r.
+ */
+export const SearchTask = Task.safeExtend({
+  repeats: z
+    .number()
+    .int()
+    .min(1)
+    .max(10)
+    .optional()
+    .describe(
+      'seeds per candidate (default 1): its score is their mean, and their spread says which candidates are ' +
+        'tied within the noise',
+    ),
+});
+export type SearchTask = z.infer<typeof SearchTask>;
+
+/** Seeds each candidate trains with. */
+export function repeatsOf(spec: { task: SearchTask }): number {
+  return spec.task.repeats ?? 1;
+}
+
 export const Targets = z
   .object({
     phis: z.array(z.number().min(0).max(16)).min(1).optional().describe('compound coefficients of the family'),
@@ -152,9 +175,41 @@ export const Final = z
   .object({
     training: Training.optional().describe('final training budget; default: the search budget'),
     finalists: z.number().int().min(0).default(1).describe('how many family members (largest φ first) to retrain'),
+    ablation: z
+      .boolean()
+      .optional()
+      .describe(
+        'also train, with the final budget, the baseline and the baseline scaled along depth only, width only and ' +
+          'resolution only to the real multiply-adds of the largest finalist: does compound scaling win here?',
+      ),
   })
   .strict();
 export type Final = z.infer<typeof Final>;
+
+/**
+ * Which candidate the family is scaled from: the best score (`max`), the best score within resource limits
+ * (`max-under`), or the best score with the Pareto set of score against multiply-adds marked (`pareto`).
+ */
+export const Selection = z
+  .object({
+    rule: z.enum(['max', 'max-under', 'pareto']).default('max'),
+    maxMacs: z.number().positive().optional().describe('max-under: multiply-adds per image of the candidate'),
+    maxParams: z.number().positive().optional().describe('max-under: parameters of the candidate'),
+    maxLatencyMs: z
+      .number()
+      .positive()
+      .optional()
+      .describe('max-under: milliseconds per image at batch 1, as the trainer measured after training'),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    const limited = s.maxMacs !== undefined || s.maxParams !== undefined || s.maxLatencyMs !== undefined;
+    if (s.rule === 'max-under' && !limited)
+      ctx.addIssue({ code: 'custom', message: 'max-under needs maxMacs, maxParams or maxLatencyMs' });
+    if (s.rule !== 'max-under' && limited)
+      ctx.addIssue({ code: 'custom', message: `limits apply to rule max-under only, not ${s.rule}` });
+  });
+export type Selection = z.infer<typeof Selection>;
 
 export const SearchSpec = z
   .object({
@@ -165,7 +220,7 @@ export const SearchSpec = z
     baseline: BaselineInput.describe(
       'a preset name (micro-28, b0…) or an architecture, optionally `preset:` + overrides',
     ),
-    task: Task,
+    task: SearchTask,
     training: Training.default({
       epochs: 1,
       batchSize: 32,
@@ -180,6 +235,7 @@ export const SearchSpec = z
     scaling: Scaling.default(() => Scaling.parse({})),
     execution: Execution.default(() => Execution.parse({})),
     final: Final.default({ finalists: 1 }),
+    selection: Selection.optional().describe('how the candidate to scale is chosen; default rule max'),
     registry: z
       .object({ path: z.string().optional().describe('default <stateDir>/registry'), model: z.string().optional() })
       .strict()

@@ -11,6 +11,7 @@ import {
 } from '@temporalio/workflow';
 import type { Training, TrainingRecord } from '../activities/types.js';
 import { nextPromotion, rungCounts, scoresOf } from './halving.js';
+import { mean, repeatCandidateId } from './noise.js';
 import { bookkeeping, failureMessage, isInterruption, train, trainings, type TrainingOptions } from './activities.js';
 import {
   chunkBestSignal,
@@ -35,7 +36,7 @@ import { TrainingWindow } from './window.js';
 export interface ChunkInput {
   searchId: string;
   chunk: number;
-  options: TrainingOptions & Pick<SearchOptions, 'higherIsBetter' | 'continueAsNewAfter' | 'rungs' | 'eta'>;
+  options: TrainingOptions & Pick<SearchOptions, 'higherIsBetter' | 'continueAsNewAfter' | 'rungs' | 'eta' | 'repeats'>;
   settings: { parallelism: number; paused: boolean };
   /** Failed trainings this chunk may hold before the search's failure budget is exceeded. */
   failuresAllowed: number;
@@ -189,7 +190,6 @@ class ChunkRun {
   }
 
   private launch(t: Training): void {
-    const { rungs } = this.input.options;
     const before = this.records.get(t.group) ?? { state: 'pending' };
     const rung = before.rung ?? 0;
     const scores = scoresOf(before).slice(0, rung);
@@ -198,32 +198,13 @@ class ChunkRun {
     const spentSoFar = () => (before.seconds ?? 0) + (Date.now() - launchedAt) / 1000;
     this.records.set(t.group, { ...before, state: 'running', rung });
     this.launchedAt.set(t.group, launchedAt);
-    const halving = rungs.length > 1;
     this.window.launch(t.group, async () => {
       try {
-        const out = await this.launches.run(() =>
-          train(
-            this.training,
-            {
-              searchId: this.input.searchId,
-              candidateId: t.group,
-              budget: 'search',
-              coefficients: { alpha: t.alpha, beta: t.beta, gamma: t.gamma },
-              ...(halving && { epochs: rungs[rung] }),
-              labels: {
-                alpha: String(t.alpha),
-                beta: String(t.beta),
-                gamma: String(t.gamma),
-                ...(halving && { rung: String(rung) }),
-              },
-            },
-            `search α=${t.alpha} β=${t.beta} γ=${t.gamma}` +
-              (halving ? ` rung ${rung + 1}/${rungs.length}, to epoch ${rungs[rung]}` : ''),
-          ),
-        );
-        const done = { rung, scores: [...scores, out.score], score: out.score, seconds: spentSoFar() };
-        this.records.set(t.group, { state: 'succeeded', ...done });
-        this.noteScore(t, out.score, rung);
+        const samples = await this.launches.run(() => this.trainRung(t, rung));
+        const score = mean(samples);
+        const done = { rung, scores: [...scores, score], score, seconds: spentSoFar() };
+        this.records.set(t.group, { state: 'succeeded', ...done, ...(samples.length > 1 && { samples }) });
+        this.noteScore(t, score, rung, samples);
       } catch (err) {
         // Stopped or failed attempts cost what they ran; the rungs finished before stay.
         const kept = { rung, scores, seconds: spentSoFar() };
@@ -244,6 +225,41 @@ class ChunkRun {
     });
   }
 
+  /**
+   * One rung of a candidate: each of its seeds in turn, in the candidate's slot (a slot is one device). A seed that
+   * finished the rung before (an interrupted slot run again) returns its result without training.
+   */
+  private async trainRung(t: Training, rung: number): Promise<number[]> {
+    const { rungs, repeats = 1 } = this.input.options;
+    const halving = rungs.length > 1;
+    const samples: number[] = [];
+    for (let repeat = 0; repeat < repeats; repeat++) {
+      const out = await train(
+        this.training,
+        {
+          searchId: this.input.searchId,
+          candidateId: repeatCandidateId(t.group, repeat),
+          budget: 'search',
+          coefficients: { alpha: t.alpha, beta: t.beta, gamma: t.gamma },
+          ...(halving && { epochs: rungs[rung] }),
+          ...(repeat > 0 && { repeat }),
+          labels: {
+            alpha: String(t.alpha),
+            beta: String(t.beta),
+            gamma: String(t.gamma),
+            ...(halving && { rung: String(rung) }),
+            ...(repeats > 1 && { repeat: String(repeat) }),
+          },
+        },
+        `search α=${t.alpha} β=${t.beta} γ=${t.gamma}` +
+          (halving ? ` rung ${rung + 1}/${rungs.length}, to epoch ${rungs[rung]}` : '') +
+          (repeats > 1 ? ` seed ${repeat + 1}/${repeats}` : ''),
+      );
+      samples.push(out.score);
+    }
+    return samples;
+  }
+
   /** The search's spend attribute follows the chunk's, at most once a minute (each report is a history event). */
   private reportSpend(): void {
     const now = Date.now();
@@ -253,8 +269,8 @@ class ChunkRun {
   }
 
   /** A new best of the whole search goes to the search at once: its query and best-score attribute stay live. */
-  private noteScore(t: Training, score: number, rung: number): void {
-    const candidate: BestCandidate = { ...t, score, rung };
+  private noteScore(t: Training, score: number, rung: number, samples: number[]): void {
+    const candidate: BestCandidate = { ...t, score, rung, ...(samples.length > 1 && { samples }) };
     if (this.best && !ranksBefore(candidate, this.best, this.input.options.higherIsBetter)) return;
     this.best = candidate;
     signalSearch(chunkBestSignal, candidate);
@@ -278,8 +294,11 @@ class ChunkRun {
   private scored(): BestCandidate[] {
     const scored: BestCandidate[] = [];
     for (const t of this.trainings) {
-      const scores = scoresOf(this.records.get(t.group));
-      if (scores.length) scored.push({ ...t, score: scores[scores.length - 1], rung: scores.length - 1 });
+      const record = this.records.get(t.group);
+      const scores = scoresOf(record);
+      if (!scores.length) continue;
+      const samples = record?.samples && { samples: record.samples };
+      scored.push({ ...t, score: scores[scores.length - 1], rung: scores.length - 1, ...samples });
     }
     return scored;
   }
@@ -293,7 +312,7 @@ class ChunkRun {
       const r = this.records.get(t.group);
       seconds += r?.seconds ?? 0;
       const finished = scoresOf(r).length;
-      if (finished) work += t.macs * rungs[finished - 1];
+      if (finished) work += t.macs * rungs[finished - 1] * (this.input.options.repeats ?? 1);
     }
     for (const at of this.launchedAt.values()) seconds += (now - at) / 1000;
     return { seconds, work };

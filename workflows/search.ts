@@ -5,14 +5,16 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   setHandler,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import type { FamilyMember, PlanOutput, SearchExtension, TrainOutcome } from '../activities/types.js';
+import type { PlanOutput, SearchExtension, TrainingState, TrainOutcome } from '../activities/types.js';
 import { bookkeeping, failureMessage, failureType, isInterruption, train, trainings } from './activities.js';
+import { ablationVerdict } from './ablation.js';
 import { chunkWorkflow, chunkWorkflowId, type ChunkBudget } from './chunk.js';
 import { addsGridPoints, validateExtension } from './extension.js';
 import {
@@ -210,6 +212,7 @@ class Search {
             higherIsBetter: this.o.higherIsBetter,
             rungs: this.o.rungs,
             eta: this.o.eta,
+            ...(this.o.repeats !== undefined && { repeats: this.o.repeats }),
             continueAsNewAfter: this.o.continueAsNewAfter,
             maxAttempts: this.o.maxAttempts,
             heartbeatTimeout: this.o.heartbeatTimeout,
@@ -300,12 +303,7 @@ class Search {
 
   private async finish(): Promise<void> {
     this.setStage('select');
-    const chosen = this.state.leaders[0];
-    if (!chosen) {
-      const budget = this.state.stoppedBy && 'the compute budget ran out before any candidate finished a rung';
-      const why = budget || (this.state.emptyReason ?? this.state.errors.join('; '));
-      throw ApplicationFailure.nonRetryable(`no candidate succeeded: ${why || 'the grid is empty'}`, 'NoCandidate');
-    }
+    const chosen = await this.choose();
     this.setStage('scale');
     this.state.family = await this.acts.scaleFamily({
       searchId: this.o.searchId,
@@ -314,57 +312,97 @@ class Search {
     });
     this.setStage('final');
     const finalists = [...this.state.family].sort((a, b) => b.phi - a.phi).slice(0, this.o.finalists);
-    const outcomes = await this.trainFinalists(finalists);
+    this.state.finals = finalists.map((m) => ({ member: m.name, state: 'pending' }));
+    const arms =
+      this.o.ablation && finalists[0]
+        ? await this.acts.ablationArms({ searchId: this.o.searchId, member: finalists[0] })
+        : [];
+    if (arms.length) this.state.ablation = arms.map((a) => ({ ...a, state: 'pending' }));
+    const outcomes = await this.trainFinals([
+      ...finalists.map((member, i) => ({
+        candidateId: `final-${member.name}`,
+        architectureUri: member.architectureUri,
+        summary: `final φ=${member.phi} (${member.name})`,
+        labels: { phi: String(member.phi) },
+        record: this.state.finals[i],
+      })),
+      ...(this.state.ablation ?? []).map((arm) => ({
+        candidateId: `ablation-${arm.name}`,
+        architectureUri: arm.architectureUri,
+        summary: `ablation ${arm.name} (×${arm.multiplier})`,
+        labels: { ablation: arm.name },
+        record: arm,
+      })),
+    ]);
+    if (this.state.ablation)
+      this.state.ablationVerdict = ablationVerdict(
+        { name: finalists[0].name, score: this.state.finals[0].score },
+        this.state.ablation,
+        this.o.higherIsBetter,
+        chosen.samples,
+      );
     this.setStage('register');
-    for (const [i, out] of outcomes.entries()) {
+    for (const [i, member] of finalists.entries()) {
+      const out = outcomes[i];
       if (!out) continue;
       const registered = await this.acts.registerModel({
         searchId: this.o.searchId,
         specHash: this.o.specHash,
         best: chosen,
-        member: finalists[i],
+        member,
         outcome: out,
       });
       this.state.registered.push(registered);
     }
   }
 
-  /** Finalists go through the same window as the grid's trainings: parallelism and pause hold for them too. */
-  private async trainFinalists(finalists: FamilyMember[]): Promise<(TrainOutcome | null)[]> {
-    this.state.finals = finalists.map((m) => ({ member: m.name, state: 'pending' }));
-    const outcomes: (TrainOutcome | null)[] = finalists.map(() => null);
+  /**
+   * The candidate to scale. The select step reads the whole candidate table (a resource limit may rule out every
+   * leader) and says how sure the choice is; searches started before it existed replay their choice of the leader.
+   */
+  private async choose(): Promise<BestCandidate> {
+    if (patched('select-activity'))
+      this.state.selection = await this.acts.selectCandidate({ searchId: this.o.searchId });
+    const chosen = this.state.selection ? this.state.selection.chosen : this.state.leaders[0];
+    if (chosen) return chosen;
+    const budget = this.state.stoppedBy && 'the compute budget ran out before any candidate finished a rung';
+    const why = this.state.selection?.refusal ?? (budget || (this.state.emptyReason ?? this.state.errors.join('; ')));
+    throw ApplicationFailure.nonRetryable(`no candidate succeeded: ${why || 'the grid is empty'}`, 'NoCandidate');
+  }
+
+  /**
+   * Finalists and ablation arms go through the same window as the grid's trainings: parallelism and pause hold for
+   * them too. Each record follows its training; the outcomes come back in order (null where one did not succeed).
+   */
+  private async trainFinals(jobs: FinalJob[]): Promise<(TrainOutcome | null)[]> {
+    const outcomes: (TrainOutcome | null)[] = jobs.map(() => null);
     let stopped: unknown;
-    for (let next = 0; next < finalists.length;) {
+    for (let next = 0; next < jobs.length;) {
       if (!this.window.hasRoom()) {
         await this.window.changed();
         continue;
       }
       const i = next++;
-      const member = finalists[i];
-      const record = this.state.finals[i];
-      record.state = 'running';
-      this.window.launch(`final-${member.name}`, async () => {
-        // An interrupted finalist (its worker went away) is trained again, from its checkpoint.
+      const job = jobs[i];
+      job.record.state = 'running';
+      this.window.launch(job.candidateId, async () => {
+        // An interrupted training (its worker went away) is trained again, from its checkpoint.
         for (;;) {
           try {
-            const out = await train(
-              this.training,
-              {
-                searchId: this.o.searchId,
-                candidateId: `final-${member.name}`,
-                architectureUri: member.architectureUri,
-                budget: 'final',
-                labels: { phi: String(member.phi) },
-              },
-              `final φ=${member.phi} (${member.name})`,
-            );
-            Object.assign(record, { state: 'succeeded', score: out.score, modelUri: out.modelUri });
+            const { candidateId, architectureUri, labels } = job;
+            const input = { searchId: this.o.searchId, candidateId, architectureUri, budget: 'final' as const, labels };
+            const out = await train(this.training, input, job.summary);
+            Object.assign(job.record, {
+              state: 'succeeded',
+              score: out.score,
+              ...(job.record.member && { modelUri: out.modelUri }),
+            });
             outcomes[i] = out;
           } catch (err) {
             if (isInterruption(err)) continue;
             if (isCancellation(err)) stopped = err;
             Object.assign(
-              record,
+              job.record,
               isCancellation(err) ? { state: 'cancelled' } : { state: 'failed', error: failureMessage(err) },
             );
           }
@@ -400,6 +438,15 @@ class Search {
     const best = this.state.leaders[0] ?? null;
     return { searchId, name, specHash, status, best, spend: this.spend(), state: this.state };
   }
+}
+
+/** One training of the finals step: a finalist or an ablation arm, and the record that follows it. */
+interface FinalJob {
+  candidateId: string;
+  architectureUri: string;
+  summary: string;
+  labels: Record<string, string>;
+  record: { state: TrainingState; score?: number; error?: string; modelUri?: string; member?: string };
 }
 
 export async function searchWorkflow(input: SearchInput): Promise<SearchResult> {

@@ -1,4 +1,5 @@
 import type {
+  AblationArm,
   Coefficients,
   FamilyMember,
   RegisteredModel,
@@ -27,6 +28,8 @@ export interface BestCandidate extends Coefficients {
   score: number;
   /** Successive halving: a candidate that survived more rungs ranks first (absent: 0). */
   rung?: number;
+  /** With `task.repeats` > 1: each seed's score at `rung`; `score` is their mean. */
+  samples?: number[];
   macs: number;
   /** The grid point (its group's representative). */
   index: number;
@@ -71,6 +74,32 @@ export interface FinalRecord {
   modelUri?: string;
 }
 
+/** What the select step decided, and how sure it can be (selectCandidate, activities/select.ts). */
+export interface SelectionOutcome {
+  rule: 'max' | 'max-under' | 'pareto';
+  chosen: BestCandidate | null;
+  /** Trained candidates the rule allowed, and those over its limits. */
+  eligible: number;
+  ineligible: number;
+  /** The winner's lead over the runner-up at the same rung; null with a single candidate. */
+  margin: number | null;
+  /** Whether that lead is within the noise (Welch, 95 %); null when the noise is unknown (task.repeats 1). */
+  withinNoise: boolean | null;
+  /** Candidates statistically tied with the winner, best first (at most 20); null when the noise is unknown. */
+  tied: BestCandidate[] | null;
+  /** Grid indexes of the Pareto set of score against multiply-adds, cheapest first (at most 20). */
+  pareto: number[];
+  /** max-under found no candidate within its limits: what they were and the least each candidate reached. */
+  refusal?: string;
+}
+
+/** An ablation arm as the finals trained it. */
+export interface AblationRecord extends AblationArm {
+  state: TrainingState;
+  score?: number;
+  error?: string;
+}
+
 export interface SearchState {
   stage: Stage;
   /** Plans made so far (the grid, then each extension): the next plan's id. */
@@ -99,6 +128,12 @@ export interface SearchState {
   emptyReason?: string;
   family: FamilyMember[];
   finals: FinalRecord[];
+  /** Set by the select step (absent in searches started before it existed, which chose `leaders[0]`). */
+  selection?: SelectionOutcome;
+  /** `final.ablation`: the arms compared with the largest finalist. */
+  ablation?: AblationRecord[];
+  /** Did compound scaling beat the single-dimension arms (workflows/ablation.ts)? */
+  ablationVerdict?: string;
   registered: RegisteredModel[];
 }
 
@@ -123,6 +158,10 @@ export interface SearchOptions {
   /** Epochs of each rung: one rung unless the grid's strategy is halving, which keeps the best 1/η per rung. */
   rungs: number[];
   eta: number;
+  /** Seeds per candidate (`task.repeats`); absent in searches started before repeats existed: 1. */
+  repeats?: number;
+  /** `final.ablation`: train the baseline and single-dimension scalings next to the largest finalist. */
+  ablation?: boolean;
   /** The grid search's compute budget (execution.budget), in device-seconds and seconds of wall time. */
   budget: Budget | null;
 }
@@ -220,7 +259,7 @@ export function initialState(parallelism: number, startedAt: number): SearchStat
  */
 export function resumedState(previous: SearchState, now: number): SearchState {
   const stage = previous.plans === 0 ? 'plan' : 'search';
-  const { stoppedBy: _, ...kept } = previous;
+  const { stoppedBy: _, selection: _s, ablation: _a, ablationVerdict: _v, ...kept } = previous;
   return { ...kept, stage, startedAt: now, family: [], finals: [], registered: [], runs: previous.runs + 1 };
 }
 

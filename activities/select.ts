@@ -1,0 +1,133 @@
+import type { Selection as SelectionSpec } from '../spec/search.js';
+import { TrainResult } from '../spec/candidate.js';
+import { resultPath } from '../trainer/result.js';
+import { higherIsBetter as higherIsBetterFor } from '../trainer/score.js';
+import { spreadOf, tied } from '../workflows/noise.js';
+import { ranksBefore, type BestCandidate, type SelectionOutcome } from '../workflows/state.js';
+import { readCandidateTable, type CandidateRow } from './candidate-table.js';
+import { readJsonIfExists, readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
+
+/**
+ * The select step: which trained candidate the family is scaled from, read off the whole candidate table (not the
+ * workflow's few leaders, which a resource limit could leave without an eligible one). Ranks as the search does
+ * (further through successive halving first, then the mean score, then fewer multiply-adds); says whether the
+ * winner's margin is within the noise and which candidates are tied with it; marks the Pareto set of score against
+ * multiply-adds. Writes selection.json for the report and returns the same, small, to the workflow.
+ */
+
+/** At most this many tied candidates and Pareto points travel in the workflow's state. */
+const LISTED = 20;
+
+export async function selectCandidate(searchDir: string): Promise<SelectionOutcome> {
+  const spec = await readSearchSpec(searchDir);
+  const rule: SelectionSpec = spec.selection ?? { rule: 'max' };
+  const better = higherIsBetterFor(spec.task.metric);
+  const scored = ((await readCandidateTable(searchDir)) ?? []).filter(isScoredTraining).map(candidateOf);
+  const latency = rule.maxLatencyMs !== undefined ? await latencies(searchDir, scored) : new Map<string, number>();
+  const eligible = scored.filter((c) => !overLimit(c, rule, latency));
+  const ranked = [...eligible].sort((a, b) => (ranksBefore(a, b, better) ? -1 : ranksBefore(b, a, better) ? 1 : 0));
+  const chosen = ranked[0] ?? null;
+  const peers = chosen ? ranked.filter((c) => (c.rung ?? 0) === (chosen.rung ?? 0)) : [];
+  const runnerUp = peers[1];
+  const withinNoise = chosen && runnerUp ? (tied(chosen, runnerUp) ?? null) : null;
+  const noiseKnown = chosen !== null && spreadOf(chosen.samples) !== undefined;
+  const refused = rule.rule === 'max-under' && chosen === null && scored.length > 0;
+  const outcome: SelectionOutcome = {
+    rule: rule.rule,
+    chosen,
+    eligible: eligible.length,
+    ineligible: scored.length - eligible.length,
+    margin: chosen && runnerUp ? Math.abs(chosen.score - runnerUp.score) : null,
+    withinNoise,
+    tied: noiseKnown
+      ? peers
+          .slice(1)
+          .filter((c) => tied(chosen, c))
+          .slice(0, LISTED)
+      : null,
+    pareto: paretoSet(peers, better)
+      .slice(0, LISTED)
+      .map((c) => c.index),
+    ...(refused ? { refusal: refusal(scored, rule, latency) } : {}),
+  };
+  await writeJsonAtomic(searchPaths(searchDir).selection, outcome);
+  return outcome;
+}
+
+/** A trained (not shared) row with a finished rung: a candidate selection can choose. */
+function isScoredTraining(row: CandidateRow): boolean {
+  return row.sharesTrainingOf === undefined && row.scores !== undefined && row.scores.length > 0;
+}
+
+function candidateOf(row: CandidateRow): BestCandidate & { params: number } {
+  const scores = row.scores ?? [];
+  return {
+    alpha: row.alpha,
+    beta: row.beta,
+    gamma: row.gamma,
+    score: scores[scores.length - 1],
+    rung: scores.length - 1,
+    ...(row.samples && { samples: row.samples }),
+    macs: row.macs,
+    params: row.params,
+    index: row.index,
+    group: row.group,
+  };
+}
+
+/** Each candidate's measured latency (its first seed's), for `maxLatencyMs`. */
+async function latencies(searchDir: string, candidates: readonly BestCandidate[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const c of candidates) {
+    const raw = await readJsonIfExists<unknown>(resultPath(searchPaths(searchDir).candidate(c.group)));
+    const latency = raw === undefined ? undefined : TrainResult.parse(raw).latencyMs;
+    if (latency !== undefined) out.set(c.group, latency);
+  }
+  return out;
+}
+
+function overLimit(
+  c: BestCandidate & { params: number },
+  rule: SelectionSpec,
+  latency: ReadonlyMap<string, number>,
+): boolean {
+  if (rule.rule !== 'max-under') return false;
+  if (rule.maxMacs !== undefined && c.macs > rule.maxMacs) return true;
+  if (rule.maxParams !== undefined && c.params > rule.maxParams) return true;
+  // A candidate whose trainer measured no latency cannot be shown to be under the limit.
+  if (rule.maxLatencyMs !== undefined && !((latency.get(c.group) ?? Infinity) <= rule.maxLatencyMs)) return true;
+  return false;
+}
+
+/** Why max-under found nothing: the smallest of each limited resource among the trained candidates. */
+function refusal(
+  scored: readonly (BestCandidate & { params: number })[],
+  rule: SelectionSpec,
+  latency: ReadonlyMap<string, number>,
+): string {
+  const least = (f: (c: BestCandidate & { params: number }) => number) => Math.min(...scored.map(f));
+  const parts: string[] = [];
+  if (rule.maxMacs !== undefined) parts.push(`selection.maxMacs ${rule.maxMacs} (least ${least((c) => c.macs)})`);
+  if (rule.maxParams !== undefined)
+    parts.push(`selection.maxParams ${rule.maxParams} (least ${least((c) => c.params)})`);
+  if (rule.maxLatencyMs !== undefined)
+    parts.push(
+      `selection.maxLatencyMs ${rule.maxLatencyMs} (least ${least((c) => latency.get(c.group) ?? Infinity)} ms)`,
+    );
+  return `no trained candidate is within ${parts.join(' and ')}`;
+}
+
+/**
+ * The candidates no other beats on both score and multiply-adds (at least as good on both, better on one), cheapest
+ * first: the choices a user trading accuracy for compute would consider.
+ */
+export function paretoSet<T extends { score: number; macs: number }>(
+  candidates: readonly T[],
+  higherIsBetter: boolean,
+): T[] {
+  const better = (a: number, b: number) => (higherIsBetter ? a > b : a < b);
+  const atLeast = (a: number, b: number) => a === b || better(a, b);
+  const dominates = (a: T, b: T) =>
+    a.macs <= b.macs && atLeast(a.score, b.score) && (a.macs < b.macs || better(a.score, b.score));
+  return candidates.filter((c) => !candidates.some((o) => o !== c && dominates(o, c))).sort((a, b) => a.macs - b.macs);
+}
