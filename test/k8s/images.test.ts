@@ -1,0 +1,232 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { KubernetesExecutor } from '../../activities/kubernetes/executor.js';
+import type { TrainProgress } from '../../spec/candidate.js';
+import { KubernetesExecution } from '../../spec/kubernetes.js';
+import { candidateSpec } from './harness.js';
+import { trainerImage, workerImage, type LocalImage } from './images.js';
+import { startRealNode, type RealNode } from './node.js';
+
+/**
+ * The repository's own images on a real node: infra/Dockerfile.trainer (`--target cpu`) and infra/Dockerfile.worker,
+ * built with buildah on a locally made stand-in for the node base image (images.ts), imported into the node's
+ * containerd. The trainer image loads native TensorFlow as a non-root, read-only-root pod and trains a candidate
+ * through the KubernetesExecutor, with hostPath PersistentVolumes for the artifacts and datasets claims; the worker
+ * image's entry point runs. A cold build takes minutes (see docs/kubernetes.md, Images); a warm one only imports.
+ */
+
+const UID = 1000;
+const DATASETS = '/usr/share/datasets';
+
+let node: RealNode;
+let core: CoreV1Api;
+let trainer: LocalImage;
+let worker: LocalImage;
+let artifacts: string;
+
+/** The restricted Pod Security profile the trainer pods of k8s/ run under. */
+function restrictedPod(name: string, namespace: string, spec: V1Pod['spec']): V1Pod {
+  return {
+    metadata: { name, namespace },
+    spec: {
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: UID,
+        runAsGroup: UID,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      ...spec,
+      containers: (spec?.containers ?? []).map((c) => ({
+        imagePullPolicy: 'Never',
+        resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '2Gi' } },
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        },
+        ...c,
+      })),
+    },
+  };
+}
+
+async function finished(name: string, namespace = 'default', timeoutMs = 180_000): Promise<V1Pod> {
+  const deadline = Date.now() + timeoutMs;
+  let last: V1Pod | undefined;
+  while (Date.now() < deadline) {
+    last = await core.readNamespacedPod({ name, namespace });
+    if (last.status?.phase === 'Succeeded' || last.status?.phase === 'Failed') return last;
+    await sleep(500);
+  }
+  assert.fail(`pod ${name} did not finish in ${timeoutMs / 1000} s: ${JSON.stringify(last?.status)}`);
+}
+
+const mb = (file: string) => `${(statSync(file).size / 1e6).toFixed(0)} MB`;
+
+describe("the repository's images on a real node", { timeout: 60 * 60_000 }, () => {
+  before(async () => {
+    trainer = trainerImage('cpu');
+    worker = workerImage();
+    for (const [what, image] of [
+      ['trainer (cpu)', trainer],
+      ['worker', worker],
+    ] as const) {
+      const how = image.buildSeconds === undefined ? 'cached' : `built in ${image.buildSeconds.toFixed(0)} s`;
+      console.log(`# ${what}: ${image.name}, ${how}, archive ${mb(image.archive)}`);
+    }
+    node = await startRealNode({ images: [trainer, worker] });
+    core = node.admin.makeApiClient(CoreV1Api);
+    console.log(`# node Ready in ${(node.startupMs / 1000).toFixed(1)} s (imports included)`);
+  });
+
+  after(async () => {
+    if (artifacts) rmSync(artifacts, { recursive: true, force: true });
+    if (!node) return;
+    const { leftovers, teardownMs } = await node.stop();
+    console.log(`# teardown in ${(teardownMs / 1000).toFixed(1)} s`);
+    assert.deepEqual(leftovers, [], 'the host is left as it was found');
+  });
+
+  it('the trainer image loads native TensorFlow as a non-root pod with a read-only root', async () => {
+    // The trainer's own loader (trainer/tf.ts), which refuses to fall back to the pure-JS backend.
+    const script =
+      "import('/app/dist/trainer/tf.js').then((m) => { const tf = m.loadNativeTf(); require('fs').writeFileSync(" +
+      "'/dev/termination-log', JSON.stringify({ uid: process.getuid(), backend: tf.getBackend(), " +
+      'tf: tf.backend().binding.TF_Version, tfjs: tf.version.tfjs, sum: tf.add(tf.scalar(2), tf.scalar(3)).dataSync()[0] })); })';
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: restrictedPod('trainer-backend', 'default', {
+        containers: [{ name: 'main', image: trainer.name, command: ['node', '-e', script] }],
+      }),
+    });
+    const done = await finished('trainer-backend');
+    const state = done.status?.containerStatuses?.[0]?.state?.terminated;
+    assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status));
+    const message = JSON.parse(state?.message ?? '{}') as Record<string, unknown>;
+    console.log(`# trainer pod: ${JSON.stringify(message)}`);
+    assert.equal(message.uid, UID);
+    assert.equal(message.backend, 'tensorflow');
+    assert.equal(message.tf, '2.21.0');
+    assert.equal(message.sum, 5);
+  });
+
+  it("the worker image's entry point runs: effscale --help exits 0", async () => {
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: restrictedPod('worker-help', 'default', {
+        containers: [{ name: 'main', image: worker.name, args: ['--help'] }],
+      }),
+    });
+    const done = await finished('worker-help');
+    assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status));
+    assert.equal(done.status?.containerStatuses?.[0]?.state?.terminated?.exitCode, 0);
+    const log = await core.readNamespacedPodLog({ name: 'worker-help', namespace: 'default', container: 'main' });
+    assert.match(log, /Usage: effscale/);
+    assert.match(log, /\bworker\b/);
+    assert.match(log, /\btrain\b/);
+  });
+
+  it('the KubernetesExecutor trains a candidate in a trainer-image pod and reads its result', async () => {
+    const namespace = 'effscale';
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'effscale-trainer' } } });
+    // The claims the executor mounts, bound to hostPath volumes: the artifacts store (written by uid 1000) and the
+    // host's Debian datasets, read-only, at the path the candidate spec names.
+    artifacts = mkdtempSync(join(tmpdir(), 'effscale-artifacts-'));
+    chownSync(artifacts, UID, UID);
+    for (const [claim, path, mode] of [
+      ['effscale-artifacts', artifacts, 'ReadWriteMany'],
+      ['effscale-datasets', DATASETS, 'ReadOnlyMany'],
+    ] as const) {
+      await core.createPersistentVolume({
+        body: {
+          metadata: { name: claim },
+          spec: {
+            capacity: { storage: '1Gi' },
+            accessModes: [mode],
+            storageClassName: '',
+            persistentVolumeReclaimPolicy: 'Retain',
+            hostPath: { path, type: 'Directory' },
+            claimRef: { namespace, name: claim },
+          },
+        },
+      });
+      await core.createNamespacedPersistentVolumeClaim({
+        namespace,
+        body: {
+          metadata: { name: claim },
+          spec: {
+            accessModes: [mode],
+            storageClassName: '',
+            volumeName: claim,
+            resources: { requests: { storage: '1Gi' } },
+          },
+        },
+      });
+    }
+    const execution = KubernetesExecution.parse({
+      namespace,
+      image: trainer.name,
+      imagePullPolicy: 'Never',
+      // The root filesystem is read-only: the trainer inflates the gzipped dataset into its cache on /tmp.
+      env: { EFFSCALE_CACHE: '/tmp/effscale' },
+      resources: { requests: { cpu: '500m', memory: '256Mi' }, limits: { memory: '3Gi' } },
+      volumes: {
+        artifacts: { claimName: 'effscale-artifacts', mountPath: '/artifacts', localPath: artifacts },
+        dataset: { claimName: 'effscale-datasets', mountPath: DATASETS, readOnly: true },
+      },
+      heartbeatSeconds: 1,
+      cleanup: { deleteSucceeded: true, keepFailedMinutes: 60 },
+    });
+    const executor = new KubernetesExecutor(execution, node.admin);
+    const search = 'images';
+    const candidate = 'micro';
+    const outDir = join(artifacts, search, candidate);
+    // What a PVC's fsGroup gives a real volume: the trainer (uid 1000) may write the candidate's directory.
+    mkdirSync(outDir, { recursive: true });
+    chownSync(join(artifacts, search), UID, UID);
+    chownSync(outDir, UID, UID);
+    await executor.preflight(search, join(artifacts, search));
+    const progress: TrainProgress[] = [];
+    const began = Date.now();
+    const result = await executor.train(
+      {
+        searchId: search,
+        candidateId: candidate,
+        spec: candidateSpec(candidate),
+        outDir,
+        labels: { workflowId: `search-${search}`, alpha: '1.2', beta: '1.1', gamma: '1.15' },
+      },
+      { onProgress: (p) => progress.push(p), signal: new AbortController().signal },
+    );
+    console.log(
+      `# trained in a pod in ${((Date.now() - began) / 1000).toFixed(1)} s: ${result.metric} ${result.score.toFixed(3)}` +
+        `, ${result.imagesPerSecond.toFixed(0)} images/s, ${result.backend} ${result.tfVersion}`,
+    );
+    assert.equal(result.candidateId, candidate);
+    assert.equal(result.backend, 'tensorflow');
+    assert.equal(result.tfVersion, '2.21.0');
+    assert.equal(result.epochs.length, 1);
+    assert.ok(Number.isFinite(result.score));
+    assert.equal(result.modelUri, join(outDir, 'model'), 'the model path mapped back to the host');
+    assert.ok(existsSync(join(outDir, 'model', 'model.json')), 'the model is on the shared volume');
+    assert.ok(existsSync(join(outDir, 'result.json')), 'result.json is on the shared volume');
+    assert.ok(
+      progress.some((p) => p.type === 'batch'),
+      'progress lines followed from the container log',
+    );
+    const left = await core.listNamespacedPod({ namespace });
+    assert.deepEqual(
+      left.items.map((p) => p.metadata?.name),
+      [],
+      'the succeeded pod is deleted once its result is read',
+    );
+  });
+});
