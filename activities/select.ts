@@ -54,6 +54,19 @@ export async function selectCandidate(searchDir: string): Promise<SelectionOutco
   return outcome;
 }
 
+/** How sure the choice is, in a sentence: the margin against the noise, and how many are tied with the winner. */
+export function selectionVerdict(s: SelectionOutcome): string {
+  const rule = s.rule === 'max' ? '' : ` by rule ${s.rule} (${s.eligible} eligible, ${s.ineligible} over its limits)`;
+  if (!s.chosen) return `nothing chosen${rule}${s.refusal ? `: ${s.refusal}` : ''}`;
+  if (s.margin === null) return `chosen${rule}: the only scored candidate at its rung`;
+  const margin = `it leads the runner-up by ${s.margin.toFixed(4)}`;
+  if (s.withinNoise === null)
+    return `chosen${rule}: ${margin}; the noise is unknown (task.repeats: 1): repeats ≥ 2 tell a lead from noise`;
+  if (!s.withinNoise) return `chosen${rule}: ${margin}, beyond the noise (Welch 95 %): no candidate is tied with it`;
+  const n = s.tied?.length ?? 0;
+  return `chosen${rule}: ${margin}, within the noise (Welch 95 %): statistically tied with ${n} other${n === 1 ? '' : 's'}`;
+}
+
 /** A trained (not shared) row with a finished rung: a candidate selection can choose. */
 function isScoredTraining(row: CandidateRow): boolean {
   return row.sharesTrainingOf === undefined && row.scores !== undefined && row.scores.length > 0;

@@ -101,7 +101,7 @@ export interface RecordChunkInput extends ChunkRef {
 
 export interface TrainInput {
   searchId: string;
-  /** `g-<group>` for search candidates, `final-<member>` for finalists: names the output directory. */
+  /** The group (and `-r<k>` per extra seed) for search candidates, finalCandidateId / ablationCandidateId for the finals: names the output directory. */
   candidateId: string;
   /** A family member's architecture; absent for a search candidate, whose architecture is scaled from `coefficients`. */
   architectureUri?: string;

@@ -11,6 +11,7 @@ import { registerCancel } from './commands/cancel.js';
 import { registerControl } from './commands/control.js';
 import { registerExtend } from './commands/extend.js';
 import { registerResult } from './commands/result.js';
+import { registerCandidates } from './commands/candidates.js';
 import { registerInit } from './commands/init.js';
 import { registerModels } from './commands/models.js';
 import { registerDev } from './commands/dev.js';
@@ -38,6 +39,7 @@ const commands: ((program: Command) => void)[] = [
   registerControl,
   registerExtend,
   registerResult,
+  registerCandidates,
   registerInit,
   registerModels,
   registerDev,

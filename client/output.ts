@@ -1,7 +1,8 @@
 import type { CandidateRow } from '../activities/candidate-table.js';
 import { hours } from '../activities/estimate.js';
+import { selectionVerdict } from '../activities/select.js';
 import { formatScore, spreadOf } from '../workflows/noise.js';
-import type { BestCandidate, SearchProgress, SearchResult, SelectionOutcome } from '../workflows/state.js';
+import type { SearchProgress, SearchResult, SelectionOutcome } from '../workflows/state.js';
 import type { Outcome } from './follow.js';
 import type { TrainingHeartbeat } from '../activities/train.js';
 
@@ -41,7 +42,7 @@ export function resultDocument(
       macs: result.best.macs,
       candidate: result.best.index,
     },
-    selection: state.selection ? selectionJson(state.selection) : null,
+    selection: state.selection ? { ...state.selection, verdict: selectionVerdict(state.selection) } : null,
     points: { total: state.points, excluded: state.excluded, trainings: state.trainings },
     spend: {
       deviceHours: result.spend.seconds / 3600,
@@ -101,43 +102,13 @@ function noiseOf(samples: number[] | undefined) {
   return spread === undefined ? {} : { spread, samples };
 }
 
-function selectionJson(s: SelectionOutcome) {
-  const brief = (c: BestCandidate) => ({
-    candidate: c.index,
-    alpha: c.alpha,
-    beta: c.beta,
-    gamma: c.gamma,
-    score: c.score,
-    ...noiseOf(c.samples),
-    macs: c.macs,
-  });
-  return {
-    rule: s.rule,
-    eligible: s.eligible,
-    ineligible: s.ineligible,
-    margin: s.margin,
-    withinNoise: s.withinNoise,
-    tied: s.tied?.map(brief) ?? null,
-    pareto: s.pareto,
-  };
-}
-
-/** How sure the choice is, in a line: the margin against the noise, and who is tied with the winner. */
-function selectionLines(s: ReturnType<typeof selectionJson> | null): string[] {
+/** The select step's verdict, and the candidates tied with the winner. */
+function selectionLines(s: (SelectionOutcome & { verdict: string }) | undefined): string[] {
   if (!s) return [];
-  const rule = s.rule === 'max' ? '' : ` (rule ${s.rule}: ${s.eligible} eligible, ${s.ineligible} over its limits)`;
-  if (s.margin === null) return [`chosen: the only scored candidate${rule}`];
-  const margin = `leads the runner-up by ${s.margin.toFixed(4)}`;
-  if (s.withinNoise === null)
-    return [
-      `chosen${rule}: ${margin}; the noise is unknown (task.repeats: 1): set repeats ≥ 2 to tell a lead from noise`,
-    ];
-  if (!s.withinNoise) return [`chosen${rule}: ${margin}, beyond the noise (Welch 95 %): no candidate is tied with it`];
-  const tied = (s.tied ?? []).map((c) => `α=${c.alpha} β=${c.beta} γ=${c.gamma} ${formatScore(c.score, c.samples)}`);
-  return [
-    `chosen${rule}: ${margin}, WITHIN THE NOISE (Welch 95 %): statistically tied with ${tied.length}:`,
-    ...tied.map((t) => `    ${t}`),
-  ];
+  const tied = (s.tied ?? []).map(
+    (c) => `    ≈ α=${c.alpha} β=${c.beta} γ=${c.gamma} ${formatScore(c.score, c.samples)}`,
+  );
+  return [s.verdict, ...tied];
 }
 
 export function progressLine(p: SearchProgress): string {
@@ -201,7 +172,7 @@ export function humanSummary(doc: ResultDocument): string {
     const score = formatScore(doc.best.score, 'samples' in doc.best ? doc.best.samples : undefined);
     lines.push(`best α=${doc.best.alpha} β=${doc.best.beta} γ=${doc.best.gamma} score=${score}`);
   }
-  lines.push(...selectionLines(doc.selection));
+  lines.push(...selectionLines(doc.selection ?? undefined));
   const spent = `the grid's trainings took ${hours(doc.spend.deviceHours * 3600)} device-hours`;
   lines.push(doc.spend.stoppedByBudget ? `${spent}: the compute budget ended the search early` : spent);
   lines.push('family:');

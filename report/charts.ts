@@ -2,6 +2,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { EpochMetrics } from '../spec/candidate.js';
 import type { Coefficients } from '../scaling/scale.js';
+import { paretoSet } from '../activities/select.js';
 import { epochsText, heatmapCells, rungLabel, type CandidateCurve, type CellState, type ReportData } from './data.js';
 
 /**
@@ -22,23 +23,26 @@ const compact = (n: number) => Intl.NumberFormat('en', { notation: 'compact', ma
 
 const coefficients = (c: { alpha: number; beta: number; gamma: number }) => `α=${c.alpha} β=${c.beta} γ=${c.gamma}`;
 
-/** Score against multiply-adds: one mark per scored candidate, the Pareto front, the chosen candidate marked. */
+/**
+ * Score against multiply-adds: one mark per scored candidate, the Pareto front, the chosen candidate marked, and
+ * with repeats an error bar of ± one spread of its seeds.
+ */
 export function paretoSpec(data: ReportData): TopLevelSpec {
   const scored = data.candidates
     .filter((c) => c.score !== undefined)
     .map((c) => ({
       index: c.index,
       macs: c.macs,
-      score: c.score,
+      score: c.score ?? 0,
+      ...(c.spread !== undefined && { low: (c.score ?? 0) - c.spread, high: (c.score ?? 0) + c.spread }),
       shared: c.sharesTrainingOf !== undefined ? 'shares a training' : 'own training',
-      label: `candidate ${c.index}: ${coefficients(c)}, score ${c.score}, ${compact(c.macs)} multiply-adds`,
+      label:
+        `candidate ${c.index}: ${coefficients(c)}, score ${c.score}` +
+        (c.spread !== undefined ? ` ± ${c.spread.toFixed(4)}` : '') +
+        `, ${compact(c.macs)} multiply-adds`,
     }));
-  const better = (a: number, b: number) => (data.higherIsBetter ? a > b : a < b);
-  const front: { macs: number; score: number }[] = [];
-  for (const c of [...scored].sort((a, b) => a.macs - b.macs || (better(a.score ?? 0, b.score ?? 0) ? -1 : 1))) {
-    const last = front.at(-1);
-    if (!last || better(c.score ?? 0, last.score)) front.push({ macs: c.macs, score: c.score ?? 0 });
-  }
+  const front = paretoSet(scored, data.higherIsBetter).map(({ macs, score }) => ({ macs, score }));
+  const bars = scored.filter((c) => c.low !== undefined);
   const best = data.best;
   // The floor a trained candidate must clear; drawn even far below the scores, so the reader sees the distance.
   const chance = data.chance === undefined ? [] : [{ score: data.chance, label: `chance: ${data.chance.toFixed(3)}` }];
@@ -66,6 +70,12 @@ export function paretoSpec(data: ReportData): TopLevelSpec {
         data: { values: front },
         mark: { type: 'line', interpolate: 'step-after', color: '#bbb', strokeDash: [4, 3] },
         encoding: { x, y },
+      },
+      {
+        name: 'pareto_errorbar',
+        data: { values: bars },
+        mark: { type: 'rule', color: '#555', strokeWidth: 1.5 },
+        encoding: { x, y: { ...y, field: 'low' }, y2: { field: 'high' }, description: { field: 'label' } },
       },
       {
         name: 'pareto_candidate',
@@ -461,4 +471,65 @@ export function familySpec(data: ReportData): TopLevelSpec {
     },
     resolve: { scale: { y: 'independent' } },
   } as TopLevelSpec;
+}
+
+/**
+ * The ablation side by side: the compound member and its single-dimension arms of the same real cost, and the
+ * baseline, one bar each, labelled with the score and the real cost multiplier.
+ */
+export function ablationSpec(data: ReportData): TopLevelSpec {
+  const a = data.ablation;
+  const bars = a
+    ? [
+        {
+          arm: `compound (${a.compound.member})`,
+          score: a.compound.score,
+          multiplier: a.compound.multiplier,
+          kind: 'compound',
+        },
+        ...a.arms.map((arm) => ({
+          arm: arm.name,
+          score: arm.score,
+          multiplier: arm.multiplier,
+          kind: arm.name === 'baseline' ? 'baseline' : 'single dimension',
+        })),
+      ]
+        .filter((b) => b.score !== undefined)
+        .map((b) => ({ ...b, label: `${(b.score ?? 0).toFixed(4)} (×${b.multiplier.toFixed(2)})` }))
+    : [];
+  const x = { field: 'arm', type: 'nominal', title: null, sort: null, axis: { labelAngle: 0 } } as const;
+  const y = {
+    field: 'score',
+    type: 'quantitative',
+    title: `final score (${data.metric})`,
+    scale: { zero: false, padding: 12 },
+  } as const;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    width: 560,
+    height: 260,
+    data: { values: bars },
+    layer: [
+      {
+        name: 'ablation_bar',
+        mark: { type: 'bar', width: 48 },
+        encoding: {
+          x,
+          y,
+          color: {
+            field: 'kind',
+            type: 'nominal',
+            title: 'scaling',
+            scale: { domain: ['compound', 'single dimension', 'baseline'], range: ['#d62728', '#1f77b4', '#999'] },
+          },
+          description: { field: 'label' },
+        },
+      },
+      {
+        name: 'ablation_label',
+        mark: { type: 'text', baseline: 'bottom', dy: -3 },
+        encoding: { x, y, text: { field: 'label' } },
+      },
+    ],
+  };
 }

@@ -1,11 +1,21 @@
-import { join } from 'node:path';
 import { baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from '../activities/search-dir.js';
 import type { FamilyMember } from '../activities/types.js';
 import { scalingFactors, type Coefficients, type ScalingFactors } from '../scaling/scale.js';
 import type { EpochMetrics, TrainResult } from '../spec/candidate.js';
-import { rungEpochs, type SearchSpec } from '../spec/search.js';
+import { repeatsOf, rungEpochs, type SearchSpec } from '../spec/search.js';
 import type { Metric } from '../spec/task.js';
-import type { SearchResult, Spend, TrainingState } from '../workflows/state.js';
+import { resultPath } from '../trainer/result.js';
+import { higherIsBetter } from '../trainer/score.js';
+import { spreadOf } from '../workflows/noise.js';
+import {
+  ablationCandidateId,
+  finalCandidateId,
+  type AblationRecord,
+  type SearchResult,
+  type SelectionOutcome,
+  type Spend,
+  type TrainingState,
+} from '../workflows/state.js';
 import { readCandidateTable, type CandidateRow as TableRow } from '../activities/candidate-table.js';
 import { readSummary } from '../activities/register.js';
 
@@ -20,7 +30,16 @@ export interface CandidateRow extends TableRow {
   factors: ScalingFactors;
   /** The score of each rung it finished; a table written before rungs existed has its one score. */
   scores: number[];
+  /** The spread of its seeds' scores (task.repeats > 1). */
+  spread?: number;
   note?: string;
+}
+
+/** The compound-vs-single-dimension ablation (final.ablation): the largest finalist and its arms. */
+export interface AblationData {
+  compound: { member: string; score?: number; macs: number; multiplier: number };
+  arms: AblationRecord[];
+  verdict?: string;
 }
 
 /** How the grid spent its trainings: every candidate all epochs, or successive halving over rungs of epochs. */
@@ -79,6 +98,11 @@ export interface ReportData {
   family: FamilyRow[];
   curves: TrainingCurve[];
   candidateCurves: CandidateCurve[];
+  /** Seeds per candidate. */
+  repeats: number;
+  /** What the select step decided (absent in searches from before it). */
+  selection?: SelectionOutcome;
+  ablation?: AblationData;
   emptyReason?: string;
 }
 
@@ -174,6 +198,7 @@ export function reportData(
     ...c,
     factors: scalingFactors(rule, c, phi),
     scores: finishedScores(c),
+    ...(spreadOf(c.samples) !== undefined && { spread: spreadOf(c.samples) }),
     ...((c.excluded ?? c.error) !== undefined && { note: c.excluded ?? c.error }),
   }));
   const count = (state: TableRow['state']) => table.filter((c) => c.state === state).length;
@@ -193,7 +218,7 @@ export function reportData(
     status: result.status,
     stage: state.stage,
     metric: spec.task.metric,
-    higherIsBetter: spec.task.metric === 'accuracy',
+    higherIsBetter: higherIsBetter(spec.task.metric),
     ...(chance !== undefined && { chance }),
     rule,
     searchPhi: phi,
@@ -216,7 +241,26 @@ export function reportData(
     family,
     curves,
     candidateCurves,
+    repeats: repeatsOf(spec),
+    ...(state.selection && { selection: state.selection }),
+    ...(state.ablation && { ablation: ablationData(state, family) }),
     ...(state.emptyReason !== undefined && { emptyReason: state.emptyReason }),
+  };
+}
+
+/** The arms next to the member they were scaled to match: the largest finalist (the first one retrained). */
+function ablationData(state: SearchResult['state'], family: FamilyRow[]): AblationData {
+  const final = state.finals[0];
+  const member = family.find((m) => m.name === final?.member);
+  return {
+    compound: {
+      member: final?.member ?? '–',
+      ...(final?.score !== undefined && { score: final.score }),
+      macs: member?.macs ?? 0,
+      multiplier: member?.multiplier ?? 0,
+    },
+    arms: state.ablation ?? [],
+    ...(state.ablationVerdict && { verdict: state.ablationVerdict }),
   };
 }
 
@@ -227,16 +271,18 @@ export async function loadReportData(searchDir: string): Promise<ReportData | un
   if (!result || !table) return undefined;
   const spec = await readSearchSpec(searchDir);
   const curves: TrainingCurve[] = [];
-  for (const final of result.state.finals) {
-    const trained = await readJsonIfExists<TrainResult>(
-      join(searchDir, 'final', `final-${final.member}`, 'result.json'),
-    );
-    if (trained?.epochs.length) curves.push({ member: final.member, epochs: trained.epochs });
+  const finals = [
+    ...result.state.finals.map((f) => ({ member: f.member, id: finalCandidateId(f.member) })),
+    ...(result.state.ablation ?? []).map((a) => ({ member: `ablation ${a.name}`, id: ablationCandidateId(a.name) })),
+  ];
+  for (const { member, id } of finals) {
+    const trained = await readJsonIfExists<TrainResult>(resultPath(searchPaths(searchDir).final(id)));
+    if (trained?.epochs.length) curves.push({ member, epochs: trained.epochs });
   }
   const candidateCurves: CandidateCurve[] = [];
-  for (const c of curvedCandidates(table, spec.task.metric === 'accuracy')) {
+  for (const c of curvedCandidates(table, higherIsBetter(spec.task.metric))) {
     // Under halving a training's result.json holds every epoch of every rung it reached.
-    const trained = await readJsonIfExists<TrainResult>(join(searchPaths(searchDir).candidate(c.group), 'result.json'));
+    const trained = await readJsonIfExists<TrainResult>(resultPath(searchPaths(searchDir).candidate(c.group)));
     if (trained?.epochs.length)
       candidateCurves.push({ index: c.index, finishedRungs: finishedScores(c).length, epochs: trained.epochs });
   }

@@ -1,4 +1,5 @@
 import {
+  ablationSpec,
   candidateCurvesSpec,
   COEFFICIENTS,
   curvesSpec,
@@ -13,6 +14,8 @@ import {
 } from './charts.js';
 import { CANDIDATE_CURVES, epochsText, rungLabel, type CandidateRow, type ReportData } from './data.js';
 import { hours } from '../activities/estimate.js';
+import { selectionVerdict } from '../activities/select.js';
+import { formatScore } from '../workflows/noise.js';
 
 /**
  * One self-contained HTML page: inline CSS and inline SVG plots, no script and no external resource, so it opens
@@ -43,6 +46,7 @@ tr.chosen td{background:#fff3cd;font-weight:600}.note{color:#a33;white-space:nor
 .heatmaps figcaption{display:table-caption;caption-side:bottom;color:#666;font-size:12px}
 .scroll{max-height:520px;overflow:auto;border:1px solid #eee}
 .alert{background:#fdecea;border-left:4px solid #c62828;padding:8px 12px;margin:0 0 16px}
+tr.tied td{background:#fffbe8}.mark{color:#555;text-align:left}
 `;
 
 const halving = (data: ReportData) => data.strategy.kind === 'halving';
@@ -88,7 +92,7 @@ function chosenText(data: ReportData): string {
   const best = data.best;
   if (!best) return `none${data.emptyReason ? ` (${data.emptyReason})` : ''}`;
   const rung = halving(data) ? `, ${rungLabel(data.strategy, (best.rung ?? 0) + 1)}` : '';
-  return `candidate ${best.index}: α = ${best.alpha}, β = ${best.beta}, γ = ${best.gamma}, score ${fixed(best.score)}${rung}, ${compact(best.macs)} multiply-adds`;
+  return `candidate ${best.index}: α = ${best.alpha}, β = ${best.beta}, γ = ${best.gamma}, score ${formatScore(best.score, best.samples)}${rung}, ${compact(best.macs)} multiply-adds`;
 }
 
 function summary(data: ReportData): string {
@@ -109,7 +113,15 @@ function summary(data: ReportData): string {
     ],
     ['strategy', strategyText(data)],
     ['spend', spendText(data)],
+    [
+      'repeats',
+      data.repeats > 1
+        ? `${data.repeats} seeds per candidate: scores are mean ± spread`
+        : '1 seed per candidate: the noise is not measured',
+    ],
     ['chosen', chosenText(data)],
+    ...(data.selection ? [['selection', selectionVerdict(data.selection)] as [string, string]] : []),
+    ...(data.ablation?.verdict ? [['ablation', data.ablation.verdict] as [string, string]] : []),
     ['family', data.family.map((m) => `${m.name} (φ = ${fixed(m.phi, 3)})`).join(', ') || '–'],
   ];
   return `<dl class="summary">${rows.map(([k, v]) => `<dt>${k}</dt><dd>${escapeHtml(v)}</dd>`).join('')}</dl>`;
@@ -134,25 +146,38 @@ function candidateRow(data: ReportData, c: CandidateRow): string {
     fixed(c.factors.resolution, 3),
     compact(c.macs),
     compact(c.params),
-    fixed(c.score),
+    c.score === undefined ? '–' : formatScore(c.score, c.samples),
   ].map((v) => `<td>${escapeHtml(v)}</td>`);
   const group = c.sharesTrainingOf !== undefined ? `${c.group} (= #${c.sharesTrainingOf})` : c.group;
+  const tied = data.selection?.tied?.some((t) => t.index === c.index);
+  const rowClass = c.index === data.best?.index ? ' class="chosen"' : tied ? ' class="tied"' : '';
   return (
-    `<tr data-candidate="${c.index}"${c.index === data.best?.index ? ' class="chosen"' : ''}>${cells.join('')}` +
+    `<tr data-candidate="${c.index}"${rowClass}>${cells.join('')}<td class="mark">${escapeHtml(marks(data, c))}</td>` +
     `${rungCells(data, c)}<td>${escapeHtml(seconds(c.seconds))}</td>` +
     `<td class="l state-${c.state}">${c.state}</td><td class="l">${escapeHtml(group)}</td>` +
     `<td class="note">${escapeHtml(c.note ?? '')}</td></tr>`
   );
 }
 
+/** ★ chosen, ≈ statistically tied with it, ◆ on the Pareto front of score against multiply-adds. */
+function marks(data: ReportData, c: CandidateRow): string {
+  const s = data.selection;
+  return [
+    c.index === data.best?.index ? '★' : '',
+    s?.tied?.some((t) => t.index === c.index) ? '≈' : '',
+    s?.pareto.includes(c.index) ? '◆' : '',
+  ].join('');
+}
+
 function candidatesTable(data: ReportData): string {
   const head = ['#', 'α', 'β', 'γ', 'depth d′', 'width w′', 'resolution r′', 'multiply-adds', 'params', 'score']
     .map((h) => `<th>${h}</th>`)
     .join('');
+  const legend = '<th class="l" title="★ chosen, ≈ tied with it within the noise, ◆ Pareto front">★≈◆</th>';
   const rungs = halving(data) ? '<th class="l">rung</th><th class="l">per-rung scores</th>' : '';
   const rows = data.candidates.map((c) => candidateRow(data, c)).join('\n');
   return (
-    `<div class="scroll"><table id="candidates"><thead><tr>${head}${rungs}<th>duration</th><th class="l">state</th><th class="l">dedup group</th>` +
+    `<div class="scroll"><table id="candidates"><thead><tr>${head}${legend}${rungs}<th>duration</th><th class="l">state</th><th class="l">dedup group</th>` +
     `<th class="l">note</th></tr></thead><tbody>\n${rows}\n</tbody></table></div>`
   );
 }
@@ -257,6 +282,46 @@ async function candidateCurvesSection(data: ReportData): Promise<string> {
   );
 }
 
+/** final.ablation: the paper's Table 3 on the user's task, as a chart and a table. */
+async function ablationSection(data: ReportData): Promise<string> {
+  const a = data.ablation;
+  if (!a) return '';
+  const score = (x: { score?: number; state?: string }) => (x.score !== undefined ? fixed(x.score) : (x.state ?? '–'));
+  const rows = [
+    [
+      `compound (${a.compound.member})`,
+      '–',
+      '–',
+      '–',
+      compact(a.compound.macs),
+      `×${fixed(a.compound.multiplier, 2)}`,
+      score(a.compound),
+    ],
+    ...a.arms.map((arm) => [
+      arm.name,
+      fixed(arm.factors.depth, 3),
+      fixed(arm.factors.width, 3),
+      fixed(arm.factors.resolution, 3),
+      compact(arm.macs),
+      `×${fixed(arm.multiplier, 2)}`,
+      score(arm),
+    ]),
+  ];
+  const head = ['scaling', 'depth d', 'width w', 'resolution r', 'multiply-adds', 'real cost', 'final score'];
+  const table =
+    `<table id="ablation"><thead><tr>${head.map((h, i) => `<th${i === 0 ? ' class="l"' : ''}>${h}</th>`).join('')}</tr></thead><tbody>` +
+    rows
+      .map((r) => `<tr>${r.map((v, i) => `<td${i === 0 ? ' class="l"' : ''}>${escapeHtml(v)}</td>`).join('')}</tr>`)
+      .join('') +
+    '</tbody></table>';
+  return (
+    `<h2>Compound scaling against one dimension</h2>` +
+    `<p class="sub" id="ablation-verdict">${escapeHtml(a.verdict ?? 'the ablation has not finished')}. Each arm scales the baseline along one dimension to the real multiply-adds of the compound member and trains with the final budget.</p>` +
+    plot('ablation-chart', await toSvg(ablationSpec(data))) +
+    table
+  );
+}
+
 export async function renderReport(data: ReportData, generatedAt = new Date()): Promise<string> {
   const scored = data.candidates.some((c) => c.score !== undefined);
   const sections = [
@@ -273,7 +338,8 @@ export async function renderReport(data: ReportData, generatedAt = new Date()): 
       (data.family.length
         ? plot('family-cost', await toSvg(familySpec(data))) + familyTable(data)
         : empty('no family yet')),
-    `<h2>Candidates</h2>${candidatesTable(data)}`,
+    await ablationSection(data),
+    `<h2>Candidates</h2><p class="sub">★ chosen, ≈ statistically tied with it (Welch 95 %), ◆ on the Pareto front of score against multiply-adds.</p>${candidatesTable(data)}`,
   ];
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -32,7 +32,9 @@ import {
   setParallelismUpdate,
 } from './messages.js';
 import {
+  ablationCandidateId,
   addSpend,
+  finalCandidateId,
   initialState,
   keepErrors,
   mergeLeaders,
@@ -320,14 +322,14 @@ class Search {
     if (arms.length) this.state.ablation = arms.map((a) => ({ ...a, state: 'pending' }));
     const outcomes = await this.trainFinals([
       ...finalists.map((member, i) => ({
-        candidateId: `final-${member.name}`,
+        candidateId: finalCandidateId(member.name),
         architectureUri: member.architectureUri,
         summary: `final φ=${member.phi} (${member.name})`,
         labels: { phi: String(member.phi) },
         record: this.state.finals[i],
       })),
       ...(this.state.ablation ?? []).map((arm) => ({
-        candidateId: `ablation-${arm.name}`,
+        candidateId: ablationCandidateId(arm.name),
         architectureUri: arm.architectureUri,
         summary: `ablation ${arm.name} (×${arm.multiplier})`,
         labels: { ablation: arm.name },
@@ -435,7 +437,8 @@ class Search {
 
   private result(status: SearchResult['status']): SearchResult {
     const { searchId, name, specHash } = this.o;
-    const best = this.state.leaders[0] ?? null;
+    // Once the select step ran, the best is its choice (a selection rule may pass over the top leader).
+    const best = (this.state.selection ? this.state.selection.chosen : this.state.leaders[0]) ?? null;
     return { searchId, name, specHash, status, best, spend: this.spend(), state: this.state };
   }
 }

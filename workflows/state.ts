@@ -66,6 +66,10 @@ export interface ChunkRecord {
   rungs?: RungCounts[];
 }
 
+/** The training (and output directory) of a finalist, and of an ablation arm. */
+export const finalCandidateId = (member: string) => `final-${member}`;
+export const ablationCandidateId = (arm: string) => `ablation-${arm}`;
+
 export interface FinalRecord {
   member: string;
   state: TrainingState;
