@@ -4,7 +4,7 @@ import { checkSearchInputs } from '../activities/preflight.js';
 import { registryRoot } from '../activities/register.js';
 import { searchDirOf } from '../activities/search-dir.js';
 import type { PlannedCandidate } from '../activities/types.js';
-import { rungEpochs, type SearchSpec } from '../spec/search.js';
+import { repeatsOf, rungEpochs, type SearchSpec } from '../spec/search.js';
 import { workflowIdFor } from './search.js';
 
 const SHOWN = 20;
@@ -35,6 +35,7 @@ export async function dryRun(spec: SearchSpec, stateDir: string) {
     strategy: spec.scaling.grid.strategy,
     rungs: rungEpochs(spec),
     eta: spec.scaling.grid.halving.eta,
+    repeats: repeatsOf(spec),
     parallelism: spec.execution.parallelism,
     estimate: cost,
     budget: spec.execution.budget ?? null,
@@ -64,10 +65,11 @@ export function dryRunSummary(plan: Awaited<ReturnType<typeof dryRun>>): string 
 
 function estimateLines(plan: Awaited<ReturnType<typeof dryRun>>): string[] {
   const e = plan.estimate;
+  const seeds = plan.repeats > 1 ? `, for each of ${plan.repeats} seeds per candidate` : '';
   const lines = [
-    plan.strategy === 'halving'
+    (plan.strategy === 'halving'
       ? `successive halving: rungs of ${plan.rungs.join('/')} epochs, each keeping the best 1/${plan.eta}`
-      : `exhaustive: every training runs ${plan.rungs[0]} epoch(s)`,
+      : `exhaustive: every training runs ${plan.rungs[0]} epoch(s)`) + seeds,
     `work: ${(e.work / 1e9).toFixed(2)} G epoch×MACs per image expected` +
       (e.worst > e.work ? ` (at most ${(e.worst / 1e9).toFixed(2)} G)` : '') +
       `, ${e.imagesPerEpoch} image passes per epoch`,

@@ -16,6 +16,7 @@ task:
   score: { reduce: final, lastK: 1 } # final | mean | max over the last k epochs
   trainLimit: 2000 # use the first N training images (small, quick searches)
   valLimit: 500
+  # repeats: 3 # seeds per candidate: scores become mean ± spread, and ties within the noise are reported
 
 training: # the budget of every search candidate
   epochs: 1
@@ -45,9 +46,12 @@ execution:
   failureBudget: 1
   # budget: { gpuHours: 2, wallTime: 3h } # stop the grid search there; the plan refuses a larger estimate
 
+# selection: { rule: max-under, maxMacs: 2e7 } # max (default) | max-under (maxMacs, maxParams, maxLatencyMs) | pareto
+
 final:
   finalists: 1 # retrain the largest family member(s) with:
   training: { epochs: 2, batchSize: 64 }
+  # ablation: true # also train the baseline scaled along depth, width or resolution alone to the same real cost
 
 # registry: { path: ./models } # default: <state-dir>/registry
 `;
