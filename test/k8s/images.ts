@@ -259,6 +259,7 @@ function hostDebianMirrors(): { mirror: string; security: string } {
 }
 
 const DEBIAN_SUITE = 'bookworm';
+const CHROOT = '/usr/sbin/chroot';
 
 /**
  * The CA bundle this host trusts for HTTPS (where an intercepting proxy's CA is added, the registries are only
@@ -354,9 +355,9 @@ export function nodeBaseImage(): LocalImage {
     }
     rmSync(inRoot('etc/resolv.conf'), { force: true });
     writeFileSync(inRoot('etc/hostname'), 'localhost\n');
-    execFileSync('chroot', [rootfs, 'groupadd', '--gid', '1000', 'node'], { stdio: 'pipe' });
+    execFileSync(CHROOT, [rootfs, 'groupadd', '--gid', '1000', 'node'], { stdio: 'pipe' });
     execFileSync(
-      'chroot',
+      CHROOT,
       [rootfs, 'useradd', '--uid', '1000', '--gid', 'node', '--shell', '/bin/bash', '--create-home', 'node'],
       {
         stdio: 'pipe',
@@ -369,7 +370,10 @@ export function nodeBaseImage(): LocalImage {
     symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', inRoot('usr/local/bin/npm'));
     symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', inRoot('usr/local/bin/npx'));
     cpSync(nodeHeaders(), inRoot('usr/local/include/node'), { recursive: true });
-    execFileSync('chroot', [rootfs, '/usr/local/bin/node', '--version'], { stdio: 'pipe', env: {} });
+    execFileSync(CHROOT, [rootfs, '/usr/local/bin/node', '--version'], {
+      stdio: 'pipe',
+      env: { PATH: '/usr/bin:/bin' },
+    });
     // ADD of a tar keeps owners and modes (COPY of a directory would make everything root's); /dev, /proc and
     // /sys stay empty, the runtime fills them.
     execFileSync(
