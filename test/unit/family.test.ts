@@ -41,3 +41,30 @@ test('measured members pick the φ that costs closest to the target, within tole
     'named by the φ asked for',
   );
 });
+
+/** The issue's case: a small custom baseline with 2–3 layers per stage, where rounding up the layer counts costs most. */
+const CUSTOM = {
+  preset: 'micro-28',
+  stages: ['r2_k3_s11_e1_o16_se0.25', 'r3_k3_s22_e4_o24_se0.25', 'r2_k5_s22_e4_o40_se0.25', 'r3_k3_s11_e4_o48'],
+};
+
+test('a custom baseline of 2–3 layers per stage: measured members cost 2^φ within tolerance; nominal ones warn', async () => {
+  const custom = async (cost: 'nominal' | 'measured') => {
+    const dir = await mkdtemp(join(tmpdir(), 'effscale-family-'));
+    const spec = SearchSpec.parse({
+      name: 'custom',
+      baseline: CUSTOM,
+      task: { dataset: { format: 'fashion-mnist' } },
+      scaling: { grid: { tolerance: 0.1 }, targets: { phis: [1, 2], cost } },
+    });
+    await writeSearchSpec(dir, spec);
+    return scaleFamily(dir, { searchId: 'custom', best: { alpha: 1.2, beta: 1.1, gamma: 1.15 }, extraPhis: [] });
+  };
+  const nominal = await custom('nominal');
+  assert.ok(
+    nominal.some((m) => m.costWarning !== undefined),
+    `rounding moves a nominal member off its target: ${nominal.map((m) => `×${m.multiplier} of ×${m.target}`).join(', ')}`,
+  );
+  for (const m of await custom('measured'))
+    assert.ok(Math.abs(m.multiplier - m.target) / m.target <= 0.1, `${m.name}: ×${m.multiplier} of ×${m.target}`);
+});
