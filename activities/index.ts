@@ -1,8 +1,8 @@
 import type { Execution } from '../spec/search.js';
 import type { SearchResult } from '../workflows/state.js';
-import type { Executor } from './executor.js';
+import type { Executor } from '../executors/executor.js';
 import { readChunk, writeOutcomes } from './candidate-table.js';
-import { createExecutor } from './executors/index.js';
+import { ExecutorPool } from '../executors/index.js';
 import { ablationArms } from './ablation.js';
 import { scaleFamily } from './family.js';
 import { plan } from './plan.js';
@@ -18,7 +18,7 @@ export interface ActivityOptions {
    * volume on a cluster). Workflow inputs carry only the search id, never a client's path.
    */
   stateDir: string;
-  /** Which executor trains a candidate; default: the one the search spec's `execution` names. */
+  /** Which executor trains a candidate; default: this worker's pool, by the search spec's `execution`. */
   executorFor?: (execution: Execution) => Executor;
   /** Benchmarks only: false trains every grid point, even those whose rounded architectures are identical. */
   dedup?: boolean;
@@ -27,11 +27,12 @@ export interface ActivityOptions {
 /** The search workflow's activities: every side effect of a search. */
 export function createActivities(options: ActivityOptions) {
   const dirOf = (searchId: string) => searchDirOf(options.stateDir, searchId);
+  const executorFor = options.executorFor ?? new ExecutorPool().for;
   return {
-    plan: (input: PlanInput) => plan(dirOf(input.searchId), input, options.dedup ?? true),
+    plan: (input: PlanInput) => plan(dirOf(input.searchId), input, executorFor, options.dedup ?? true),
     loadChunk: (input: ChunkRef) => readChunk(dirOf(input.searchId), input.chunk),
     recordChunk: (input: RecordChunkInput) => writeOutcomes(dirOf(input.searchId), input.chunk, input.records),
-    trainCandidate: trainCandidateActivity(dirOf, options.executorFor ?? createExecutor),
+    trainCandidate: trainCandidateActivity(dirOf, executorFor),
     selectCandidate: (input: { searchId: string }) => selectCandidate(dirOf(input.searchId)),
     scaleFamily: (input: ScaleInput) => scaleFamily(dirOf(input.searchId), input),
     ablationArms: (input: AblationInput) => ablationArms(dirOf(input.searchId), input),

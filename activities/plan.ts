@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { planGrid, type GridCandidate } from '../scaling/grid.js';
 import { architectureKey } from '../scaling/scale.js';
-import { createExecutor } from './executors/index.js';
 import { parseSpec, SpecError } from '../scaling/validate.js';
-import { SearchSpec } from '../spec/search.js';
+import { SearchSpec, type Execution } from '../spec/search.js';
+import type { Executor } from '../executors/executor.js';
 import { writePlan, type PlannedGrid } from './candidate-table.js';
 import { checkBudget, epochsPerTraining, estimate, imagesPerEpoch, throughputFor } from './estimate.js';
 import { checkSearchInputs, type DatasetSize } from './preflight.js';
@@ -29,12 +29,17 @@ export function groupId(key: string): string {
  * plan returns the same answer. `dedup: false` (benchmarks only) makes every grid point its own training. Each plan writes the spec the workflow carries into the search directory, where
  * the other activities read it.
  */
-export async function plan(searchDir: string, input: PlanInput, dedup = true): Promise<PlanOutput> {
+export async function plan(
+  searchDir: string,
+  input: PlanInput,
+  executorFor: (execution: Execution) => Executor,
+  dedup = true,
+): Promise<PlanOutput> {
   const spec = parseSpec(SearchSpec, input.spec, `search ${input.searchId}: spec`);
   await writeSearchSpec(searchDir, spec);
   // Bad input (dataset, classes, registry, pod template, cluster access, budget) fails here, before any training.
   const size = await datasetSize(searchDir, spec, input.planId);
-  await createExecutor(spec.execution).preflight?.(input.searchId, searchDir);
+  await executorFor(spec.execution).preflight?.(input.searchId, searchDir);
   const grid = planPoints(spec, input.extension, dedup);
   if (input.planId === 0) await refuseOverBudget(searchDir, spec, grid, size);
   const cost = {

@@ -6,12 +6,10 @@ import { TrainResult, type CandidateSpec, type TrainProgress } from '../spec/can
 import { searchTraining, type Execution, type SearchSpec } from '../spec/search.js';
 import { resultCovering, resultPath, targetEpochs } from '../trainer/result.js';
 import { scaleArchitecture, scalingFactors } from '../scaling/scale.js';
-import { CandidateInputError, type Executor } from './executor.js';
+import { CandidateInputError, type Executor } from '../executors/executor.js';
 import { appendRun, baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from './search-dir.js';
 import { TRAINING_INTERRUPTED } from '../workflows/errors.js';
 import type { TrainInput, TrainOutcome } from './types.js';
-
-const HEARTBEAT_EVERY_MS = 1000;
 
 function outcomeOf(result: TrainResult, reused: boolean): TrainOutcome {
   return {
@@ -141,9 +139,11 @@ export function trainCandidateActivity(
 
     let details: TrainingHeartbeat = { candidateId: input.candidateId };
     let lastAt = performance.now();
-    const beat = setInterval(() => ctx.heartbeat(details), HEARTBEAT_EVERY_MS);
+    const executor = executorFor(spec.execution);
+    // The one heartbeat source: the latest progress, also while the trainer is silent (a pod waiting for a GPU).
+    const beat = setInterval(() => ctx.heartbeat(details), executor.heartbeatSeconds * 1000);
     try {
-      const result = await executorFor(spec.execution).train(
+      const result = await executor.train(
         { searchId: input.searchId, candidateId: input.candidateId, spec: candidate, outDir, labels: input.labels },
         {
           signal: ctx.cancellationSignal,

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import type { Executor, TrainingJob } from '../activities/executor.js';
+import type { Executor } from '../executors/executor.js';
+import { InProcessNoop } from '../executors/in-process.js';
 import { createActivities } from '../activities/index.js';
 import { planGrid } from '../scaling/grid.js';
 import { resolveBaseline } from '../scaling/input.js';
@@ -60,14 +61,6 @@ function specFor(name: string, n: number, executor: SearchSpecInput['execution']
       return parseSpec(SearchSpec, input, 'bench spec');
     }
     count = Math.ceil(count * 1.25);
-  }
-}
-
-/** The trainer entry called in-process: isolates what Temporal adds from process start-up. */
-class InProcessNoop implements Executor {
-  readonly kind = 'local' as const;
-  train(job: TrainingJob) {
-    return trainCandidate(job.spec, job.outDir, { noop: true });
   }
 }
 

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection } from '@temporalio/client';
-import { processAlive, stopProcess } from '../activities/executors/process.js';
+import { processAlive, stopProcess } from '../executors/process.js';
 import { searchAttributeKeys } from '../workflows/messages.js';
 import { connect, raiseRetention, registerSearchAttributes } from '../worker/temporal.js';
 

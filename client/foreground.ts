@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { processAlive } from '../activities/executors/process.js';
+import { processAlive } from '../executors/process.js';
 import type { TrainingHeartbeat } from '../activities/train.js';
 import { TRAINING_INTERRUPTED } from '../workflows/errors.js';
 import { createSearchWorker, quietWorkerLogs } from '../worker/worker.js';

@@ -2,7 +2,8 @@ import type { CandidateSpec, TrainProgress, TrainResult } from '../spec/candidat
 
 /**
  * Where a candidate trains. `local` runs the trainer entry point as a child process; `kubernetes` runs it as a
- * pod. The workflow never knows which: activities call `executor.train` and get a `TrainResult` back.
+ * pod. The workflow never knows which: activities call `executor.train` and get a `TrainResult` back. A worker
+ * keeps one executor per execution setting for its whole life (`ExecutorPool`, executors/index.ts).
  */
 export interface TrainingJob {
   searchId: string;
@@ -26,6 +27,8 @@ export interface TrainingHooks {
 
 export interface Executor {
   readonly kind: 'local' | 'kubernetes';
+  /** How often the training activity heartbeats its latest progress: the one heartbeat source. */
+  readonly heartbeatSeconds: number;
   train(job: TrainingJob, hooks: TrainingHooks): Promise<TrainResult>;
   /** Checks, before any candidate starts, that trainings can be launched for this search (e.g. a pod template). */
   preflight?(searchId: string, searchDir: string): Promise<void>;
@@ -34,6 +37,8 @@ export interface Executor {
    * its worker was dead) is no longer needed and goes by the executor's cleanup policy.
    */
   release?(searchId: string, candidateId: string): Promise<void>;
+  /** Periodic housekeeping of the worker's executor pool (e.g. failed pods past their keep time). */
+  sweep?(): Promise<void>;
 }
 
 /** The trainer rejected its input (exit code 2): retrying cannot help, the candidate is recorded as failed. */

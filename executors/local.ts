@@ -3,12 +3,12 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { LocalExecution } from '../../spec/local.js';
-import { TrainProgress, TrainResult } from '../../spec/candidate.js';
-import { CandidateInputError, type Executor, type TrainingHooks, type TrainingJob } from '../executor.js';
+import { LocalExecution } from '../spec/local.js';
+import { TrainProgress, TrainResult } from '../spec/candidate.js';
+import { CandidateInputError, type Executor, type TrainingHooks, type TrainingJob } from './executor.js';
 import { processAlive, stopProcess } from './process.js';
 
-const defaultTrainer = [process.execPath, fileURLToPath(new URL('../../../bin/effscale.js', import.meta.url)), 'train'];
+const defaultTrainer = [process.execPath, fileURLToPath(new URL('../../bin/effscale.js', import.meta.url)), 'train'];
 const EXIT_BAD_INPUT = 2;
 const STDERR_TAIL = 4000;
 
@@ -25,6 +25,7 @@ async function trainsInto(pid: number, outDir: string): Promise<boolean> {
  */
 export class LocalExecutor implements Executor {
   readonly kind = 'local' as const;
+  readonly heartbeatSeconds = 1;
   private readonly command: string[];
 
   constructor(private readonly options: LocalExecution = LocalExecution.parse({})) {

@@ -73,7 +73,9 @@ export const CleanupPolicy = z
       .number()
       .min(0)
       .default(60)
-      .describe('failed pods stay this long for `kubectl describe`/logs, then the next executor run deletes them'),
+      .describe(
+        "failed pods stay this long for `kubectl describe`/logs, then the worker's periodic sweep deletes them",
+      ),
   })
   .strict();
 export type CleanupPolicy = z.infer<typeof CleanupPolicy>;
@@ -116,7 +118,11 @@ export const KubernetesExecution = z
     imagePullTimeoutSeconds: z.number().min(1).default(300),
     activeDeadlineSeconds: z.number().int().min(1).optional().describe('hard limit on one training pod'),
     watchTimeoutSeconds: z.number().int().min(1).default(240).describe('server-side watch timeout; then re-watch'),
-    heartbeatSeconds: z.number().min(0.1).default(10).describe('progress/heartbeat interval while a pod runs'),
+    heartbeatSeconds: z
+      .number()
+      .min(0.1)
+      .default(10)
+      .describe('how often the training activity heartbeats its latest progress while a pod runs'),
     cleanup: CleanupPolicy.default({ deleteSucceeded: true, keepFailedMinutes: 60 }),
   })
   .strict();

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type ActivityOptions } from '../activities/index.js';
-import { loadKubernetesDefaults } from '../activities/kubernetes/defaults.js';
+import { loadKubernetesDefaults } from '../executors/kubernetes/defaults.js';
 import { DEFAULT_NAMESPACE, TASK_QUEUE } from './temporal.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));

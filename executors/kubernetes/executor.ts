@@ -9,7 +9,7 @@ import { TrainProgress, TrainResult, type CandidateSpec } from '../../spec/candi
 import { CandidateInputError, type Executor, type TrainingHooks, type TrainingJob } from '../executor.js';
 import { MANAGED_SELECTOR, candidateSelector, podBaseName, podName } from './names.js';
 import { CONTAINER, SPEC_FILE, buildPod, localRoot, toLocalPath, toPodPath } from './pod.js';
-import { PodQuota } from './quota.js';
+import { PodQuota, QuotaTurns } from './quota.js';
 import { RETRYABLE, isActive, podState, type FailureType, type PodFailure } from './status.js';
 import { PodWatch } from './watch.js';
 
@@ -53,16 +53,25 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 export class KubernetesExecutor implements Executor {
   readonly kind = 'kubernetes' as const;
   readonly execution: KubernetesExecution;
+  readonly heartbeatSeconds: number;
   private readonly kubeConfig: KubeConfig;
   private readonly core: CoreV1Api;
   private readonly quota: PodQuota;
 
-  constructor(execution: KubernetesExecution, kubeConfig?: KubeConfig) {
+  /** `turns`: the worker pool's, shared with its other executors; a lone executor (a tool, a test) has its own. */
+  constructor(execution: KubernetesExecution, options: { kubeConfig?: KubeConfig; turns?: QuotaTurns } = {}) {
     this.execution = execution;
-    this.kubeConfig = kubeConfig ?? loadKubeConfig(execution);
+    this.heartbeatSeconds = execution.heartbeatSeconds;
+    this.kubeConfig = options.kubeConfig ?? loadKubeConfig(execution);
     this.core = this.kubeConfig.makeApiClient(CoreV1Api);
     const cluster = this.kubeConfig.getCurrentCluster()?.server ?? '';
-    this.quota = new PodQuota(this.core, execution.namespace, execution.gpuQuota, cluster);
+    this.quota = new PodQuota(
+      this.core,
+      execution.namespace,
+      execution.gpuQuota,
+      options.turns ?? new QuotaTurns(),
+      cluster,
+    );
   }
 
   /**
@@ -95,7 +104,6 @@ export class KubernetesExecutor implements Executor {
 
   async train(job: TrainingJob, hooks: TrainingHooks): Promise<TrainResult> {
     const { namespace } = this.execution;
-    await this.deleteExpiredFailures().catch(() => undefined);
     const existing = await this.core
       .listNamespacedPod({ namespace, labelSelector: candidateSelector(job.searchId, job.candidateId) })
       .then((list) =>
@@ -185,14 +193,13 @@ export class KubernetesExecutor implements Executor {
         wake();
       },
     );
-    const lastProgress: TrainProgress = {
+    hooks.onProgress({
       type: 'start',
       candidateId: job.candidateId,
       epochs: job.spec.training.epochs,
       resumedFromEpoch: 0,
-    };
-    const progress = { last: lastProgress, logs: undefined as AbortController | undefined };
-    const beat = setInterval(() => hooks.onProgress(progress.last), this.execution.heartbeatSeconds * 1000);
+    });
+    let logs: AbortController | undefined;
     const abort = () => wake();
     hooks.signal.addEventListener('abort', abort);
     try {
@@ -210,7 +217,7 @@ export class KubernetesExecutor implements Executor {
           throw podFailure('PodDeleted', `pod ${name} was deleted before it finished`, { pod: name, seen });
         }
         const state = podState(latest, this.execution);
-        if (state.kind === 'running' && !progress.logs) progress.logs = this.followLogs(name, hooks, progress);
+        if (state.kind === 'running' && !logs) logs = this.followLogs(name, hooks);
         if (state.kind === 'succeeded') return await this.result(name, job, state.message);
         if (state.kind === 'failed') {
           if (isActive(latest)) await this.deletePod(name, 0);
@@ -220,15 +227,14 @@ export class KubernetesExecutor implements Executor {
         await Promise.race([changed, sleep(1000)]);
       }
     } finally {
-      clearInterval(beat);
       hooks.signal.removeEventListener('abort', abort);
       watch.stop();
-      progress.logs?.abort();
+      logs?.abort();
     }
   }
 
   /** Progress lines from the container log, best effort: the pod's status alone decides the outcome. */
-  private followLogs(name: string, hooks: TrainingHooks, progress: { last: TrainProgress }): AbortController {
+  private followLogs(name: string, hooks: TrainingHooks): AbortController {
     const controller = new AbortController();
     const stream = new PassThrough();
     void new Log(this.kubeConfig)
@@ -238,9 +244,7 @@ export class KubernetesExecutor implements Executor {
     void (async () => {
       for await (const line of createInterface({ input: stream })) {
         const parsed = TrainProgress.safeParse(safeJson(line));
-        if (!parsed.success) continue;
-        progress.last = parsed.data;
-        hooks.onProgress(parsed.data);
+        if (parsed.success) hooks.onProgress(parsed.data);
       }
     })().catch(() => undefined);
     return controller;
@@ -283,8 +287,8 @@ export class KubernetesExecutor implements Executor {
       });
   }
 
-  /** The cleanup policy for failed pods: kept `keepFailedMinutes` for debugging, then deleted. */
-  private async deleteExpiredFailures(): Promise<void> {
+  /** The cleanup policy for failed pods: kept `keepFailedMinutes` for debugging, then deleted (the pool's sweep). */
+  async sweep(): Promise<void> {
     const cutoff = Date.now() - this.execution.cleanup.keepFailedMinutes * 60_000;
     const list = await this.core.listNamespacedPod({
       namespace: this.execution.namespace,

@@ -3,27 +3,36 @@ import { MANAGED_SELECTOR } from './names.js';
 import { isActive } from './status.js';
 
 /**
+ * Check-and-create turns, one chain per cluster and namespace, for a worker's executors to share (its pool holds
+ * one): two executors of one namespace (searches with different settings) must not both see the same free slot.
+ */
+export class QuotaTurns {
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  /** Runs `step` after every earlier step of the same key has settled. */
+  take<T>(key: string, step: () => Promise<T>): Promise<T> {
+    const turn = (this.chains.get(key) ?? Promise.resolve()).then(step);
+    this.chains.set(
+      key,
+      turn.catch(() => undefined),
+    );
+    return turn;
+  }
+}
+
+/**
  * The GPU quota: never more managed trainer pods pending or running in the namespace than `quota`. The count comes
  * from the API (so pods of other workers and searches count too); within one worker the check-and-create is
  * serialized, and across workers a pod that turns out to be over the quota right after creation is withdrawn.
  */
 export class PodQuota {
-  /**
-   * Check-and-create turns per cluster and namespace, shared by every executor of this process: the pipeline builds
-   * one executor per training, and a per-executor turn would let concurrent trainings all see a free slot.
-   */
-  private static readonly chains = new Map<string, Promise<unknown>>();
-
   constructor(
     private readonly core: CoreV1Api,
     private readonly namespace: string,
     private readonly quota: number | undefined,
+    private readonly turns: QuotaTurns,
     private readonly cluster = '',
   ) {}
-
-  private get key(): string {
-    return `${this.cluster}/${this.namespace}`;
-  }
 
   async active(): Promise<V1Pod[]> {
     const list = await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: MANAGED_SELECTOR });
@@ -34,15 +43,10 @@ export class PodQuota {
   async withSlot<T>(create: () => Promise<T>, wait: () => Promise<void>): Promise<T> {
     const quota = this.quota;
     if (quota === undefined) return create();
-    const turn = (PodQuota.chains.get(this.key) ?? Promise.resolve()).then(async () => {
+    return this.turns.take(`${this.cluster}/${this.namespace}`, async () => {
       while ((await this.active()).length >= quota) await wait();
       return create();
     });
-    PodQuota.chains.set(
-      this.key,
-      turn.catch(() => undefined),
-    );
-    return turn;
   }
 
   /** True when `name` is among the oldest `quota` active pods (ties by name), i.e. it may keep its slot. */

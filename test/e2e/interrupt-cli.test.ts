@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { processAlive } from '../../activities/executors/process.js';
+import { processAlive } from '../../executors/process.js';
 import { readRuns, type RunRecord } from '../../activities/search-dir.js';
 import { loadSearchSpec, workflowIdFor } from '../../client/search.js';
 import { retrainedAfterFinish } from '../integration/pipeline/harness.js';

@@ -4,10 +4,13 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import { KubernetesExecutor } from '../../activities/kubernetes/executor.js';
-import { labelValue, podBaseName } from '../../activities/kubernetes/names.js';
-import { CandidateInputError, type TrainingHooks, type TrainingJob } from '../../activities/executor.js';
+import { ExecutorPool } from '../../executors/index.js';
+import { KubernetesExecutor } from '../../executors/kubernetes/executor.js';
+import { labelValue, podBaseName } from '../../executors/kubernetes/names.js';
+import { CandidateInputError, type TrainingHooks, type TrainingJob } from '../../executors/executor.js';
 import type { TrainProgress } from '../../spec/candidate.js';
+import type { KubernetesExecutionInput } from '../../spec/kubernetes.js';
+import { Execution } from '../../spec/search.js';
 import { candidateSpec, startFixture, type K8sFixture } from './harness.js';
 
 const SEARCH = 'k8s-exec';
@@ -43,6 +46,11 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A search spec's `execution` on Kubernetes with these settings: what a worker's pool is asked for. */
+function kubernetes(settings: KubernetesExecutionInput): Execution {
+  return Execution.parse({ executor: 'kubernetes', kubernetes: settings });
 }
 
 describe('KubernetesExecutor against a real kube-apiserver (RBAC, ServiceAccount token)', () => {
@@ -216,8 +224,13 @@ describe('KubernetesExecutor against a real kube-apiserver (RBAC, ServiceAccount
     assert.equal((error as ApplicationFailure).nonRetryable, false);
   });
 
-  it('the GPU quota holds under a wide grid', async () => {
-    const executor = new KubernetesExecutor(f.execution({ gpuQuota: 2, env: { FIXTURE_SLEEP_MS: '700' } }));
+  it('the GPU quota holds under a wide grid, across the executors of one worker', async () => {
+    // Two settings of one namespace (two searches): the worker's pool gives them one check-and-create turn.
+    const pool = new ExecutorPool();
+    const executors = ['700', '600'].map((ms) =>
+      pool.for(kubernetes(f.execution({ gpuQuota: 2, env: { FIXTURE_SLEEP_MS: ms } }))),
+    );
+    assert.notEqual(executors[0], executors[1]);
     let peak = 0;
     let sampling = true;
     const sampler = (async () => {
@@ -232,11 +245,29 @@ describe('KubernetesExecutor against a real kube-apiserver (RBAC, ServiceAccount
       }
     })();
     const ids = Array.from({ length: 7 }, (_, i) => `grid-${i}`);
-    const results = await Promise.all(ids.map((id) => executor.train(job(f, id), hooks())));
+    const results = await Promise.all(ids.map((id, i) => executors[i % 2].train(job(f, id), hooks())));
     sampling = false;
     await sampler;
     assert.equal(results.length, ids.length);
     assert.ok(peak <= 2, `at most 2 trainer pods pending or running, saw ${peak}`);
     assert.ok(peak >= 1);
+  });
+
+  it("one executor per setting for the worker's life; failed pods go by the pool's sweep, not by trainings", async () => {
+    const pool = new ExecutorPool();
+    const cleanup = { deleteSucceeded: true, keepFailedMinutes: 0 };
+    const failingSettings = f.execution({ env: { FIXTURE_EXIT: '1' }, cleanup });
+    const failing = pool.for(kubernetes(failingSettings));
+    assert.equal(pool.for(kubernetes(failingSettings)), failing, 'the same executor for the same setting');
+    assert.equal(failing.heartbeatSeconds, 0.5, "the activity heartbeats at the setting's interval");
+    await failureOf(failing.train(job(f, 'sweep-1'), hooks()));
+    // Another training does no housekeeping: the failed pod, past its keep time, is still there.
+    await pool.for(kubernetes(f.execution({ cleanup }))).train(job(f, 'sweep-2'), hooks());
+    assert.deepEqual(
+      (await pods('sweep-1')).map((p) => p.status?.phase),
+      ['Failed'],
+    );
+    await pool.sweep();
+    await until('the failed pod swept', async () => ((await pods('sweep-1')).length === 0 ? true : undefined));
   });
 });

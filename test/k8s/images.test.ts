@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { KubernetesExecutor } from '../../activities/kubernetes/executor.js';
+import { KubernetesExecutor } from '../../executors/kubernetes/executor.js';
 import type { TrainProgress, TrainResult } from '../../spec/candidate.js';
 import { KubernetesExecution } from '../../spec/kubernetes.js';
 import { candidateSpec } from './harness.js';
@@ -186,7 +186,7 @@ describe("the repository's images on a real node", { timeout: 60 * 60_000 }, () 
       heartbeatSeconds: 1,
       cleanup: { deleteSucceeded: true, keepFailedMinutes: 60 },
     });
-    const executor = new KubernetesExecutor(execution, node.admin);
+    const executor = new KubernetesExecutor(execution, { kubeConfig: node.admin });
     const search = 'images';
     const candidate = 'micro';
     const outDir = join(artifacts, search, candidate);

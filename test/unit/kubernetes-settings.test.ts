@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpecError } from '../../scaling/validate.js';
 import { KubernetesSettings, mergeSettings, resolveKubernetesExecution } from '../../spec/kubernetes.js';
-import { loadKubernetesDefaults } from '../../activities/kubernetes/defaults.js';
+import { loadKubernetesDefaults } from '../../executors/kubernetes/defaults.js';
 
 const defaults = {
   image: 'registry.example.com/effscale-trainer:1',

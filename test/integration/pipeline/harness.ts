@@ -18,8 +18,6 @@ import { parseSpec } from '../../../scaling/validate.js';
 import { resolveBaseline } from '../../../scaling/input.js';
 import { SearchSpec, type SearchSpecInput } from '../../../spec/search.js';
 import { createActivities, type ActivityOptions } from '../../../activities/index.js';
-import type { Executor, TrainingJob } from '../../../activities/executor.js';
-import { trainCandidate } from '../../../trainer/train.js';
 import { readCandidateTable, type CandidateRow } from '../../../activities/candidate-table.js';
 import { readRuns, type RunRecord } from '../../../activities/search-dir.js';
 import { searchAttributeKeys } from '../../../workflows/messages.js';
@@ -94,13 +92,7 @@ export function testSpec(name: string, overrides: Partial<SearchSpecInput> = {})
   return { ...spec, baseline: resolveBaseline(spec.baseline, 'baseline') };
 }
 
-/** The trainer entry in-process: thousands of no-op trainings in seconds, so the orchestration is what is tested. */
-export class InProcessNoop implements Executor {
-  readonly kind = 'local' as const;
-  train(job: TrainingJob) {
-    return trainCandidate(job.spec, job.outDir, { noop: true });
-  }
-}
+export { InProcessNoop } from '../../../executors/in-process.js';
 
 export async function createTestWorker(connection: NativeConnection, options: ActivityOptions) {
   return Worker.create({

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { WorkflowFailedError, CancelledFailure, type Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { processAlive } from '../../../activities/executors/process.js';
+import { processAlive } from '../../../executors/process.js';
 import { Registry } from '../../../registry/registry.js';
 import { BestScoreAttribute, StageAttribute } from '../../../workflows/messages.js';
 import { searchProgress } from '../../../client/follow.js';
