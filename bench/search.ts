@@ -4,7 +4,7 @@ import { Client } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { readCandidateTable, type CandidateRow } from '../activities/candidate-table.js';
-import { searchDirOf } from '../activities/search-dir.js';
+import { searchDirOf, searchPaths } from '../activities/search-dir.js';
 import { parseSpec } from '../scaling/validate.js';
 import { TrainResult } from '../spec/candidate.js';
 import { SearchSpec, type SearchSpecInput } from '../spec/search.js';
@@ -13,6 +13,7 @@ import { ensureDevServer } from '../client/dev-server.js';
 import { TASK_QUEUE } from '../worker/temporal.js';
 import { quietWorkerLogs, workflowsPath } from '../worker/worker.js';
 import { ranksBefore, type SearchResult } from '../workflows/state.js';
+import { resultPath } from '../trainer/result.js';
 
 /**
  * The cost of the same real search run exhaustively and with successive halving, on this machine, in one run:
@@ -58,7 +59,7 @@ interface Cost {
 
 /** A training's cost from its result: the trainer's elapsed seconds carry over every resume. */
 async function costOf(searchDir: string, row: CandidateRow): Promise<Cost> {
-  const file = join(searchDir, 'candidates', row.group, 'result.json');
+  const file = resultPath(searchPaths(searchDir).candidate(row.group));
   const result = TrainResult.parse(JSON.parse(await readFile(file, 'utf8')));
   const trained = result.epochs.length;
   return {

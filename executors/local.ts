@@ -7,6 +7,7 @@ import { LocalExecution } from '../spec/local.js';
 import { TrainProgress, TrainResult } from '../spec/candidate.js';
 import { CandidateInputError, type Executor, type TrainingHooks, type TrainingJob } from './executor.js';
 import { processAlive, stopProcess } from './process.js';
+import { resultPath } from '../trainer/result.js';
 
 const defaultTrainer = [process.execPath, fileURLToPath(new URL('../../bin/effscale.js', import.meta.url)), 'train'];
 const EXIT_BAD_INPUT = 2;
@@ -90,7 +91,7 @@ export class LocalExecutor implements Executor {
         `trainer for ${job.candidateId} exited with ${signal ?? `code ${code}`}: ${tail || '(no output)'}`,
       );
     }
-    return result ?? TrainResult.parse(JSON.parse(await readFile(join(job.outDir, 'result.json'), 'utf8')));
+    return result ?? TrainResult.parse(JSON.parse(await readFile(resultPath(job.outDir), 'utf8')));
   }
 
   private async stopStale(pidPath: string, outDir: string): Promise<void> {

@@ -111,13 +111,17 @@ async function train(flags: TrainFlags): Promise<void> {
   const spec = flags.spec ? await readSpecFile(flags.spec) : specFromFlags(flags);
   const outDir = flags.out ?? join('runs', spec.id);
   // Loaded only now: the noop path must not pay for TensorFlow, and help/usage errors stay instant.
-  const [{ trainCandidate, TrainingStopped }, { compactResult }, { DatasetError }, { CheckpointMismatchError }] =
-    await Promise.all([
-      import('../../trainer/train.js'),
-      import('../../trainer/result.js'),
-      import('../../trainer/data/source.js'),
-      import('../../trainer/checkpoint.js'),
-    ]);
+  const [
+    { trainCandidate, TrainingStopped },
+    { compactResult, resultPath },
+    { DatasetError },
+    { CheckpointMismatchError },
+  ] = await Promise.all([
+    import('../../trainer/train.js'),
+    import('../../trainer/result.js'),
+    import('../../trainer/data/source.js'),
+    import('../../trainer/checkpoint.js'),
+  ]);
   const controller = new AbortController();
   let stoppedBy: keyof typeof EXIT_SIGNAL | undefined;
   const stop = (signal: keyof typeof EXIT_SIGNAL) => () => {
@@ -165,7 +169,7 @@ async function train(flags: TrainFlags): Promise<void> {
   else if (flags.progress !== 'jsonl') {
     process.stderr.write(
       `effscale train: ${spec.id} ${result.metric} ${result.score.toFixed(4)} (${result.backend}, ${result.engine} engine), ` +
-        `${result.imagesPerSecond.toFixed(1)} img/s, result in ${join(outDir, 'result.json')}\n`,
+        `${result.imagesPerSecond.toFixed(1)} img/s, result in ${resultPath(outDir)}\n`,
     );
   }
 }

@@ -12,6 +12,7 @@ import { CONTAINER, SPEC_FILE, buildPod, localRoot, toLocalPath, toPodPath } fro
 import { PodQuota, QuotaTurns } from './quota.js';
 import { RETRYABLE, isActive, podState, type FailureType, type PodFailure } from './status.js';
 import { PodWatch } from './watch.js';
+import { resultPath } from '../../trainer/result.js';
 
 export function loadKubeConfig(execution: KubernetesExecution): KubeConfig {
   const kubeConfig = new KubeConfig();
@@ -254,7 +255,7 @@ export class KubernetesExecutor implements Executor {
     let parsed = TrainResult.safeParse(safeJson(message ?? ''));
     if (!parsed.success) {
       // A message over the node's 4 KiB limit is truncated; the full result is on the shared volume.
-      const file = await readFile(join(job.outDir, 'result.json'), 'utf8').catch(() => '');
+      const file = await readFile(resultPath(job.outDir), 'utf8').catch(() => '');
       const fromFile = TrainResult.safeParse(safeJson(file));
       if (!fromFile.success) {
         throw podFailure('BadResult', `pod ${name} succeeded without a valid result: ${parsed.error.message}`, {
