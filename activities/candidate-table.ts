@@ -73,7 +73,15 @@ export async function writePlan(
   for (const p of points) {
     if (p.excluded || seen.has(p.group)) continue;
     seen.add(p.group);
-    trainings.push({ group: p.group, index: p.index, alpha: p.alpha, beta: p.beta, gamma: p.gamma, macs: p.macs });
+    trainings.push({
+      group: p.group,
+      index: p.index,
+      alpha: p.alpha,
+      beta: p.beta,
+      gamma: p.gamma,
+      macs: p.macs,
+      params: p.params,
+    });
   }
   const paths = tablePaths(searchDir);
   await writeJsonLines(paths.points(planId), points);

@@ -2,6 +2,7 @@ import type { Selection as SelectionSpec } from '../spec/search.js';
 import { TrainResult } from '../spec/candidate.js';
 import { resultPath } from '../trainer/result.js';
 import { higherIsBetter as higherIsBetterFor } from '../trainer/score.js';
+import { withinCostLimits } from '../workflows/limits.js';
 import { spreadOf, tied } from '../workflows/noise.js';
 import { ranksBefore, type BestCandidate, type SelectionOutcome } from '../workflows/state.js';
 import { readCandidateTable, type CandidateRow } from './candidate-table.js';
@@ -105,8 +106,7 @@ function overLimit(
   latency: ReadonlyMap<string, number>,
 ): boolean {
   if (rule.rule !== 'max-under') return false;
-  if (rule.maxMacs !== undefined && c.macs > rule.maxMacs) return true;
-  if (rule.maxParams !== undefined && c.params > rule.maxParams) return true;
+  if (!withinCostLimits(c, rule)) return true;
   // A candidate whose trainer measured no latency cannot be shown to be under the limit.
   if (rule.maxLatencyMs !== undefined && !((latency.get(c.group) ?? Infinity) <= rule.maxLatencyMs)) return true;
   return false;

@@ -40,6 +40,8 @@ export interface Training extends Coefficients {
   /** The representative grid point. */
   index: number;
   macs: number;
+  /** Absent in tables planned before it was recorded. */
+  params?: number;
 }
 
 export interface PlanInput {

@@ -90,6 +90,12 @@ export function searchOptions(spec: SearchSpec): SearchOptions {
     eta: spec.scaling.grid.halving.eta,
     repeats: repeatsOf(spec),
     ablation: spec.final.ablation ?? false,
+    ...(spec.selection?.rule === 'max-under' && {
+      costLimits: {
+        ...(spec.selection.maxMacs !== undefined && { maxMacs: spec.selection.maxMacs }),
+        ...(spec.selection.maxParams !== undefined && { maxParams: spec.selection.maxParams }),
+      },
+    }),
     budget: x.budget
       ? {
           ...(x.budget.gpuHours !== undefined && { deviceSeconds: x.budget.gpuHours * 3600 }),

@@ -36,7 +36,8 @@ import { TrainingWindow } from './window.js';
 export interface ChunkInput {
   searchId: string;
   chunk: number;
-  options: TrainingOptions & Pick<SearchOptions, 'higherIsBetter' | 'continueAsNewAfter' | 'rungs' | 'eta' | 'repeats'>;
+  options: TrainingOptions &
+    Pick<SearchOptions, 'higherIsBetter' | 'continueAsNewAfter' | 'rungs' | 'eta' | 'repeats' | 'costLimits'>;
   settings: { parallelism: number; paused: boolean };
   /** Failed trainings this chunk may hold before the search's failure budget is exceeded. */
   failuresAllowed: number;
@@ -159,8 +160,8 @@ class ChunkRun {
 
   /** ASHA: a due promotion first (highest rung first), else a training that has not finished its rung. */
   private nextWork(): Training | undefined {
-    const { rungs, eta, higherIsBetter } = this.input.options;
-    const promotion = nextPromotion(this.trainings, this.records, rungs.length, eta, higherIsBetter);
+    const { rungs, eta, higherIsBetter, costLimits } = this.input.options;
+    const promotion = nextPromotion(this.trainings, this.records, rungs.length, eta, higherIsBetter, costLimits);
     if (promotion) {
       const record = this.records.get(promotion.training.group);
       this.records.set(promotion.training.group, { ...record, state: 'pending', rung: promotion.rung });

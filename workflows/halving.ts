@@ -1,4 +1,5 @@
 import type { Training, TrainingRecord } from '../activities/types.js';
+import { withinCostLimits, type CostLimits } from './limits.js';
 import { ranksBefore } from './state.js';
 
 /**
@@ -7,6 +8,7 @@ import { ranksBefore } from './state.js';
  * 1/η of every candidate that finished rung k so far, so a free slot never waits for a rung to fill. Once no
  * candidate can still reach rung k, its best is promoted even when fewer than η finished it, so a finite grid
  * always trains someone through the last rung. With one rung (the exhaustive strategy) nothing is promoted.
+ * Under selection max-under, candidates over its cost limits stop at rung 0: they could never be chosen.
  */
 
 export interface Promotion {
@@ -27,10 +29,12 @@ export function nextPromotion(
   rungs: number,
   eta: number,
   higherIsBetter: boolean,
+  limits?: CostLimits,
 ): Promotion | undefined {
   for (let k = rungs - 2; k >= 0; k--) {
+    // A candidate that can never be chosen (selection max-under) is neither promoted nor counted in a rung's quota.
     const finished = trainings
-      .filter((t) => scoresOf(records.get(t.group)).length > k)
+      .filter((t) => withinCostLimits(t, limits) && scoresOf(records.get(t.group)).length > k)
       .map((t) => ({ t, ranked: { ...t, score: scoresOf(records.get(t.group))[k] } }))
       .sort((a, b) => (ranksBefore(a.ranked, b.ranked, higherIsBetter) ? -1 : 1));
     const quota = Math.floor(finished.length / eta);

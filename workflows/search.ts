@@ -215,6 +215,7 @@ class Search {
             rungs: this.o.rungs,
             eta: this.o.eta,
             ...(this.o.repeats !== undefined && { repeats: this.o.repeats }),
+            ...(this.o.costLimits && { costLimits: this.o.costLimits }),
             continueAsNewAfter: this.o.continueAsNewAfter,
             maxAttempts: this.o.maxAttempts,
             heartbeatTimeout: this.o.heartbeatTimeout,

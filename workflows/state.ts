@@ -10,6 +10,7 @@ import type {
 } from '../activities/types.js';
 import type { SearchSpec } from '../spec/search.js';
 import { addRungCounts, type RungCounts } from './halving.js';
+import type { CostLimits } from './limits.js';
 
 /**
  * The search's durable state: counts, chunk summaries and the few best candidates, never a row per grid point
@@ -164,6 +165,8 @@ export interface SearchOptions {
   eta: number;
   /** Seeds per candidate (`task.repeats`); absent in searches started before repeats existed: 1. */
   repeats?: number;
+  /** Selection max-under's multiply-add and parameter limits: halving promotes no candidate over them. */
+  costLimits?: CostLimits;
   /** `final.ablation`: train the baseline and single-dimension scalings next to the largest finalist. */
   ablation?: boolean;
   /** The grid search's compute budget (execution.budget), in device-seconds and seconds of wall time. */

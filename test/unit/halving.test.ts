@@ -126,3 +126,15 @@ test('a plan over the budget is refused with the figures and the ways out; proce
     'no figure',
   );
 });
+
+test('under selection max-under, halving never promotes a candidate over its cost limits', () => {
+  const ts = trainings(3).map((t, i) => ({ ...t, macs: (i + 1) * 1e6, params: (i + 1) * 1e3 }));
+  const records = new Map<string, TrainingRecord>(
+    ts.map((t, i) => [t.group, { state: 'succeeded', rung: 0, scores: [0.5 + i / 10], score: 0.5 + i / 10 }]),
+  );
+  // g2 scores best but costs 3 M: over the limit, it is not in the rung's ranking, so g1 is promoted.
+  assert.deepEqual(nextPromotion(ts, records, 2, 3, true), { training: ts[2], rung: 1 });
+  assert.deepEqual(nextPromotion(ts, records, 2, 3, true, { maxMacs: 2.5e6 }), { training: ts[1], rung: 1 });
+  assert.deepEqual(nextPromotion(ts, records, 2, 3, true, { maxParams: 1.5e3 }), { training: ts[0], rung: 1 });
+  assert.equal(nextPromotion(ts, records, 2, 3, true, { maxMacs: 1 }), undefined, 'none eligible: none promoted');
+});
