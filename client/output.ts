@@ -97,7 +97,7 @@ function candidateJson(c: CandidateRow) {
 }
 
 /** A score's seeds and their spread, when it has more than one. */
-function noiseOf(samples: number[] | undefined) {
+function noiseOf(samples: number[] | undefined): { spread?: number; samples?: number[] } {
   const spread = spreadOf(samples);
   return spread === undefined ? {} : { spread, samples };
 }
@@ -169,7 +169,7 @@ function candidateLines(doc: ResultDocument): string[] {
 export function humanSummary(doc: ResultDocument): string {
   const lines = [`search ${doc.searchId}: ${doc.status}`, ...candidateLines(doc)];
   if (doc.best) {
-    const score = formatScore(doc.best.score, 'samples' in doc.best ? doc.best.samples : undefined);
+    const score = formatScore(doc.best.score, doc.best.samples);
     lines.push(`best α=${doc.best.alpha} β=${doc.best.beta} γ=${doc.best.gamma} score=${score}`);
   }
   lines.push(...selectionLines(doc.selection ?? undefined));

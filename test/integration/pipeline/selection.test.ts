@@ -7,7 +7,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { paretoSet } from '../../../activities/select.js';
 import { searchPaths } from '../../../activities/search-dir.js';
 import type { AblationArm } from '../../../activities/types.js';
-import { searchCandidates } from '../../../client/candidates.js';
+import { candidateTableText, searchCandidates } from '../../../client/candidates.js';
 import { humanSummary, resultDocument } from '../../../client/output.js';
 import { loadReportData } from '../../../report/data.js';
 import { renderReport } from '../../../report/html.js';
@@ -176,6 +176,10 @@ describe('repeats, selection rules and the ablation', () => {
       queried.candidates.map((c) => [c.group, c.state, c.score, c.samples]),
       trainings.map((t) => [t.group, t.state, t.score, t.samples]),
     );
+    const lines = candidateTableText(queried).split('\n');
+    assert.equal(lines.length, trainings.length);
+    for (const line of lines)
+      assert.match(line, /^α=[\d.]+ β=[\d.]+ γ=[\d.]+ +[\d.]+M MACs {2}succeeded +0\.\d+ ± 0\.\d+$/);
 
     await checkReport(searchDir, trainings.length);
     await replayAndRecord(env.client, workflowId, 'repeats-ablation');
