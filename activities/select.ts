@@ -60,7 +60,10 @@ export function selectionVerdict(s: SelectionOutcome): string {
   const rule = s.rule === 'max' ? '' : ` by rule ${s.rule} (${s.eligible} eligible, ${s.ineligible} over its limits)`;
   if (!s.chosen) return `nothing chosen${rule}${s.refusal ? `: ${s.refusal}` : ''}`;
   if (s.margin === null) return `chosen${rule}: the only scored candidate at its rung`;
-  const margin = `it leads the runner-up by ${s.margin.toFixed(4)}`;
+  const margin =
+    s.margin === 0
+      ? 'it ties the runner-up exactly and costs fewer multiply-adds'
+      : `it leads the runner-up by ${s.margin.toFixed(4)}`;
   if (s.withinNoise === null)
     return `chosen${rule}: ${margin}; the noise is unknown (task.repeats: 1): repeats ≥ 2 tell a lead from noise`;
   if (!s.withinNoise) return `chosen${rule}: ${margin}, beyond the noise (Welch 95 %): no candidate is tied with it`;

@@ -97,7 +97,8 @@ describe('repeats, selection rules and the ablation', () => {
       );
       assert.deepEqual(t.samples, [seeds[0].score, seeds[1].score]);
       assert.equal(t.score, mean(t.samples ?? []));
-      assert.notEqual(seeds[0].score, seeds[1].score, `${t.group}: another seed, another score`);
+      // Scores near chance can coincide; the training itself differs with the seed.
+      assert.notEqual(seeds[0].epochs[0].trainLoss, seeds[1].epochs[0].trainLoss, `${t.group}: another seed`);
       assert.ok((seeds[0].latencyMs ?? 0) > 0, 'the trainer measured its latency');
     }
     assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), []);
@@ -105,7 +106,7 @@ describe('repeats, selection rules and the ablation', () => {
     // The choice, its margin against the noise and its ties, recomputed here from the seeds.
     const selection = result.state.selection;
     assert.ok(selection?.chosen);
-    const ranked = [...trainings].sort((a, b) => (b.score ?? 0) - (a.score ?? 0));
+    const ranked = [...trainings].sort((a, b) => (b.score ?? 0) - (a.score ?? 0) || a.macs - b.macs);
     assert.equal(selection.chosen.group, ranked[0].group);
     assert.equal(result.best?.group, ranked[0].group);
     assert.equal(selection.margin, (ranked[0].score ?? 0) - (ranked[1].score ?? 0));
@@ -156,7 +157,7 @@ describe('repeats, selection rules and the ablation', () => {
     const doc = resultDocument(result, { workflowId, address: 'test' }, await candidateTable(stateDir, workflowId));
     const text = humanSummary(doc);
     assert.match(text, /score=0\.\d+ ± 0\.\d+/);
-    assert.match(text, /chosen by rule pareto .*: it leads the runner-up by/);
+    assert.match(text, /chosen by rule pareto .*: it (leads the runner-up by|ties the runner-up exactly)/);
     assert.match(
       text,
       /ablation \(final budget, same real multiply-adds\):\n {2}compound phi1: 0\.\d{4}\n {2}baseline:/,
