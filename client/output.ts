@@ -212,7 +212,7 @@ export function trainingLine(h: TrainingHeartbeat): string {
   if (h.epoch !== undefined) parts.push(`epoch ${h.epoch}${h.epochs ? `/${h.epochs}` : ''}`);
   if (h.batch !== undefined) parts.push(`batch ${h.batch}/${h.batches}`);
   if (h.loss !== undefined) parts.push(`loss ${h.loss.toFixed(3)}`);
-  if (h.imagesPerSecond !== undefined) parts.push(`${h.imagesPerSecond} img/s`);
+  if (h.imagesPerSecond !== undefined) parts.push(`${Math.round(h.imagesPerSecond)} img/s`);
   return parts.join(' ');
 }
 
