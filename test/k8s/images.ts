@@ -142,8 +142,10 @@ function buildImage(
     rmSync(partial, { force: true });
     buildah(['push', name, `oci-archive:${partial}:${name}`], root, log);
     renameSync(partial, archive);
+    // Exactly `<repository>-<key>.tar`: `trainer-…` must not match `trainer-gpu-…`.
+    const same = new RegExp(`^${repository}-[0-9a-f]{12}\\.tar$`);
     for (const old of readdirSync(images)) {
-      if (old.startsWith(`${repository}-`) && old !== `${repository}-${key}.tar` && !old.endsWith('.log')) {
+      if (same.test(old) && old !== `${repository}-${key}.tar`) {
         rmSync(join(images, old), { force: true });
         rmSync(join(images, `${old}.log`), { force: true });
       }
@@ -403,15 +405,24 @@ function git(args: string[]): string {
   return execFileSync('git', ['-C', REPO, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 }
 
+let resolvedTree: string | undefined;
+
+/** The tree images are built from, resolved once: images of one run come from one commit however often HEAD moves. */
+function sourceTree(): string {
+  resolvedTree ??= git(['rev-parse', '--verify', `${process.env.EFFSCALE_IMAGE_REV || 'HEAD'}^{tree}`]);
+  return resolvedTree;
+}
+
 /**
- * An image of the repository built from one of its Dockerfiles, on the local base image. The build context is the
- * committed tree (HEAD, as `git archive` gives it: tracked files only, so no node_modules or dist), and the key is
- * that tree's hash with the Dockerfile, target and base: uncommitted changes are not in the image. The host's CA
- * bundle is passed as the secret `ca` for npm and pip (see the Dockerfiles).
+ * An image of the repository built from one of its Dockerfiles, on the local base image. The build context is a
+ * committed tree (HEAD, or the revision EFFSCALE_IMAGE_REV names, as `git archive` gives it: tracked files only, so
+ * no node_modules or dist), and the key is that tree's hash with the Dockerfile, target and base: uncommitted
+ * changes are not in the image, and every commit rebuilds it (pin EFFSCALE_IMAGE_REV to reuse a cached build while
+ * others commit). The host's CA bundle is passed as the secret `ca` for npm and pip (see the Dockerfiles).
  */
 function repositoryImage(repository: string, dockerfile: string, target?: string): LocalImage {
   const base = nodeBaseImage();
-  const tree = git(['rev-parse', 'HEAD^{tree}']);
+  const tree = sourceTree();
   const key = hash(tree, dockerfile, target ?? '', base.name);
   const ca = hostCaBundle();
   return buildImage(
@@ -419,7 +430,7 @@ function repositoryImage(repository: string, dockerfile: string, target?: string
     key,
     (context) => {
       const archive = join(context, '.source.tar');
-      git(['archive', '--format=tar', '-o', archive, 'HEAD']);
+      git(['archive', '--format=tar', '-o', archive, tree]);
       execFileSync('tar', ['-xf', archive, '-C', context], { stdio: 'pipe' });
       rmSync(archive);
     },
