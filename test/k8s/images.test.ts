@@ -30,6 +30,16 @@ let trainer: LocalImage;
 let worker: LocalImage;
 let artifacts: string;
 let trained: TrainResult | undefined;
+/** The GPU target is several GB and takes minutes more to build: only with EFFSCALE_GPU_IMAGE=1. */
+const GPU_IMAGE = process.env.EFFSCALE_GPU_IMAGE === '1';
+let gpuTrainer: LocalImage | undefined;
+
+/** A `node -e` script: the trainer's own loader (trainer/tf.ts), which never falls back to the pure-JS backend. */
+const LOAD_TF =
+  "import('/app/dist/trainer/tf.js').then((m) => { const tf = m.loadNativeTf(); require('fs').writeFileSync(" +
+  "'/dev/termination-log', JSON.stringify({ uid: process.getuid(), package: m.nativePackage(), " +
+  'backend: tf.getBackend(), tf: tf.backend().binding.TF_Version, tfjs: tf.version.tfjs, ' +
+  'sum: tf.add(tf.scalar(2), tf.scalar(3)).dataSync()[0] })); })';
 
 /** The restricted Pod Security profile the trainer pods of k8s/ run under. */
 function restrictedPod(name: string, namespace: string, spec: V1Pod['spec']): V1Pod {
@@ -76,14 +86,17 @@ describe("the repository's images on a real node", { timeout: 60 * 60_000 }, () 
   before(async () => {
     trainer = trainerImage('cpu');
     worker = workerImage();
+    if (GPU_IMAGE) gpuTrainer = trainerImage('gpu');
     for (const [what, image] of [
       ['trainer (cpu)', trainer],
       ['worker', worker],
+      ['trainer (gpu)', gpuTrainer],
     ] as const) {
+      if (!image) continue;
       const how = image.buildSeconds === undefined ? 'cached' : `built in ${image.buildSeconds.toFixed(0)} s`;
       console.log(`# ${what}: ${image.name}, ${how}, archive ${mb(image.archive)}`);
     }
-    node = await startRealNode({ images: [trainer, worker] });
+    node = await startRealNode({ images: [trainer, worker, ...(gpuTrainer ? [gpuTrainer] : [])] });
     core = node.admin.makeApiClient(CoreV1Api);
     console.log(`# node Ready in ${(node.startupMs / 1000).toFixed(1)} s (imports included)`);
   });
@@ -96,15 +109,10 @@ describe("the repository's images on a real node", { timeout: 60 * 60_000 }, () 
   });
 
   it('the trainer image loads native TensorFlow as a non-root pod with a read-only root', async () => {
-    // The trainer's own loader (trainer/tf.ts), which refuses to fall back to the pure-JS backend.
-    const script =
-      "import('/app/dist/trainer/tf.js').then((m) => { const tf = m.loadNativeTf(); require('fs').writeFileSync(" +
-      "'/dev/termination-log', JSON.stringify({ uid: process.getuid(), backend: tf.getBackend(), " +
-      'tf: tf.backend().binding.TF_Version, tfjs: tf.version.tfjs, sum: tf.add(tf.scalar(2), tf.scalar(3)).dataSync()[0] })); })';
     await core.createNamespacedPod({
       namespace: 'default',
       body: restrictedPod('trainer-backend', 'default', {
-        containers: [{ name: 'main', image: trainer.name, command: ['node', '-e', script] }],
+        containers: [{ name: 'main', image: trainer.name, command: ['node', '-e', LOAD_TF] }],
       }),
     });
     const done = await finished('trainer-backend');
@@ -113,10 +121,42 @@ describe("the repository's images on a real node", { timeout: 60 * 60_000 }, () 
     const message = JSON.parse(state?.message ?? '{}') as Record<string, unknown>;
     console.log(`# trainer pod: ${JSON.stringify(message)}`);
     assert.equal(message.uid, UID);
+    assert.equal(message.package, '@tensorflow/tfjs-node');
     assert.equal(message.backend, 'tensorflow');
     assert.equal(message.tf, '2.21.0');
     assert.equal(message.sum, 5);
   });
+
+  it(
+    'the GPU trainer image loads tfjs-node-gpu on the CUDA build of TensorFlow (no driver here: on the CPU)',
+    { skip: !GPU_IMAGE && 'set EFFSCALE_GPU_IMAGE=1 to build (about 12 minutes, 3.7 GB) and run the GPU image' },
+    async () => {
+      assert.ok(gpuTrainer);
+      await core.createNamespacedPod({
+        namespace: 'default',
+        body: restrictedPod('trainer-gpu-backend', 'default', {
+          containers: [
+            {
+              name: 'main',
+              image: gpuTrainer.name,
+              command: ['node', '-e', LOAD_TF],
+              resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '4Gi' } },
+            },
+          ],
+        }),
+      });
+      const done = await finished('trainer-gpu-backend');
+      const state = done.status?.containerStatuses?.[0]?.state?.terminated;
+      assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status));
+      const message = JSON.parse(state?.message ?? '{}') as Record<string, unknown>;
+      console.log(`# GPU trainer pod: ${JSON.stringify(message)}`);
+      assert.equal(message.uid, UID);
+      assert.equal(message.package, '@tensorflow/tfjs-node-gpu', 'EFFSCALE_TFJS=gpu from the image');
+      assert.equal(message.backend, 'tensorflow');
+      assert.equal(message.tf, '2.21.0');
+      assert.equal(message.sum, 5);
+    },
+  );
 
   it("the worker image's entry point runs: effscale --help exits 0", async () => {
     await core.createNamespacedPod({
