@@ -1,3 +1,4 @@
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { posix, relative, isAbsolute } from 'node:path';
 import type { V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { GPU_RESOURCE, type ClaimVolume, type KubernetesExecution } from '../../spec/kubernetes.js';
@@ -20,6 +21,8 @@ export function toPodPath(volume: ClaimVolume, localPath: string): string | unde
 
 /** A pod-side path → the worker-side path (results name the model by the path the trainer wrote it to). */
 export function toLocalPath(volume: ClaimVolume, podPath: string): string {
+  // The trainer reports its model as a file:// URI (tfjs' save handler): map it, and keep the form.
+  if (podPath.startsWith('file://')) return pathToFileURL(toLocalPath(volume, fileURLToPath(podPath))).href;
   const rel = posix.relative(volume.mountPath, podPath);
   if (rel.startsWith('..') || posix.isAbsolute(rel)) return podPath;
   return posix.join(localRoot(volume), rel);

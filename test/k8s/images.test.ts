@@ -272,18 +272,10 @@ describe("the repository's images on a real node", { timeout: 60 * 60_000 }, () 
     );
   });
 
-  it(
-    "maps the trainer's file:// modelUri back to the worker's side of the artifacts volume",
-    {
-      todo:
-        "the Kubernetes executor's toLocalPath (pod.ts) maps plain paths only, but `effscale train` reports a file:// URI: " +
-        'with volumes.artifacts.localPath ≠ mountPath the worker gets the pod-side URI',
-    },
-    () => {
-      assert.ok(trained, 'the training above succeeded');
-      const uri = trained.modelUri;
-      const local = uri.startsWith('file:') ? fileURLToPath(uri) : uri;
-      assert.equal(local, join(artifacts, 'images', 'micro', 'model'));
-    },
-  );
+  it("maps the trainer's file:// modelUri back to the worker's side of the artifacts volume", () => {
+    assert.ok(trained, 'the training above succeeded');
+    const uri = trained.modelUri;
+    const local = uri.startsWith('file:') ? fileURLToPath(uri) : uri;
+    assert.equal(local, join(artifacts, 'images', 'micro', 'model'));
+  });
 });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { SpecError } from '../../scaling/validate.js';
 import { KubernetesSettings, mergeSettings, resolveKubernetesExecution } from '../../spec/kubernetes.js';
 import { loadKubernetesDefaults } from '../../executors/kubernetes/defaults.js';
+import { toLocalPath } from '../../executors/kubernetes/pod.js';
 
 const defaults = {
   image: 'registry.example.com/effscale-trainer:1',
@@ -58,4 +59,11 @@ test('the defaults file: YAML validated as a layer, errors name the file and the
   assert.throws(() => loadKubernetesDefaults(bad), /bad\.yaml[\s\S]*runAsUser/);
   assert.throws(() => loadKubernetesDefaults(join(dir, 'missing.yaml')), /missing\.yaml: cannot read/);
   assert.deepEqual(loadKubernetesDefaults(''), {});
+});
+
+test("a pod's paths and file:// URIs map back to the worker's side of the artifacts volume", () => {
+  const volume = { claimName: 'a', mountPath: '/artifacts', localPath: '/srv/effscale', readOnly: false };
+  assert.equal(toLocalPath(volume, '/artifacts/s/c/model'), '/srv/effscale/s/c/model');
+  assert.equal(toLocalPath(volume, 'file:///artifacts/s/c/model'), 'file:///srv/effscale/s/c/model');
+  assert.equal(toLocalPath(volume, '/elsewhere/model'), '/elsewhere/model', 'outside the volume: unchanged');
 });
