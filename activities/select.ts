@@ -2,10 +2,11 @@ import type { Selection as SelectionSpec } from '../spec/search.js';
 import { TrainResult } from '../spec/candidate.js';
 import { resultPath } from '../trainer/result.js';
 import { higherIsBetter as higherIsBetterFor } from '../trainer/score.js';
+import { atLastRung } from '../workflows/halving.js';
 import { withinCostLimits } from '../workflows/limits.js';
 import { spreadOf, tied } from '../workflows/noise.js';
 import { ranksBefore, type BestCandidate, type SelectionOutcome } from '../workflows/state.js';
-import { readCandidateTable, type CandidateRow } from './candidate-table.js';
+import { readCandidateTable } from './candidate-table.js';
 import { readJsonIfExists, readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
 
 /**
@@ -16,6 +17,9 @@ import { readJsonIfExists, readSearchSpec, searchPaths, writeJsonAtomic } from '
  * multiply-adds. Writes selection.json for the report and returns the same, small, to the workflow.
  */
 
+/** A candidate as selection ranks it, with its parameters for max-under. */
+type Candidate = BestCandidate & { params?: number };
+
 /** At most this many tied candidates and Pareto points travel in the workflow's state. */
 const LISTED = 20;
 
@@ -23,7 +27,10 @@ export async function selectCandidate(searchDir: string): Promise<SelectionOutco
   const spec = await readSearchSpec(searchDir);
   const rule: SelectionSpec = spec.selection ?? { rule: 'max' };
   const better = higherIsBetterFor(spec.task.metric);
-  const scored = ((await readCandidateTable(searchDir)) ?? []).filter(isScoredTraining).map(candidateOf);
+  // A trained row (not one sharing another's training) with a finished rung: a candidate selection can choose.
+  const scored = ((await readCandidateTable(searchDir)) ?? []).flatMap((row) =>
+    row.sharesTrainingOf === undefined ? (atLastRung(row, row) ?? []) : [],
+  );
   const latency = rule.maxLatencyMs !== undefined ? await latencies(searchDir, scored) : new Map<string, number>();
   const eligible = scored.filter((c) => !overLimit(c, rule, latency));
   const ranked = [...eligible].sort((a, b) => (ranksBefore(a, b, better) ? -1 : ranksBefore(b, a, better) ? 1 : 0));
@@ -71,27 +78,6 @@ export function selectionVerdict(s: SelectionOutcome): string {
   return `chosen${rule}: ${margin}, within the noise (Welch 95 %): statistically tied with ${n} other${n === 1 ? '' : 's'}`;
 }
 
-/** A trained (not shared) row with a finished rung: a candidate selection can choose. */
-function isScoredTraining(row: CandidateRow): boolean {
-  return row.sharesTrainingOf === undefined && row.scores !== undefined && row.scores.length > 0;
-}
-
-function candidateOf(row: CandidateRow): BestCandidate & { params: number } {
-  const scores = row.scores ?? [];
-  return {
-    alpha: row.alpha,
-    beta: row.beta,
-    gamma: row.gamma,
-    score: scores[scores.length - 1],
-    rung: scores.length - 1,
-    ...(row.samples && { samples: row.samples }),
-    macs: row.macs,
-    params: row.params,
-    index: row.index,
-    group: row.group,
-  };
-}
-
 /** Each candidate's measured latency (its first seed's), for `maxLatencyMs`. */
 async function latencies(searchDir: string, candidates: readonly BestCandidate[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -103,11 +89,7 @@ async function latencies(searchDir: string, candidates: readonly BestCandidate[]
   return out;
 }
 
-function overLimit(
-  c: BestCandidate & { params: number },
-  rule: SelectionSpec,
-  latency: ReadonlyMap<string, number>,
-): boolean {
+function overLimit(c: Candidate, rule: SelectionSpec, latency: ReadonlyMap<string, number>): boolean {
   if (rule.rule !== 'max-under') return false;
   if (!withinCostLimits(c, rule)) return true;
   // A candidate whose trainer measured no latency cannot be shown to be under the limit.
@@ -116,16 +98,12 @@ function overLimit(
 }
 
 /** Why max-under found nothing: the smallest of each limited resource among the trained candidates. */
-function refusal(
-  scored: readonly (BestCandidate & { params: number })[],
-  rule: SelectionSpec,
-  latency: ReadonlyMap<string, number>,
-): string {
-  const least = (f: (c: BestCandidate & { params: number }) => number) => Math.min(...scored.map(f));
+function refusal(scored: readonly Candidate[], rule: SelectionSpec, latency: ReadonlyMap<string, number>): string {
+  const least = (f: (c: Candidate) => number) => Math.min(...scored.map(f));
   const parts: string[] = [];
   if (rule.maxMacs !== undefined) parts.push(`selection.maxMacs ${rule.maxMacs} (least ${least((c) => c.macs)})`);
   if (rule.maxParams !== undefined)
-    parts.push(`selection.maxParams ${rule.maxParams} (least ${least((c) => c.params)})`);
+    parts.push(`selection.maxParams ${rule.maxParams} (least ${least((c) => c.params ?? Infinity)})`);
   if (rule.maxLatencyMs !== undefined)
     parts.push(
       `selection.maxLatencyMs ${rule.maxLatencyMs} (least ${least((c) => latency.get(c.group) ?? Infinity)} ms)`,

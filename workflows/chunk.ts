@@ -10,7 +10,7 @@ import {
   type SignalDefinition,
 } from '@temporalio/workflow';
 import type { Training, TrainingRecord } from '../activities/types.js';
-import { nextPromotion, rungCounts, scoresOf } from './halving.js';
+import { atLastRung, nextPromotion, rungCounts, scoresOf } from './halving.js';
 import { mean, repeatCandidateId } from './noise.js';
 import { bookkeeping, failureMessage, isInterruption, train, trainings, type TrainingOptions } from './activities.js';
 import {
@@ -293,15 +293,7 @@ class ChunkRun {
 
   /** Every training with a finished rung, scored at its last one (a later rung stopped by the budget included). */
   private scored(): BestCandidate[] {
-    const scored: BestCandidate[] = [];
-    for (const t of this.trainings) {
-      const record = this.records.get(t.group);
-      const scores = scoresOf(record);
-      if (!scores.length) continue;
-      const samples = record?.samples && { samples: record.samples };
-      scored.push({ ...t, score: scores[scores.length - 1], rung: scores.length - 1, ...samples });
-    }
-    return scored;
+    return this.trainings.flatMap((t) => atLastRung(t, this.records.get(t.group)) ?? []);
   }
 
   /** Device-seconds of every attempt so far (running ones until `now`) and the work of the finished rungs. */

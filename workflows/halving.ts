@@ -1,6 +1,6 @@
 import type { Training, TrainingRecord } from '../activities/types.js';
 import { withinCostLimits, type CostLimits } from './limits.js';
-import { ranksBefore } from './state.js';
+import { ranksBefore, type BestCandidate } from './state.js';
 
 /**
  * Asynchronous successive halving (ASHA, Li et al. 2020) over a chunk's trainings. Rung k trains a candidate to
@@ -18,8 +18,32 @@ export interface Promotion {
 }
 
 /** The finished rungs of a record: its scores, one per rung. */
-export function scoresOf(record: TrainingRecord | undefined): number[] {
+export function scoresOf(record: Pick<TrainingRecord, 'scores'> | undefined): number[] {
   return record?.scores ?? [];
+}
+
+/**
+ * A training as it ranks: scored at the last rung it finished, with that rung's seeds; undefined before its first.
+ * The chunk's leaders and the select step both read candidates this way.
+ */
+export function atLastRung(
+  t: Training,
+  record: Pick<TrainingRecord, 'scores' | 'samples'> | undefined,
+): (BestCandidate & { params?: number }) | undefined {
+  const scores = scoresOf(record);
+  if (!scores.length) return undefined;
+  return {
+    alpha: t.alpha,
+    beta: t.beta,
+    gamma: t.gamma,
+    score: scores[scores.length - 1],
+    rung: scores.length - 1,
+    ...(record?.samples && { samples: record.samples }),
+    macs: t.macs,
+    ...(t.params !== undefined && { params: t.params }),
+    index: t.index,
+    group: t.group,
+  };
 }
 
 /** The next promotion, from the highest rung down (ASHA's order), or undefined when none is due. */
