@@ -366,7 +366,7 @@ class Search {
   private async choose(): Promise<BestCandidate> {
     if (patched('select-activity'))
       this.state.selection = await this.acts.selectCandidate({ searchId: this.o.searchId });
-    const chosen = this.state.selection ? this.state.selection.chosen : this.state.leaders[0];
+    const chosen = this.chosen();
     if (chosen) return chosen;
     const budget = this.state.stoppedBy && 'the compute budget ran out before any candidate finished a rung';
     const why = this.state.selection?.refusal ?? (budget || (this.state.emptyReason ?? this.state.errors.join('; ')));
@@ -438,9 +438,12 @@ class Search {
 
   private result(status: SearchResult['status']): SearchResult {
     const { searchId, name, specHash } = this.o;
-    // Once the select step ran, the best is its choice (a selection rule may pass over the top leader).
-    const best = (this.state.selection ? this.state.selection.chosen : this.state.leaders[0]) ?? null;
-    return { searchId, name, specHash, status, best, spend: this.spend(), state: this.state };
+    return { searchId, name, specHash, status, best: this.chosen(), spend: this.spend(), state: this.state };
+  }
+
+  /** The best so far; once the select step ran, its choice (a selection rule may pass over the top leader). */
+  private chosen(): BestCandidate | null {
+    return (this.state.selection ? this.state.selection.chosen : this.state.leaders[0]) ?? null;
   }
 }
 
