@@ -1,7 +1,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { chunkWorkflowId } from '../workflows/chunk.js';
 import { chunkCandidatesQuery, progressQuery } from '../workflows/messages.js';
-import { formatScore, spreadOf } from '../workflows/noise.js';
+import { formatScore, spreadField } from '../workflows/noise.js';
 import type { ChunkCandidate } from '../workflows/state.js';
 
 /**
@@ -50,9 +50,6 @@ export function candidateTableText({ candidates, chunks }: SearchCandidates): st
 export function candidateTableJson({ candidates, chunks }: SearchCandidates) {
   return {
     chunks,
-    candidates: candidates.map((c) => {
-      const spread = spreadOf(c.samples);
-      return { ...c, ...(spread !== undefined && { spread }) };
-    }),
+    candidates: candidates.map((c) => ({ ...c, ...spreadField(c.samples) })),
   };
 }

@@ -1,7 +1,7 @@
 import type { CandidateRow } from '../activities/candidate-table.js';
 import { hours } from '../activities/estimate.js';
 import { selectionVerdict } from '../activities/select.js';
-import { formatScore, spreadOf } from '../workflows/noise.js';
+import { formatScore, spreadField } from '../workflows/noise.js';
 import type { SearchProgress, SearchResult, SelectionOutcome } from '../workflows/state.js';
 import type { Outcome } from './follow.js';
 import type { TrainingHeartbeat } from '../activities/train.js';
@@ -98,8 +98,8 @@ function candidateJson(c: CandidateRow) {
 
 /** A score's seeds and their spread, when it has more than one. */
 function noiseOf(samples: number[] | undefined): { spread?: number; samples?: number[] } {
-  const spread = spreadOf(samples);
-  return spread === undefined ? {} : { spread, samples };
+  const field = spreadField(samples);
+  return field.spread === undefined ? {} : { ...field, samples };
 }
 
 /** The select step's verdict, and the candidates tied with the winner. */

@@ -6,7 +6,7 @@ import { repeatsOf, rungEpochs, type SearchSpec } from '../spec/search.js';
 import type { Metric } from '../spec/task.js';
 import { resultPath } from '../trainer/result.js';
 import { higherIsBetter } from '../trainer/score.js';
-import { spreadOf } from '../workflows/noise.js';
+import { spreadField } from '../workflows/noise.js';
 import {
   ablationCandidateId,
   finalCandidateId,
@@ -198,7 +198,7 @@ export function reportData(
     ...c,
     factors: scalingFactors(rule, c, phi),
     scores: finishedScores(c),
-    ...(spreadOf(c.samples) !== undefined && { spread: spreadOf(c.samples) }),
+    ...spreadField(c.samples),
     ...((c.excluded ?? c.error) !== undefined && { note: c.excluded ?? c.error }),
   }));
   const count = (state: TableRow['state']) => table.filter((c) => c.state === state).length;

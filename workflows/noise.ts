@@ -21,6 +21,12 @@ export function spreadOf(samples: readonly number[] | undefined): number | undef
   return Math.sqrt(samples.reduce((sum, x) => sum + (x - m) ** 2, 0) / (samples.length - 1));
 }
 
+/** A score's spread as a field of a row or document, absent when the noise is unknown. */
+export function spreadField(samples: readonly number[] | undefined): { spread?: number } {
+  const spread = spreadOf(samples);
+  return spread === undefined ? {} : { spread };
+}
+
 /** Two-sided 95 % critical values of Student's t for 1…30 degrees of freedom. */
 const T95 = [
   12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11,
