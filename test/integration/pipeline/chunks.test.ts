@@ -1,9 +1,8 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import proto from '@temporalio/proto';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { searchProgress } from '../../../client/follow.js';
 import { chunkWorkflowId } from '../../../workflows/chunk.js';
 import { extendUpdate, pauseSignal, resumeSignal } from '../../../workflows/messages.js';
@@ -15,7 +14,7 @@ import {
   retrainedAfterFinish,
   runs,
   start,
-  startTestServer,
+  withTestServer,
   tempStateDir,
   testSpec,
   trainingsOf,
@@ -42,29 +41,23 @@ async function historySizes(client: Client, workflowId: string, chunks: number) 
 }
 
 describe('a search in chunks', () => {
-  let env: TestWorkflowEnvironment;
-  before(async () => {
-    env = await startTestServer();
-  });
-  after(async () => {
-    await env?.teardown();
-  });
+  const env = withTestServer();
 
   test('chunks of 2: the same answer as one chunk, pause and extension across chunks, nothing trained twice', async () => {
     const stateDir = await tempStateDir('chunks');
     const spec = testSpec('chunks', { execution: { parallelism: 2, chunkSize: 2, local: { noop: true } } });
-    const worker = await createTestWorker(env.nativeConnection, { stateDir });
-    const { handle, workflowId } = await start(env.client, spec);
+    const worker = await createTestWorker(env().nativeConnection, { stateDir });
+    const { handle, workflowId } = await start(env().client, spec);
     const result: SearchResult = await worker.runUntil(async () => {
-      await until('the second chunk', async () => (await searchProgress(env.client, handle)).chunks.done >= 1);
+      await until('the second chunk', async () => (await searchProgress(env().client, handle)).chunks.done >= 1);
       await handle.signal(pauseSignal);
-      const paused = await searchProgress(env.client, handle);
+      const paused = await searchProgress(env().client, handle);
       await until('the running trainings to end', async () => {
-        return (await searchProgress(env.client, handle)).trainings.running === 0;
+        return (await searchProgress(env().client, handle)).trainings.running === 0;
       });
-      const held = (await searchProgress(env.client, handle)).trainings.succeeded;
+      const held = (await searchProgress(env().client, handle)).trainings.succeeded;
       await new Promise((r) => setTimeout(r, 2000));
-      assert.equal((await searchProgress(env.client, handle)).trainings.succeeded, held, 'paused across chunks');
+      assert.equal((await searchProgress(env().client, handle)).trainings.succeeded, held, 'paused across chunks');
       assert.ok(paused.paused);
       const added = await handle.executeUpdate(extendUpdate, {
         args: [{ gamma: { min: 1, max: 1.6, step: 0.1 }, tolerance: 0.15 }],
@@ -108,8 +101,8 @@ describe('a search in chunks', () => {
           },
           final: { finalists: 0 },
         });
-        const worker = await createTestWorker(env.nativeConnection, { stateDir });
-        const { handle } = await start(env.client, spec);
+        const worker = await createTestWorker(env().nativeConnection, { stateDir });
+        const { handle } = await start(env().client, spec);
         const outcome = await worker.runUntil(handle.result().catch((err: unknown) => err));
         if (completes) {
           assert.equal((outcome as SearchResult).status, 'completed');
@@ -141,17 +134,17 @@ describe('a search in chunks', () => {
       execution: { parallelism: 16, chunkSize: 250 },
       final: { finalists: 0 },
     });
-    const worker = await createTestWorker(env.nativeConnection, {
+    const worker = await createTestWorker(env().nativeConnection, {
       stateDir,
       dedup: false,
       executorFor: () => new InProcessNoop(),
     });
-    const { handle, workflowId } = await start(env.client, spec);
+    const { handle, workflowId } = await start(env().client, spec);
     const result: SearchResult = await worker.runUntil(handle.result());
     assert.equal(result.status, 'completed');
     assert.equal(result.state.trainings, 2000);
     assert.equal(result.state.chunks.length, 8);
-    const { largest, searchEvents } = await historySizes(env.client, workflowId, 8);
+    const { largest, searchEvents } = await historySizes(env().client, workflowId, 8);
     assert.ok(largest < 64 * 1024, `largest history event ${largest} bytes`);
     assert.ok(searchEvents < 200, `the search's own history stays short: ${searchEvents} events`);
     const trainings = trainingsOf(await candidateTable(stateDir, workflowId));

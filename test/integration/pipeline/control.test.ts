@@ -1,6 +1,5 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { extendFinished, searchOptions, searchOptionsOf } from '../../../client/search.js';
 import {
   BestScoreAttribute,
@@ -19,30 +18,24 @@ import {
   retrainedAfterFinish,
   runs,
   start,
-  startTestServer,
+  withTestServer,
   tempStateDir,
   testSpec,
 } from './harness.js';
 
-let env: TestWorkflowEnvironment;
-before(async () => {
-  env = await startTestServer();
-});
-after(async () => {
-  await env?.teardown();
-});
+const env = withTestServer();
 
 test('pause, resume, parallelism and extension of a running search; extension of a finished one', async () => {
   const stateDir = await tempStateDir('control');
   const spec = testSpec('control', { execution: { parallelism: 1, local: { noop: true } } });
-  const worker = await createTestWorker(env.nativeConnection, { stateDir });
-  const { handle, workflowId } = await start(env.client, spec);
+  const worker = await createTestWorker(env().nativeConnection, { stateDir });
+  const { handle, workflowId } = await start(env().client, spec);
   await handle.signal(pauseSignal);
 
   const result: SearchResult = await worker.runUntil(async () => {
     // Paused: whatever was launched before the signal finishes, nothing new starts.
     await new Promise((r) => setTimeout(r, 3000));
-    const paused = await searchProgress(env.client, handle);
+    const paused = await searchProgress(env().client, handle);
     assert.equal(paused.paused, true);
     assert.ok(paused.trainings.running + paused.trainings.succeeded <= 1, JSON.stringify(paused.trainings));
     assert.equal(await handle.executeUpdate(setParallelismUpdate, { args: [3] }), 3);
@@ -67,9 +60,9 @@ test('pause, resume, parallelism and extension of a running search; extension of
   // A finished search continues in a new run of the same id, from the state its worker recorded.
   const options = await searchOptionsOf(handle);
   assert.deepEqual({ ...options, parallelism: 1 }, searchOptions(spec));
-  const next = await extendFinished(env.client, workflowId, options, { phis: [4] });
+  const next = await extendFinished(env().client, workflowId, options, { phis: [4] });
   const extended: SearchResult = await (
-    await createTestWorker(env.nativeConnection, { stateDir })
+    await createTestWorker(env().nativeConnection, { stateDir })
   ).runUntil(next.result());
   assert.equal(extended.state.runs, result.state.runs + 1);
   assert.deepEqual(

@@ -1,10 +1,9 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { TrainResult } from '../../../spec/candidate.js';
 import type { SearchSpecInput } from '../../../spec/search.js';
 import { dryRun, dryRunSummary } from '../../../client/dry-run.js';
@@ -25,7 +24,7 @@ import {
   runs,
   searchDirOf,
   start,
-  startTestServer,
+  withTestServer,
   tempStateDir,
   testSpec,
   trainingsOf,
@@ -50,25 +49,19 @@ async function resultJson(stateDir: string, workflowId: string, group: string): 
 }
 
 describe('successive halving and the compute budget', () => {
-  let env: TestWorkflowEnvironment;
-  before(async () => {
-    env = await startTestServer();
-  });
-  after(async () => {
-    await env?.teardown();
-  });
+  const env = withTestServer();
 
   test('rungs of 1/3/9 epochs: asynchronous promotion from checkpoints, nothing retrained, the winner fully trained', async () => {
     const stateDir = await tempStateDir('halving');
     const spec = halvingSpec('halving', { execution: { parallelism: 2, local: { noop: true } } });
     const noop = { stateDir, executorFor: () => new InProcessNoop() };
-    const worker = await createTestWorker(env.nativeConnection, noop);
-    const { handle, workflowId } = await start(env.client, spec);
+    const worker = await createTestWorker(env().nativeConnection, noop);
+    const { handle, workflowId } = await start(env().client, spec);
     // Queries of closed workflows are answered by a worker: ask them before this one stops.
     const [result, p, queried] = await worker.runUntil(async () => {
       const done: SearchResult = await handle.result();
-      const chunk = env.client.workflow.getHandle(chunkWorkflowId(workflowId, 0));
-      return [done, await searchProgress(env.client, handle), await chunk.query(chunkCandidatesQuery)] as const;
+      const chunk = env().client.workflow.getHandle(chunkWorkflowId(workflowId, 0));
+      return [done, await searchProgress(env().client, handle), await chunk.query(chunkCandidatesQuery)] as const;
     });
     assert.equal(result.status, 'completed');
 
@@ -105,19 +98,19 @@ describe('successive halving and the compute budget', () => {
       trainings.map((t) => [t.group, t.alpha, t.beta, t.gamma, t.macs, t.state, t.rung, t.scores]).sort(),
     );
     // The Temporal UI's timeline names what each training bar trained.
-    const summaries = await activitySummaries(env.client, chunkWorkflowId(workflowId, 0));
+    const summaries = await activitySummaries(env().client, chunkWorkflowId(workflowId, 0));
     const l = largest;
     assert.ok(
       summaries.includes(`search α=${l.alpha} β=${l.beta} γ=${l.gamma} rung 3/3, to epoch 9`),
       summaries.join('\n'),
     );
     assert.equal(summaries.filter((x) => x.includes('rung 1/3, to epoch 1')).length, 7);
-    await replayAndRecord(env.client, workflowId, 'halving');
+    await replayAndRecord(env().client, workflowId, 'halving');
 
     // An extension's new points enter at rung 0, in chunks of their own, and run their own rungs.
     const extension = { gamma: { min: 1, max: 1.6, step: 0.1 }, tolerance: 0.15 };
-    const next = await extendFinished(env.client, workflowId, searchOptions(spec), extension);
-    const extended: SearchResult = await (await createTestWorker(env.nativeConnection, noop)).runUntil(next.result());
+    const next = await extendFinished(env().client, workflowId, searchOptions(spec), extension);
+    const extended: SearchResult = await (await createTestWorker(env().nativeConnection, noop)).runUntil(next.result());
     const all = trainingsOf(await candidateTable(stateDir, workflowId));
     const added = all.filter((t) => !trainings.some((u) => u.group === t.group));
     assert.ok(added.length > 0, 'the wider γ range adds trainings');
@@ -138,8 +131,8 @@ describe('successive halving and the compute budget', () => {
       execution: { parallelism: 2, local: {} },
       final: { finalists: 0 },
     });
-    const worker = await createTestWorker(env.nativeConnection, { stateDir });
-    const { handle, workflowId } = await start(env.client, spec);
+    const worker = await createTestWorker(env().nativeConnection, { stateDir });
+    const { handle, workflowId } = await start(env().client, spec);
     const result: SearchResult = await worker.runUntil(handle.result());
     assert.equal(result.status, 'completed');
     const trainings = trainingsOf(await candidateTable(stateDir, workflowId));
@@ -172,9 +165,9 @@ describe('successive halving and the compute budget', () => {
       throughput: 1e9,
       budget: { gpuHours: 0.001 },
     };
-    const worker = await createTestWorker(env.nativeConnection, { stateDir, executorFor: () => new InProcessNoop() });
+    const worker = await createTestWorker(env().nativeConnection, { stateDir, executorFor: () => new InProcessNoop() });
     const spec = testSpec('over-budget', { execution, final: { finalists: 0 } });
-    const { handle, workflowId } = await start(env.client, spec);
+    const { handle, workflowId } = await start(env().client, spec);
     await worker.runUntil(async () => {
       const err = await handle.result().then(
         () => assert.fail('the search should have been refused'),
@@ -189,8 +182,8 @@ describe('successive halving and the compute budget', () => {
       execution: { ...execution, budget: { gpuHours: 0.001, proceed: true } },
       final: { finalists: 0 },
     });
-    const started = await start(env.client, proceed);
-    const again = await createTestWorker(env.nativeConnection, { stateDir, executorFor: () => new InProcessNoop() });
+    const started = await start(env().client, proceed);
+    const again = await createTestWorker(env().nativeConnection, { stateDir, executorFor: () => new InProcessNoop() });
     const result: SearchResult = await again.runUntil(started.handle.result());
     assert.equal(result.status, 'completed');
   });
@@ -209,8 +202,8 @@ describe('successive halving and the compute budget', () => {
         },
         final: { finalists: 1 },
       });
-      const worker = await createTestWorker(env.nativeConnection, { stateDir });
-      const { handle, workflowId } = await start(env.client, spec);
+      const worker = await createTestWorker(env().nativeConnection, { stateDir });
+      const { handle, workflowId } = await start(env().client, spec);
       const result: SearchResult = await worker.runUntil(handle.result());
       assert.equal(result.status, 'completed');
       assert.equal(result.state.stoppedBy, 'budget');
@@ -226,7 +219,7 @@ describe('successive halving and the compute budget', () => {
         // At most a moment over (the workflow checks when a slot frees or the budget is due).
         const spent = result.spend.seconds;
         assert.ok(spent >= 10 && spent < 14, `${spent} device-seconds`);
-        await replayAndRecord(env.client, workflowId, 'budget-reached');
+        await replayAndRecord(env().client, workflowId, 'budget-reached');
       }
       const attributes = (await handle.describe()).typedSearchAttributes;
       assert.equal(attributes.get(SpendAttribute), result.spend.seconds / 3600);

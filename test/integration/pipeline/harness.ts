@@ -1,3 +1,4 @@
+import { after, before } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -41,6 +42,24 @@ export async function startTestServer(): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
     server: { executable: { type: 'existing-path', path: temporalCliPath() }, searchAttributes: searchAttributeKeys },
   });
+}
+
+/**
+ * A real dev server for the enclosing suite (or file): started before its tests, torn down after them. Returns an
+ * accessor, since the server exists only once the hook ran.
+ */
+export function withTestServer(): () => TestWorkflowEnvironment {
+  let env: TestWorkflowEnvironment | undefined;
+  before(async () => {
+    env = await startTestServer();
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+  return () => {
+    if (!env) throw new Error('the test server has not started');
+    return env;
+  };
 }
 
 export async function tempStateDir(prefix: string): Promise<string> {

@@ -1,10 +1,9 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { WorkflowFailedError, CancelledFailure, type Client } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { processAlive } from '../../../executors/process.js';
 import { Registry } from '../../../registry/registry.js';
 import { BestScoreAttribute, StageAttribute } from '../../../workflows/messages.js';
@@ -19,7 +18,7 @@ import {
   runs,
   searchDirOf,
   start,
-  startTestServer,
+  withTestServer,
   tempStateDir,
   testSpec,
   replayAndRecord,
@@ -35,19 +34,13 @@ async function runsOf(client: Client, workflowId: string): Promise<number> {
 }
 
 describe('search workflow on a real Temporal dev server', () => {
-  let env: TestWorkflowEnvironment;
-  before(async () => {
-    env = await startTestServer();
-  });
-  after(async () => {
-    await env?.teardown();
-  });
+  const env = withTestServer();
 
   test('a search plans, trains each dedup group once, selects, scales, retrains and registers', async () => {
     const stateDir = await tempStateDir('search');
     const spec = testSpec('basic');
-    const worker = await createTestWorker(env.nativeConnection, { stateDir });
-    const { handle, workflowId, started } = await start(env.client, spec);
+    const worker = await createTestWorker(env().nativeConnection, { stateDir });
+    const { handle, workflowId, started } = await start(env().client, spec);
     assert.equal(started, true);
     const result: SearchResult = await worker.runUntil(handle.result());
 
@@ -93,13 +86,13 @@ describe('search workflow on a real Temporal dev server', () => {
     assert.equal((description.memo as { specHash: string }).specHash, result.specHash);
 
     // The same name and spec re-attach to the finished search instead of starting another.
-    const again = await start(env.client, spec);
+    const again = await start(env().client, spec);
     assert.equal(again.started, false);
     assert.equal(again.workflowId, workflowId);
     assert.deepEqual((await again.handle.result()).best, result.best);
 
     // Determinism: the fresh histories (the search's and its chunk's) replay against the current code.
-    await replayAndRecord(env.client, workflowId, 'basic-search');
+    await replayAndRecord(env().client, workflowId, 'basic-search');
   });
 
   for (const { what, chunkSize, continues } of [
@@ -120,10 +113,10 @@ describe('search workflow on a real Temporal dev server', () => {
         },
         execution: { parallelism: 4, continueAsNewAfter: 50, chunkSize, local: { noop: true } },
       });
-      const worker = await createTestWorker(env.nativeConnection, { stateDir });
-      const { handle, workflowId } = await start(env.client, spec);
+      const worker = await createTestWorker(env().nativeConnection, { stateDir });
+      const { handle, workflowId } = await start(env().client, spec);
       const result: SearchResult = await worker.runUntil(handle.result());
-      const continued = await runsOf(env.client, continues(workflowId));
+      const continued = await runsOf(env().client, continues(workflowId));
       assert.ok(continued >= 2, `expected ${what} to continue as new, got ${continued} run(s)`);
       const trainings = trainingsOf(await candidateTable(stateDir, workflowId));
       assert.ok(trainings.length >= 10, `a grid large enough to cross the threshold (${trainings.length} trainings)`);
@@ -155,8 +148,8 @@ describe('search workflow on a real Temporal dev server', () => {
       },
     });
     process.env.CRASH_RESOLUTION = '39'; // γ = 1.4: 28 px → 39 px, two dedup groups
-    const worker = await createTestWorker(env.nativeConnection, { stateDir });
-    const { handle, workflowId } = await start(env.client, spec);
+    const worker = await createTestWorker(env().nativeConnection, { stateDir });
+    const { handle, workflowId } = await start(env().client, spec);
     const result: SearchResult = await worker.runUntil(handle.result());
     assert.equal(result.status, 'completed');
     const failed = trainingsOf(await candidateTable(stateDir, workflowId)).filter((t) => t.state === 'failed');
@@ -167,7 +160,7 @@ describe('search workflow on a real Temporal dev server', () => {
       assert.equal(launches.length, 2, `${id}: first try + 1 retry`);
     }
     assert.ok(result.best && result.best.gamma < 1.4);
-    await replayAndRecord(env.client, workflowId, 'crash-retry-failed');
+    await replayAndRecord(env().client, workflowId, 'crash-retry-failed');
     delete process.env.CRASH_RESOLUTION;
   });
 
@@ -182,8 +175,8 @@ describe('search workflow on a real Temporal dev server', () => {
       },
     });
     process.env.CRASH_RESOLUTION = '39';
-    const worker = await createTestWorker(env.nativeConnection, { stateDir });
-    const { handle, workflowId } = await start(env.client, spec);
+    const worker = await createTestWorker(env().nativeConnection, { stateDir });
+    const { handle, workflowId } = await start(env().client, spec);
     await assert.rejects(worker.runUntil(handle.result()), (err: unknown) => {
       assert.ok(err instanceof WorkflowFailedError);
       assert.match(String(err.cause?.message), /failure budget of 1/);
@@ -201,8 +194,8 @@ describe('search workflow on a real Temporal dev server', () => {
       training: { epochs: 3, batchSize: 32 },
       execution: { parallelism: 2, heartbeatTimeout: '30s', local: { graceSeconds: 5 } },
     });
-    const worker = await createTestWorker(env.nativeConnection, { stateDir });
-    const { handle, workflowId } = await start(env.client, spec);
+    const worker = await createTestWorker(env().nativeConnection, { stateDir });
+    const { handle, workflowId } = await start(env().client, spec);
     const outcome = worker.runUntil(
       (async () => {
         for (;;) {
@@ -210,7 +203,7 @@ describe('search workflow on a real Temporal dev server', () => {
           if (launched.length >= 2) break;
           await new Promise((r) => setTimeout(r, 200));
         }
-        const progress = await searchProgress(env.client, handle);
+        const progress = await searchProgress(env().client, handle);
         assert.equal(progress.trainings.running, 2, 'the live counts of the running chunk');
         await handle.cancel();
         return handle.result().then(
@@ -231,6 +224,6 @@ describe('search workflow on a real Temporal dev server', () => {
       table.some((c) => c.state === 'cancelled'),
       'the chunk recorded its interrupted trainings',
     );
-    await replayAndRecord(env.client, workflowId, 'cancelled');
+    await replayAndRecord(env().client, workflowId, 'cancelled');
   });
 });

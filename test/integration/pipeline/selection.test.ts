@@ -1,9 +1,8 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { paretoSet } from '../../../activities/select.js';
 import { searchPaths } from '../../../activities/search-dir.js';
 import type { AblationArm } from '../../../activities/types.js';
@@ -28,7 +27,7 @@ import {
   runs,
   searchDirOf,
   start,
-  startTestServer,
+  withTestServer,
   tempStateDir,
   testSpec,
   trainingsOf,
@@ -42,13 +41,7 @@ import {
 const dataset = { format: 'fashion-mnist' as const };
 
 describe('repeats, selection rules and the ablation', () => {
-  let env: TestWorkflowEnvironment;
-  before(async () => {
-    env = await startTestServer();
-  });
-  after(async () => {
-    await env?.teardown();
-  });
+  const env = withTestServer();
 
   test('real training: two seeds per candidate, a Pareto selection, and the ablation on the same real cost', async () => {
     const stateDir = await tempStateDir('honest');
@@ -70,12 +63,12 @@ describe('repeats, selection rules and the ablation', () => {
       selection: { rule: 'pareto' },
       final: { finalists: 1, ablation: true },
     });
-    const worker = await createTestWorker(env.nativeConnection, { stateDir });
-    const { handle, workflowId } = await start(env.client, spec);
+    const worker = await createTestWorker(env().nativeConnection, { stateDir });
+    const { handle, workflowId } = await start(env().client, spec);
     const [result, queried] = await worker.runUntil(async () => {
       const done: SearchResult = await handle.result();
       // Closed chunks answer from their history, while a worker runs.
-      return [done, await searchCandidates(env.client, workflowId)] as const;
+      return [done, await searchCandidates(env().client, workflowId)] as const;
     });
     assert.equal(result.status, 'completed');
     const searchDir = searchDirOf(stateDir, workflowId);
@@ -163,8 +156,8 @@ describe('repeats, selection rules and the ablation', () => {
       /ablation \(final budget, same real multiply-adds\):\n {2}compound phi1: 0\.\d{4}\n {2}baseline:/,
     );
     const summaries = [
-      ...(await activitySummaries(env.client, `${workflowId}/chunk-0`)),
-      ...(await activitySummaries(env.client, workflowId)),
+      ...(await activitySummaries(env().client, `${workflowId}/chunk-0`)),
+      ...(await activitySummaries(env().client, workflowId)),
     ];
     assert.ok(
       summaries.some((s) => /^search α=.* seed 2\/2$/.test(s)),
@@ -183,12 +176,12 @@ describe('repeats, selection rules and the ablation', () => {
       assert.match(line, /^α=[\d.]+ β=[\d.]+ γ=[\d.]+ +[\d.]+M MACs {2}succeeded +0\.\d+ ± 0\.\d+$/);
 
     await checkReport(searchDir, trainings.length);
-    await replayAndRecord(env.client, workflowId, 'repeats-ablation');
+    await replayAndRecord(env().client, workflowId, 'repeats-ablation');
   });
 
   test('max-under chooses the best candidate within the limits, passing over better ones beyond them', async () => {
     const stateDir = await tempStateDir('max-under');
-    const worker = await createTestWorker(env.nativeConnection, { stateDir });
+    const worker = await createTestWorker(env().nativeConnection, { stateDir });
     // A worker runs once: every search of this test goes through the one run.
     await worker.runUntil(async () => {
       // The no-op score rises with multiply-adds (11.4–21.3 M here): the limit must pass over the largest.
@@ -196,7 +189,7 @@ describe('repeats, selection rules and the ablation', () => {
         ['max-under-macs', { rule: 'max-under' as const, maxMacs: 17e6 }],
         ['max-under-latency', { rule: 'max-under' as const, maxLatencyMs: 0.17 }],
       ] as const) {
-        const { handle, workflowId } = await start(env.client, testSpec(name, { selection }));
+        const { handle, workflowId } = await start(env().client, testSpec(name, { selection }));
         const result: SearchResult = await handle.result();
         const trainings = trainingsOf(await candidateTable(stateDir, workflowId));
         const within = trainings.filter((t) => t.macs <= 17e6);
@@ -209,7 +202,7 @@ describe('repeats, selection rules and the ablation', () => {
       }
 
       const none = testSpec('max-under-none', { selection: { rule: 'max-under', maxMacs: 1e6 } });
-      const failure = await (await start(env.client, none)).handle.result().then(
+      const failure = await (await start(env().client, none)).handle.result().then(
         () => null,
         (e: unknown) => e,
       );
