@@ -2,26 +2,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Training, TrainingRecord } from '../../activities/types.js';
 import { checkBudget, estimate, expectedEpochs } from '../../activities/estimate.js';
-import { rungEpochs, SearchSpec, type SearchSpecInput } from '../../spec/search.js';
+import { rungEpochs, type SearchSpecInput } from '../../spec/search.js';
+import { searchSpec } from './spec.js';
 import { nextPromotion, rungCounts } from '../../workflows/halving.js';
 
-function spec(over: Partial<SearchSpecInput> = {}): SearchSpec {
-  return SearchSpec.parse({
-    name: 'halving',
-    baseline: 'micro-28',
-    task: { dataset: { format: 'fashion-mnist' } },
-    ...over,
-  });
-}
-
 const halving = (h: object, epochs = 9) =>
-  spec({ training: { epochs }, scaling: { grid: { strategy: 'halving', halving: h } } });
+  searchSpec({ training: { epochs }, scaling: { grid: { strategy: 'halving', halving: h } } });
 
 test('rungs grow by η from minEpochs and end at maxEpochs; exhaustive is one rung', () => {
   assert.deepEqual(rungEpochs(halving({ eta: 3, minEpochs: 1 })), [1, 3, 9]);
   assert.deepEqual(rungEpochs(halving({ eta: 3, minEpochs: 1 }, 10)), [1, 3, 9, 10]);
   assert.deepEqual(rungEpochs(halving({ eta: 2, minEpochs: 2, maxEpochs: 8 }, 1)), [2, 4, 8]);
-  assert.deepEqual(rungEpochs(spec({ training: { epochs: 4 } })), [4]);
+  assert.deepEqual(rungEpochs(searchSpec({ training: { epochs: 4 } })), [4]);
   assert.throws(() => halving({ minEpochs: 5 }, 3), /minEpochs/);
 });
 
@@ -107,7 +99,7 @@ test('rung counts say how many finished and are training each rung', () => {
 
 test('a plan over the budget is refused with the figures and the ways out; proceed lets it start', () => {
   const over = (budget: object) =>
-    spec({ execution: { budget, parallelism: 2 } as SearchSpecInput['execution'], training: { epochs: 3 } });
+    searchSpec({ execution: { budget, parallelism: 2 } as SearchSpecInput['execution'], training: { epochs: 3 } });
   const size = { train: 1000, validation: 100 };
   const throughput = { macsPerSecond: 1e9, source: 'test' };
   // 4 trainings of 1e6 MACs × 3 epochs × 3100 image passes = 3.72e10 MACs: 37.2 s at 1 GMAC/s.

@@ -5,18 +5,10 @@ import { paretoSet } from '../../activities/select.js';
 import { resolveBaseline } from '../../scaling/input.js';
 import { ABLATION_DIMENSIONS, scaleOneDimension } from '../../scaling/ablation.js';
 import { architectureTotals } from '../../scaling/cost.js';
-import { repeatsOf, SearchSpec, type SearchSpecInput } from '../../spec/search.js';
+import { repeatsOf } from '../../spec/search.js';
+import { searchSpec } from './spec.js';
 import { ablationVerdict } from '../../workflows/ablation.js';
 import { formatScore, mean, repeatCandidateId, spreadOf, tCritical95, tied } from '../../workflows/noise.js';
-
-function spec(over: Partial<SearchSpecInput> = {}): SearchSpec {
-  return SearchSpec.parse({
-    name: 'honest',
-    baseline: 'micro-28',
-    task: { dataset: { format: 'fashion-mnist' } },
-    ...over,
-  });
-}
 
 test('repeats: mean and sample spread; fewer than two seeds leave the noise unknown', () => {
   assert.equal(mean([0.6, 0.62, 0.64]), 0.62);
@@ -57,18 +49,23 @@ test('the Pareto set keeps candidates no other beats on both score and multiply-
 });
 
 test('selection rules validate: max-under needs a limit, limits belong to max-under', () => {
-  assert.equal(spec().selection, undefined);
-  assert.equal(spec({ selection: { rule: 'max-under', maxMacs: 3e6 } }).selection?.maxMacs, 3e6);
-  assert.throws(() => spec({ selection: { rule: 'max-under' } }), /max-under needs maxMacs/);
-  assert.throws(() => spec({ selection: { rule: 'pareto', maxMacs: 1 } }), /limits apply to rule max-under only/);
-  assert.throws(() => spec({ task: { dataset: { format: 'fashion-mnist' }, repeats: 0 } }), /repeats/);
+  assert.equal(searchSpec().selection, undefined);
+  assert.equal(searchSpec({ selection: { rule: 'max-under', maxMacs: 3e6 } }).selection?.maxMacs, 3e6);
+  assert.throws(() => searchSpec({ selection: { rule: 'max-under' } }), /max-under needs maxMacs/);
+  assert.throws(() => searchSpec({ selection: { rule: 'pareto', maxMacs: 1 } }), /limits apply to rule max-under only/);
+  assert.throws(() => searchSpec({ task: { dataset: { format: 'fashion-mnist' }, repeats: 0 } }), /repeats/);
 });
 
 test('repeats multiply the estimated work: each seed is a training', () => {
   const size = { train: 1000, validation: 100, classes: 10 };
-  const one = estimate(spec(), [1e6, 2e6], size, null);
-  const three = estimate(spec({ task: { dataset: { format: 'fashion-mnist' }, repeats: 3 } }), [1e6, 2e6], size, null);
-  assert.equal(repeatsOf(spec()), 1);
+  const one = estimate(searchSpec(), [1e6, 2e6], size, null);
+  const three = estimate(
+    searchSpec({ task: { dataset: { format: 'fashion-mnist' }, repeats: 3 } }),
+    [1e6, 2e6],
+    size,
+    null,
+  );
+  assert.equal(repeatsOf(searchSpec()), 1);
   assert.equal(three.work, 3 * one.work);
   assert.equal(three.worst, 3 * one.worst);
 });
