@@ -94,6 +94,12 @@ function terminatedFailure(status: V1ContainerStatus | undefined, pod: V1Pod): P
 /** `now` lets the timeouts be judged against the pod's own timestamps. */
 export function podState(pod: V1Pod, execution: KubernetesExecution, now = Date.now()): PodState {
   const status = trainerStatus(pod);
+  // A pod someone else deletes is stopped gracefully by its kubelet: its exit code says nothing of the training.
+  if (pod.metadata?.deletionTimestamp && pod.status?.phase !== 'Succeeded') {
+    const lost = disruption(pod);
+    const message = lost ?? `pod ${pod.metadata.name} was deleted before it finished`;
+    return { kind: 'failed', failure: { type: lost ? 'NodeLost' : 'PodDeleted', message } };
+  }
   switch (pod.status?.phase) {
     case 'Succeeded':
       return { kind: 'succeeded', message: status?.state?.terminated?.message };

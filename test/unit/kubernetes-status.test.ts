@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { V1Pod } from '@kubernetes/client-node';
+import { KubernetesExecution } from '../../spec/kubernetes.js';
+import { podState } from '../../executors/kubernetes/status.js';
+
+const execution = KubernetesExecution.parse({
+  namespace: 'effscale',
+  image: 'trainer:1',
+  volumes: { artifacts: { claimName: 'a', mountPath: '/artifacts' } },
+});
+
+/** A trainer pod its kubelet stopped with `exitCode` (143: SIGTERM, 137: SIGKILL at the end of the grace period). */
+function stopped(exitCode: number, metadata: V1Pod['metadata'] = {}, conditions: object[] = []): V1Pod {
+  return {
+    metadata: { name: 'p', ...metadata },
+    spec: { nodeName: 'n', containers: [] },
+    status: {
+      phase: 'Failed',
+      conditions: conditions as never,
+      containerStatuses: [
+        {
+          name: 'trainer',
+          image: 'trainer:1',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { terminated: { exitCode, reason: 'Error' } },
+        },
+      ],
+    },
+  };
+}
+
+test('a failed exit is the trainer’s failure unless the pod was being deleted or evicted', () => {
+  assert.deepEqual(podState(stopped(1), execution), {
+    kind: 'failed',
+    failure: { type: 'TrainerFailed', exitCode: 1, message: 'exit code 1 (Error)' },
+  });
+  const deleted = podState(stopped(143, { deletionTimestamp: new Date() }), execution);
+  assert.equal(deleted.kind === 'failed' && deleted.failure.type, 'PodDeleted');
+  const evicted = podState(
+    stopped(137, { deletionTimestamp: new Date() }, [
+      { type: 'DisruptionTarget', status: 'True', reason: 'EvictionByEvictionAPI', message: 'Eviction API' },
+    ]),
+    execution,
+  );
+  assert.deepEqual(evicted, {
+    kind: 'failed',
+    failure: { type: 'NodeLost', message: 'EvictionByEvictionAPI: Eviction API' },
+  });
+  const running = { ...stopped(0), status: { phase: 'Running' } };
+  const deleting = podState({ ...running, metadata: { name: 'p', deletionTimestamp: new Date() } }, execution);
+  assert.equal(deleting.kind === 'failed' && deleting.failure.type, 'PodDeleted', 'still running, but going');
+  const done = { ...stopped(0), status: { phase: 'Succeeded' }, metadata: { deletionTimestamp: new Date() } };
+  assert.equal(podState(done, execution).kind, 'succeeded', 'a result written before the deletion still counts');
+});
