@@ -21,7 +21,14 @@ const RESUMABLE = ['FAILED', 'TERMINATED', 'TIMED_OUT'];
 
 export type SearchHandle = WorkflowHandle<typeof searchWorkflow>;
 
-export async function loadSearchSpec(file: string): Promise<SearchSpec> {
+/**
+ * Reads and validates a search spec. The dataset folder is checked here only when the search trains on this
+ * machine: a cluster's workers see their own volumes (their preflight checks the dataset there).
+ */
+export async function loadSearchSpec(
+  file: string,
+  { datasetOnThisMachine = true }: { datasetOnThisMachine?: boolean } = {},
+): Promise<SearchSpec> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -37,7 +44,7 @@ export async function loadSearchSpec(file: string): Promise<SearchSpec> {
   const spec = parseSpec(SearchSpec, raw, `search spec ${file}`);
   const baseline = resolveBaseline(spec.baseline, `search spec ${file}: baseline`);
   const dataset = spec.task.dataset.path;
-  if (!existsSync(dataset))
+  if (datasetOnThisMachine && !existsSync(dataset))
     throw new SpecError(`search spec ${file}:\n  task.dataset.path: no such folder: ${dataset}`);
   return {
     ...spec,

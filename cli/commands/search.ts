@@ -32,7 +32,9 @@ export function registerSearch(program: Command): void {
     const { runInForeground } = await import('../../client/foreground.js');
     const { progressPrinter, printOutcome } = await import('../../client/output.js');
     const { openSession, workflowUiUrl } = await import('../../client/session.js');
-    const loaded = await loadSearchSpec(file);
+    // A search on a cluster address is run by its workers; on the dev server this process runs one.
+    const onCluster = !!(flags.address ?? process.env.TEMPORAL_ADDRESS);
+    const loaded = await loadSearchSpec(file, { datasetOnThisMachine: !onCluster });
     const budget = loaded.execution.budget;
     // Execution settings are not part of the search's identity: proceeding does not fork the search.
     const spec =
@@ -47,8 +49,7 @@ export function registerSearch(program: Command): void {
       return;
     }
     const session = await openSession(flags);
-    // A search on a cluster address is run by its workers; on the dev server this process runs one.
-    const runWorker = flags.worker !== false && !flags.detach && !flags.address && !process.env.TEMPORAL_ADDRESS;
+    const runWorker = flags.worker !== false && !flags.detach && !onCluster;
     try {
       const attached = await startOrAttach(session.client, spec, runWorker ? sessionQueue : undefined);
       const { workflowId, started } = attached;

@@ -95,3 +95,10 @@ test('unknown fields, bad YAML, unknown presets and missing datasets are reporte
   );
   await assert.rejects(loadSearchSpec('/nope/spec.yaml'), /cannot read the file/);
 });
+
+test("a search for a cluster's workers names a dataset on their volumes, not on this machine", async () => {
+  const file = await specFile(valid.replace('format: fashion-mnist', 'format: idx, path: /datasets/fashion-mnist'));
+  const spec = await loadSearchSpec(file, { datasetOnThisMachine: false });
+  assert.equal(spec.task.dataset.path, '/datasets/fashion-mnist');
+  await assert.rejects(loadSearchSpec(file), /no such folder: \/datasets\/fashion-mnist/);
+});
