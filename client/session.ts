@@ -12,6 +12,8 @@ export interface SessionOptions {
   namespace?: string;
   stateDir?: string;
   uiPort?: number;
+  /** The dev server listens on every interface (`effscale dev --listen-all`). */
+  listenAll?: boolean;
 }
 
 export interface Session {
@@ -42,7 +44,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     const client = new Client({ connection, namespace });
     return { client, connection, address, namespace, stateDir, close: () => connection.close() };
   }
-  const server = await ensureDevServer(stateDir, { uiPort: options.uiPort });
+  const server = await ensureDevServer(stateDir, { uiPort: options.uiPort, listenAll: options.listenAll });
   const client = new Client({ connection: server.connection, namespace });
   return {
     client,
