@@ -14,16 +14,21 @@ import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject } fro
 
 export const K8S_VERSION = process.env.K8S_VERSION ?? '1.34.4';
 
-export function apiserverBinary(): string {
+/** A Kubernetes command built by infra/setup-k8s.sh (KUBE_APISERVER, KUBECTL… override one). */
+export function k8sBinary(name: string): string {
   const cache = process.env.EFFSCALE_CACHE ?? join(homedir(), '.cache', 'effscale');
-  const bin = process.env.KUBE_APISERVER ?? join(cache, `k8s-${K8S_VERSION}`, 'bin', 'kube-apiserver');
+  const override = process.env[name.replace(/-/g, '_').toUpperCase()];
+  const bin = override ?? join(cache, `k8s-${K8S_VERSION}`, 'bin', name);
   if (!existsSync(bin)) {
+    const setup = name === 'kube-apiserver' ? 'infra/setup-k8s.sh' : 'infra/setup-k8s-node.sh';
     throw new Error(
-      `kube-apiserver v${K8S_VERSION} not found at ${bin}: run \`bash infra/setup-k8s.sh\` (or \`npm run setup -- --for-tests\`) to build it from the Go module proxy`,
+      `${name} v${K8S_VERSION} not found at ${bin}: run \`bash ${setup}\` (or \`npm run setup -- --for-tests\`) to build it from the Go module proxy`,
     );
   }
   return bin;
 }
+
+export const apiserverBinary = () => k8sBinary('kube-apiserver');
 
 export function etcdBinary(): string {
   const bin = process.env.ETCD ?? '/usr/bin/etcd';
@@ -188,8 +193,6 @@ export async function startCluster(): Promise<TestCluster> {
     throw e;
   }
   const admin = kubeConfigFor(server, caFile, 'admin', adminToken);
-  const objects = KubernetesObjectApi.makeApiClient(admin);
-  const core = admin.makeApiClient(CoreV1Api);
 
   return {
     version: execFileSync(apiserver, ['--version'], { encoding: 'utf8' }).trim(),
@@ -197,26 +200,48 @@ export async function startCluster(): Promise<TestCluster> {
     dir,
     caFile,
     admin,
-    async serviceAccountKubeConfig(namespace, name) {
-      const request = await core.createNamespacedServiceAccountToken({
-        name,
-        namespace,
-        body: { spec: { audiences: ['https://kubernetes.default.svc'], expirationSeconds: 3600 } },
-      });
-      const token = request.status?.token;
-      if (!token) throw new Error(`TokenRequest for ${namespace}/${name} returned no token`);
-      const kubeConfig = kubeConfigFor(server, caFile, `system:serviceaccount:${namespace}:${name}`, token);
-      const path = join(dir, `kubeconfig-${namespace}-${name}.json`);
-      writeFileSync(path, kubeConfig.exportConfig());
-      return { kubeConfig, path };
-    },
-    async apply(list, options = {}) {
-      const created: KubernetesObject[] = [];
-      for (const object of list) {
-        created.push(await objects.create(object, undefined, options.dryRun ? 'All' : undefined));
-      }
-      return created;
-    },
+    serviceAccountKubeConfig: (namespace, name) =>
+      serviceAccountKubeConfig({ admin, server, caFile, dir }, namespace, name),
+    apply: (list, options = {}) => createObjects(admin, list, options),
     stop,
   };
+}
+
+/** Where a cluster is reached, for kubeconfig files written next to its other state. */
+export interface ClusterAccess {
+  admin: KubeConfig;
+  server: string;
+  caFile: string;
+  dir: string;
+}
+
+/** A kubeconfig file (and object) holding a fresh TokenRequest token of the ServiceAccount. */
+export async function serviceAccountKubeConfig(
+  cluster: ClusterAccess,
+  namespace: string,
+  name: string,
+): Promise<{ kubeConfig: KubeConfig; path: string }> {
+  const request = await cluster.admin.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+    name,
+    namespace,
+    body: { spec: { audiences: ['https://kubernetes.default.svc'], expirationSeconds: 3600 } },
+  });
+  const token = request.status?.token;
+  if (!token) throw new Error(`TokenRequest for ${namespace}/${name} returned no token`);
+  const kubeConfig = kubeConfigFor(cluster.server, cluster.caFile, `system:serviceaccount:${namespace}:${name}`, token);
+  const path = join(cluster.dir, `kubeconfig-${namespace}-${name}.json`);
+  writeFileSync(path, kubeConfig.exportConfig());
+  return { kubeConfig, path };
+}
+
+/** Creates (or server-side dry-runs) objects as the given user; returns them as the server stored them. */
+export async function createObjects(
+  kubeConfig: KubeConfig,
+  list: KubernetesObject[],
+  options: { dryRun?: boolean } = {},
+): Promise<KubernetesObject[]> {
+  const objects = KubernetesObjectApi.makeApiClient(kubeConfig);
+  const created: KubernetesObject[] = [];
+  for (const object of list) created.push(await objects.create(object, undefined, options.dryRun ? 'All' : undefined));
+  return created;
 }

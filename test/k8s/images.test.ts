@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,7 @@ import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { KubernetesExecutor } from '../../executors/kubernetes/executor.js';
 import type { TrainProgress, TrainResult } from '../../spec/candidate.js';
 import { KubernetesExecution } from '../../spec/kubernetes.js';
-import { candidateSpec } from './harness.js';
+import { DATASETS, NAMESPACE, applyBase, bindClaims, candidateSpec, logImage, logNode, stopNode } from './harness.js';
 import { trainerImage, workerImage, type LocalImage } from './images.js';
 import { startRealNode, type RealNode } from './node.js';
 
@@ -22,7 +22,6 @@ import { startRealNode, type RealNode } from './node.js';
  */
 
 const UID = 1000;
-const DATASETS = '/usr/share/datasets';
 
 let node: RealNode;
 let core: CoreV1Api;
@@ -80,32 +79,22 @@ async function finished(name: string, namespace = 'default', timeoutMs = 180_000
   assert.fail(`pod ${name} did not finish in ${timeoutMs / 1000} s: ${JSON.stringify(last?.status)}`);
 }
 
-const mb = (file: string) => `${(statSync(file).size / 1e6).toFixed(0)} MB`;
-
 describe("the repository's images on a real node", { timeout: 60 * 60_000 }, () => {
   before(async () => {
     trainer = trainerImage('cpu');
     worker = workerImage();
     if (GPU_IMAGE) gpuTrainer = trainerImage('gpu');
-    for (const [what, image] of [
-      ['trainer (cpu)', trainer],
-      ['worker', worker],
-      ['trainer (gpu)', gpuTrainer],
-    ] as const) {
-      if (!image) continue;
-      const how = image.buildSeconds === undefined ? 'cached' : `built in ${image.buildSeconds.toFixed(0)} s`;
-      console.log(`# ${what}: ${image.name}, ${how}, archive ${mb(image.archive)}`);
-    }
+    logImage('trainer (cpu)', trainer);
+    logImage('worker', worker);
+    if (gpuTrainer) logImage('trainer (gpu)', gpuTrainer);
     node = await startRealNode({ images: [trainer, worker, ...(gpuTrainer ? [gpuTrainer] : [])] });
     core = node.admin.makeApiClient(CoreV1Api);
-    console.log(`# node Ready in ${(node.startupMs / 1000).toFixed(1)} s (imports included)`);
+    logNode(node);
   });
 
   after(async () => {
-    const { leftovers, teardownMs } = node ? await node.stop() : { leftovers: [], teardownMs: 0 };
     if (artifacts) rmSync(artifacts, { recursive: true, force: true });
-    console.log(`# teardown in ${(teardownMs / 1000).toFixed(1)} s`);
-    assert.deepEqual(leftovers, [], 'the host is left as it was found');
+    if (node) await stopNode(node);
   });
 
   it('the trainer image loads native TensorFlow as a non-root pod with a read-only root', async () => {
@@ -119,7 +108,7 @@ describe("the repository's images on a real node", { timeout: 60 * 60_000 }, () 
     const state = done.status?.containerStatuses?.[0]?.state?.terminated;
     assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status));
     const message = JSON.parse(state?.message ?? '{}') as Record<string, unknown>;
-    console.log(`# trainer pod: ${JSON.stringify(message)}`);
+    console.log(`trainer pod: ${JSON.stringify(message)}`);
     assert.equal(message.uid, UID);
     assert.equal(message.package, '@tensorflow/tfjs-node');
     assert.equal(message.backend, 'tensorflow');
@@ -149,7 +138,7 @@ describe("the repository's images on a real node", { timeout: 60 * 60_000 }, () 
       const state = done.status?.containerStatuses?.[0]?.state?.terminated;
       assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status));
       const message = JSON.parse(state?.message ?? '{}') as Record<string, unknown>;
-      console.log(`# GPU trainer pod: ${JSON.stringify(message)}`);
+      console.log(`GPU trainer pod: ${JSON.stringify(message)}`);
       assert.equal(message.uid, UID);
       assert.equal(message.package, '@tensorflow/tfjs-node-gpu', 'EFFSCALE_TFJS=gpu from the image');
       assert.equal(message.backend, 'tensorflow');
@@ -175,49 +164,14 @@ describe("the repository's images on a real node", { timeout: 60 * 60_000 }, () 
   });
 
   it('the KubernetesExecutor trains a candidate in a trainer-image pod and reads its result', async () => {
-    const namespace = 'effscale';
-    await core.createNamespace({ body: { metadata: { name: namespace } } });
-    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'effscale-trainer' } } });
-    // The claims the executor mounts, bound to hostPath volumes: the artifacts store (written by uid 1000) and the
-    // host's Debian datasets, read-only, at the path the candidate spec names.
+    const namespace = NAMESPACE;
+    await applyBase(node);
     artifacts = mkdtempSync(join(tmpdir(), 'effscale-artifacts-'));
-    chownSync(artifacts, UID, UID);
-    for (const [claim, path, mode] of [
-      ['effscale-artifacts', artifacts, 'ReadWriteMany'],
-      ['effscale-datasets', DATASETS, 'ReadOnlyMany'],
-    ] as const) {
-      await core.createPersistentVolume({
-        body: {
-          metadata: { name: claim },
-          spec: {
-            capacity: { storage: '1Gi' },
-            accessModes: [mode],
-            storageClassName: '',
-            persistentVolumeReclaimPolicy: 'Retain',
-            hostPath: { path, type: 'Directory' },
-            claimRef: { namespace, name: claim },
-          },
-        },
-      });
-      await core.createNamespacedPersistentVolumeClaim({
-        namespace,
-        body: {
-          metadata: { name: claim },
-          spec: {
-            accessModes: [mode],
-            storageClassName: '',
-            volumeName: claim,
-            resources: { requests: { storage: '1Gi' } },
-          },
-        },
-      });
-    }
+    await bindClaims(node, artifacts);
     const execution = KubernetesExecution.parse({
       namespace,
       image: trainer.name,
       imagePullPolicy: 'Never',
-      // The root filesystem is read-only: the trainer inflates the gzipped dataset into its cache on /tmp.
-      env: { EFFSCALE_CACHE: '/tmp/effscale' },
       resources: { requests: { cpu: '500m', memory: '256Mi' }, limits: { memory: '3Gi' } },
       volumes: {
         artifacts: { claimName: 'effscale-artifacts', mountPath: '/artifacts', localPath: artifacts },

@@ -11,8 +11,8 @@ import {
   type V1Node,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { apiserverBinary, etcdArgs, etcdBinary, freePort, openssl, startProcess, stopProcess } from './cluster.js';
-import { cacheDir, nodeImage, pauseImage, type LocalImage } from './images.js';
+import { etcdArgs, etcdBinary, freePort, k8sBinary, openssl, startProcess, stopProcess } from './cluster.js';
+import { nodeImage, pauseImage, type LocalImage } from './images.js';
 import { diffHost, processesMentioning, restoreHost, snapshotHost, unmountUnder, type HostSnapshot } from './host.js';
 
 /**
@@ -40,6 +40,8 @@ export interface Versions {
 export interface RealNode {
   versions: Versions;
   server: string;
+  /** The cluster CA, which signs the API server's and the kubelet's serving certificates. */
+  caFile: string;
   dir: string;
   nodeName: string;
   nodeIP: string;
@@ -54,21 +56,10 @@ export interface RealNode {
   stop(): Promise<{ leftovers: string[]; teardownMs: number }>;
 }
 
-const BIN = join(cacheDir(), 'bin');
 const CNI_BIN = '/usr/lib/cni';
 const BRIDGE = 'effscale-cni0';
 const POD_SUBNET = process.env.EFFSCALE_POD_SUBNET ?? '10.244.0.0/24';
 const SERVICE_RANGE = '10.0.0.0/24';
-
-function binary(name: string): string {
-  const path = join(BIN, name);
-  if (!existsSync(path)) {
-    throw new Error(
-      `${name} not found at ${path}: run \`bash infra/setup-k8s-node.sh\` to build it and install the node packages`,
-    );
-  }
-  return path;
-}
 
 function requireCommand(path: string, pkg: string): string {
   if (!existsSync(path)) throw new Error(`${path} not found: run \`bash infra/setup-k8s-node.sh\` (installs ${pkg})`);
@@ -334,10 +325,10 @@ function isReady(node: V1Node | undefined): boolean {
 export async function startRealNode(options: RealNodeOptions = {}): Promise<RealNode> {
   const started = Date.now();
   const bins = {
-    apiserver: apiserverBinary(),
-    controllerManager: binary('kube-controller-manager'),
-    scheduler: binary('kube-scheduler'),
-    kubelet: binary('kubelet'),
+    apiserver: k8sBinary('kube-apiserver'),
+    controllerManager: k8sBinary('kube-controller-manager'),
+    scheduler: k8sBinary('kube-scheduler'),
+    kubelet: k8sBinary('kubelet'),
     etcd: etcdBinary(),
     containerd: requireCommand('/usr/bin/containerd', 'containerd'),
   };
@@ -524,6 +515,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
     return {
       versions,
       server,
+      caFile: join(dir, 'ca.crt'),
       dir,
       nodeName,
       nodeIP,

@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { logNode, stopNode } from './harness.js';
 import { startRealNode, type RealNode } from './node.js';
 
 /**
@@ -63,17 +64,11 @@ describe('a real node', { timeout: 10 * 60_000 }, () => {
   before(async () => {
     node = await startRealNode({ gpus: 2 });
     core = node.admin.makeApiClient(CoreV1Api);
-    console.log(`# kube-apiserver: ${node.versions.apiserver}`);
-    console.log(`# kubelet: ${node.versions.kubelet}`);
-    console.log(`# containerd: ${node.versions.containerd}`);
-    console.log(`# node ${node.nodeName} Ready with nvidia.com/gpu=2 in ${(node.startupMs / 1000).toFixed(1)} s`);
+    logNode(node);
   });
 
   after(async () => {
-    if (!node) return;
-    const { leftovers, teardownMs } = await node.stop();
-    console.log(`# teardown in ${(teardownMs / 1000).toFixed(1)} s`);
-    assert.deepEqual(leftovers, [], 'the host is left as it was found');
+    if (node) await stopNode(node);
   });
 
   it('runs a non-root pod of a local image; its termination message and logs come back through the API', async () => {
