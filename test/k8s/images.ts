@@ -414,23 +414,62 @@ function sourceTree(): string {
 }
 
 /**
- * An image of the repository built from one of its Dockerfiles, on the local base image. The build context is a
- * committed tree (HEAD, or the revision EFFSCALE_IMAGE_REV names, as `git archive` gives it: tracked files only, so
- * no node_modules or dist), and the key is that tree's hash with the Dockerfile, target and base: uncommitted
- * changes are not in the image, and every commit rebuilds it (pin EFFSCALE_IMAGE_REV to reuse a cached build while
- * others commit). The host's CA bundle is passed as the secret `ca` for npm and pip (see the Dockerfiles).
+ * `.dockerignore` as a predicate on repository paths, for the patterns it keeps to: paths and globs (`*` within a
+ * path segment, `**` across them) matching a file or a folder above it, `!` re-including; the last match decides.
+ */
+function dockerIgnore(text: string): (path: string) => boolean {
+  const rules = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'))
+    .map((line) => {
+      const include = line.startsWith('!');
+      const pattern = line.replace(/^!/, '').replace(/^\/+|\/+$/g, '');
+      const source = pattern
+        .split(/(\*\*|\*|\?)/)
+        .map((part) =>
+          part === '**'
+            ? '.*'
+            : part === '*'
+              ? '[^/]*'
+              : part === '?'
+                ? '[^/]'
+                : part.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+        )
+        .join('');
+      return { include, match: new RegExp(`^${source}(/.*)?$`) };
+    });
+  return (path) => rules.reduce((ignored, rule) => (rule.match.test(path) ? !rule.include : ignored), false);
+}
+
+/** The files of `tree` in the images' build context, as `git ls-tree` lines (mode, object, path). */
+function contextFiles(tree: string): { path: string; entry: string }[] {
+  const ignored = dockerIgnore(git(['show', `${tree}:.dockerignore`]));
+  return git(['ls-tree', '-r', '--full-tree', tree])
+    .split('\n')
+    .map((entry) => ({ entry, path: entry.slice(entry.indexOf('\t') + 1) }))
+    .filter(({ path }) => !ignored(path));
+}
+
+/**
+ * An image of the repository built from one of its Dockerfiles, on the local base image. The build context is the
+ * part of a committed tree (HEAD, or the revision EFFSCALE_IMAGE_REV names) that `.dockerignore` leaves in, as
+ * `git archive` gives it: uncommitted changes are not in the image. The key is those files' hashes with the
+ * Dockerfile, target and base, so a commit that changes only tests, docs or examples reuses the cached image. The
+ * host's CA bundle is passed as the secret `ca` for npm and pip (see the Dockerfiles).
  */
 function repositoryImage(repository: string, dockerfile: string, target?: string): LocalImage {
   const base = nodeBaseImage();
   const tree = sourceTree();
-  const key = hash(tree, dockerfile, target ?? '', base.name);
+  const files = contextFiles(tree);
+  const key = hash(files.map((f) => f.entry).join('\n'), dockerfile, target ?? '', base.name);
   const ca = hostCaBundle();
   return buildImage(
     repository,
     key,
     (context) => {
       const archive = join(context, '.source.tar');
-      git(['archive', '--format=tar', '-o', archive, tree]);
+      git(['archive', '--format=tar', '-o', archive, tree, '--', ...files.map((f) => f.path)]);
       execFileSync('tar', ['-xf', archive, '-C', context], { stdio: 'pipe' });
       rmSync(archive);
     },
