@@ -1,14 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify as toYaml } from 'yaml';
 import { AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { Client } from '@temporalio/client';
-import { ensureDevServer, type DevServer } from '../../client/dev-server.js';
+import { Client, Connection } from '@temporalio/client';
 import { labelValue } from '../../executors/kubernetes/names.js';
 import type { SearchSpecInput } from '../../spec/search.js';
 import { chunkWorkflowId } from '../../workflows/chunk.js';
@@ -105,6 +104,35 @@ function writeOverlay(dir: string, { trainer, worker, temporal, node }: OverlayV
   for (const [file, object] of Object.entries(files)) writeFileSync(join(dir, file), toYaml(object));
 }
 
+interface Dev {
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** `effscale dev --listen-all --no-worker`, up once it prints where Temporal listens. */
+async function startDev(stateDir: string): Promise<Dev> {
+  const child = spawn(process.execPath, [EFFSCALE, 'dev', '--listen-all', '--no-worker', '--state-dir', stateDir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let output = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      const m = /Temporal at 127\.0\.0\.1:(\d+) \(listening on every interface\)/.exec(output);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`effscale dev exited (${code}): ${output}`)));
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    port,
+    async stop() {
+      child.kill('SIGINT');
+      await exited;
+    },
+  };
+}
+
 /** A small real search for the worker pod: 3 grid points at φ = 1, one finalist, a few hundred images. */
 const SPEC: SearchSpecInput = {
   name: 'in-cluster',
@@ -126,7 +154,7 @@ const SPEC: SearchSpecInput = {
 
 describe('the worker in-cluster from k8s/: kubectl apply -k, a search from the CLI', { timeout: 40 * 60_000 }, () => {
   let node: RealNode;
-  let server: DevServer;
+  let temporal: Dev;
   let pods: PodHistory;
   let work: string;
   let artifacts: string;
@@ -140,11 +168,12 @@ describe('the worker in-cluster from k8s/: kubectl apply -k, a search from the C
     logNode(node);
     work = mkdtempSync(join(tmpdir(), 'effscale-in-cluster-'));
     artifacts = mkdtempSync(join(tmpdir(), 'effscale-artifacts-'));
-    // Temporal on the host, where the worker pod reaches it: at the node's address, so on every interface.
-    server = await ensureDevServer(join(work, 'temporal'), { listenAll: true });
+    // Temporal on the host as a user without a Temporal cluster serves it: `effscale dev`, on every interface so
+    // that the worker pod reaches it at the node's address, and with no worker of its own.
+    temporal = await startDev(join(work, 'temporal'));
     const overlay = join(work, 'overlay');
     mkdirSync(overlay);
-    writeOverlay(overlay, { trainer, worker, temporal: `${node.nodeIP}:${server.address.split(':')[1]}`, node });
+    writeOverlay(overlay, { trainer, worker, temporal: `${node.nodeIP}:${temporal.port}`, node });
     const kubectl = ['--kubeconfig', node.adminKubeconfig];
     console.log(execFileSync(k8sBinary('kubectl'), [...kubectl, 'apply', '-k', overlay], { encoding: 'utf8' }).trim());
     await bindClaims(node, artifacts);
@@ -163,7 +192,7 @@ describe('the worker in-cluster from k8s/: kubectl apply -k, a search from the C
       .makeApiClient(AppsV1Api)
       .deleteNamespacedDeployment({ name: 'effscale-worker', namespace: NAMESPACE })
       .catch(() => undefined);
-    await server?.stop();
+    await temporal?.stop();
     if (node) await stopNode(node);
     for (const dir of [work, artifacts]) if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -183,7 +212,16 @@ describe('the worker in-cluster from k8s/: kubectl apply -k, a search from the C
     const began = Date.now();
     const { stdout, stderr } = await run(
       process.execPath,
-      [EFFSCALE, 'search', specFile, '--address', server.address, '--state-dir', join(work, 'client'), '--json'],
+      [
+        EFFSCALE,
+        'search',
+        specFile,
+        '--address',
+        `127.0.0.1:${temporal.port}`,
+        '--state-dir',
+        join(work, 'client'),
+        '--json',
+      ],
       { maxBuffer: 16 << 20 },
     );
     const result = JSON.parse(stdout) as {
@@ -198,7 +236,8 @@ describe('the worker in-cluster from k8s/: kubectl apply -k, a search from the C
     const { workflowId } = result.temporal;
 
     // Every activity of the search was started by the worker in the pod (its identity is pid@hostname).
-    const client = new Client({ connection: server.connection });
+    const connection = await Connection.connect({ address: `127.0.0.1:${temporal.port}` });
+    const client = new Client({ connection });
     const identities = new Set<string>();
     for (const id of [workflowId, chunkWorkflowId(workflowId, 0)]) {
       const history = await client.workflow.getHandle(id).fetchHistory();
@@ -207,6 +246,7 @@ describe('the worker in-cluster from k8s/: kubectl apply -k, a search from the C
         if (identity) identities.add(identity.replace(/^\d+@/, ''));
       }
     }
+    await connection.close();
     assert.deepEqual([...identities], [workerPod.metadata?.name], 'activities ran in the worker pod');
 
     const trained = pods.podsOfSearch(labelValue(workflowId));
