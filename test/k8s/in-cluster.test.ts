@@ -133,7 +133,7 @@ async function startDev(stateDir: string): Promise<Dev> {
   };
 }
 
-/** A small real search for the worker pod: 3 grid points at φ = 1, one finalist, a few hundred images. */
+/** A small real search for the worker pod: the grid points at φ = 1 (4 distinct networks), one finalist. */
 const SPEC: SearchSpecInput = {
   name: 'in-cluster',
   baseline: 'micro-28',
@@ -142,8 +142,8 @@ const SPEC: SearchSpecInput = {
   scaling: {
     grid: {
       alpha: { min: 1, max: 1.2, step: 0.1 },
-      beta: { min: 1, max: 1.1, step: 0.1 },
-      gamma: { min: 1, max: 1.2, step: 0.1 },
+      beta: { min: 1, max: 1.2, step: 0.1 },
+      gamma: { min: 1, max: 1.3, step: 0.1 },
       tolerance: 0.1,
     },
     targets: { phis: [1] },
@@ -227,6 +227,7 @@ describe('the worker in-cluster from k8s/: kubectl apply -k, a search from the C
     const result = JSON.parse(stdout) as {
       status: string;
       best?: { score: number };
+      points: { trainings: number };
       models: unknown[];
       temporal: { workflowId: string };
     };
@@ -250,7 +251,8 @@ describe('the worker in-cluster from k8s/: kubectl apply -k, a search from the C
     assert.deepEqual([...identities], [workerPod.metadata?.name], 'activities ran in the worker pod');
 
     const trained = pods.podsOfSearch(labelValue(workflowId));
-    assert.ok(trained.size >= 2, `trainer pods for the grid and the finalist (saw ${[...trained.keys()]})`);
+    assert.ok(result.points.trainings >= 3, `a grid worth the name (${result.points.trainings} trainings)`);
+    assert.equal(trained.size, result.points.trainings + 1, 'a trainer pod for every grid training and the finalist');
     for (const [candidate, names] of trained) assert.equal(names.length, 1, `one pod for ${candidate}: ${names}`);
     console.log(
       `search from the CLI in ${((Date.now() - began) / 1000).toFixed(0)} s: ${trained.size} trainer pods, ` +
