@@ -61,12 +61,19 @@ export async function followSearch(
   const poll = (async () => {
     while (!settled && !signal.aborted) {
       try {
-        const progress = await searchProgress(client, handle);
-        onProgress(progress, await runningTrainings(client, progress, handle.workflowId).catch(() => []));
+        // Under the signal: a query waits for a worker to answer it, and when the session stops, its worker (the
+        // one that would answer) is going away; the query would hold the stop until the server gives up on it.
+        await client.withAbortSignal(signal, async () => {
+          const progress = await searchProgress(client, handle);
+          onProgress(progress, await runningTrainings(client, progress, handle.workflowId).catch(() => []));
+        });
       } catch {
-        // No worker has the workflow yet, or it just closed: the next poll (or the result) tells.
+        // No worker has the workflow yet, it just closed, or we stopped: the next poll (or the result) tells.
       }
-      await Promise.race([sleep(intervalMs), done.catch(() => undefined)]);
+      await Promise.race([
+        sleep(intervalMs, undefined, { signal }).catch(() => undefined),
+        done.catch(() => undefined),
+      ]);
     }
   })();
   const searchDir = searchDirOf(stateDir, handle.workflowId);
