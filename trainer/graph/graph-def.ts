@@ -8,7 +8,16 @@ import { createRequire } from 'node:module';
  */
 
 /** TensorFlow's DataType enum values (tensorflow/core/framework/types.proto). */
-export const DType = { float: 1, int32: 3, bool: 10, int64: 9, resource: 20 } as const;
+export const DType = {
+  float: 1,
+  int32: 3,
+  uint8: 4,
+  string: 7,
+  int64: 9,
+  bool: 10,
+  resource: 20,
+  variant: 21,
+} as const;
 export type DType = (typeof DType)[keyof typeof DType];
 
 /** An attribute value, in the one form each op attribute takes. */
@@ -20,13 +29,23 @@ export type Attr =
   | { b: boolean }
   | { s: string }
   | { ints: number[] }
+  | { floats: number[] }
+  | { types: DType[] }
+  | { shapes: number[][] }
+  | { func: string }
   | { tensor: ConstTensor };
 
-/** A constant's value: float32 or int32 data of a shape (empty shape = scalar). */
+/** A constant's value: numbers of a shape (empty shape = scalar); int64 values must fit a double exactly. */
 export interface ConstTensor {
-  dtype: typeof DType.float | typeof DType.int32;
+  dtype: typeof DType.float | typeof DType.int32 | typeof DType.int64 | typeof DType.bool;
   shape: number[];
   values: Float32Array | Int32Array | number[];
+}
+
+/** An argument or result of a function: a name and a dtype. */
+export interface FunctionArg {
+  name: string;
+  type: DType;
 }
 
 /** A tensor endpoint in the graph: `node` or `node:k`, the form both GraphDef inputs and session feeds use. */
@@ -47,6 +66,7 @@ const PRODUCER = 1800;
 export class GraphBuilder {
   private readonly graph = new pb.GraphDef();
   private readonly names = new Set<string>();
+  private library: any;
 
   constructor() {
     const versions = new pb.VersionDef();
@@ -60,15 +80,38 @@ export class GraphBuilder {
    */
   node(op: string, name: string, inputs: Endpoint[], attrs: Record<string, Attr> = {}, control: Endpoint[] = []) {
     const unique = this.uniqueName(name);
-    const node = new pb.NodeDef();
-    node.setName(unique);
-    node.setOp(op);
-    for (const input of inputs) node.addInput(input);
-    for (const dep of control) node.addInput(`^${dep.split(':')[0]}`);
-    const map = node.getAttrMap();
-    for (const [key, value] of Object.entries(attrs)) map.set(key, attrValue(value));
-    this.graph.addNode(node);
+    this.graph.addNode(nodeDef(unique, op, inputs, attrs, control));
     return unique;
+  }
+
+  /**
+   * Adds a function to the graph's library (what tf.data's map and TensorFlow's control flow call): `body` adds
+   * the nodes through a FunctionBuilder, where an input is an argument's name or `node:output_arg:k`, and returns
+   * the endpoint of each result.
+   */
+  function(name: string, args: FunctionArg[], results: FunctionArg[], body: (fn: FunctionBuilder) => Endpoint[]) {
+    const fn = new FunctionBuilder();
+    const returned = body(fn);
+    const def = new pb.FunctionDef();
+    const signature = new pb.OpDef();
+    signature.setName(name);
+    const argDef = ({ name: argName, type }: FunctionArg) => {
+      const arg = new pb.OpDef.ArgDef();
+      arg.setName(argName);
+      arg.setType(type);
+      return arg;
+    };
+    for (const arg of args) signature.addInputArg(argDef(arg));
+    for (const result of results) signature.addOutputArg(argDef(result));
+    def.setSignature(signature);
+    def.setNodeDefList(fn.nodes);
+    results.forEach((result, k) => def.getRetMap().set(result.name, returned[k]));
+    if (!this.library) {
+      this.library = new pb.FunctionDefLibrary();
+      this.graph.setLibrary(this.library);
+    }
+    this.library.addFunction(def);
+    return name;
   }
 
   /** Serializes the graph as a SavedModel with one meta graph under `tags` and the given signatures. */
@@ -98,6 +141,35 @@ export class GraphBuilder {
   }
 }
 
+/**
+ * The nodes of one function. Unlike graph nodes, a function node's outputs are named by the op's output argument:
+ * `node:<arg>:k` (`ReadFile:contents:0`), so each call says which argument it reads.
+ */
+export class FunctionBuilder {
+  readonly nodes: any[] = [];
+  private readonly names = new Set<string>();
+
+  /** Adds a node; returns `name:<output>:0` for its (first) output argument `output`. */
+  node(op: string, inputs: Endpoint[], attrs: Record<string, Attr> = {}, output = 'output', name = op): Endpoint {
+    let unique = name;
+    for (let k = 1; this.names.has(unique); k++) unique = `${name}_${k}`;
+    this.names.add(unique);
+    this.nodes.push(nodeDef(unique, op, inputs, attrs));
+    return `${unique}:${output}:0`;
+  }
+}
+
+function nodeDef(name: string, op: string, inputs: Endpoint[], attrs: Record<string, Attr>, control: Endpoint[] = []) {
+  const node = new pb.NodeDef();
+  node.setName(name);
+  node.setOp(op);
+  for (const input of inputs) node.addInput(input);
+  for (const dep of control) node.addInput(`^${dep.split(':')[0]}`);
+  const map = node.getAttrMap();
+  for (const [key, value] of Object.entries(attrs)) map.set(key, attrValue(value));
+  return node;
+}
+
 function tensorShape(dims: number[]): any {
   const shape = new pb.TensorShape();
   for (const size of dims) {
@@ -112,10 +184,17 @@ function tensorProto({ dtype, shape, values }: ConstTensor): any {
   const tensor = new pb.Tensor();
   tensor.setDtype(dtype);
   tensor.setTensorShape(tensorShape(shape));
-  const typed = dtype === DType.float ? Float32Array.from(values) : Int32Array.from(values);
   // Raw little-endian content: the compact encoding for weights frozen into an exported graph.
-  tensor.setTensorContent(new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength));
+  tensor.setTensorContent(tensorContent(dtype, values));
   return tensor;
+}
+
+function tensorContent(dtype: ConstTensor['dtype'], values: ConstTensor['values']): Uint8Array {
+  const bytes = (typed: ArrayBufferView) => new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+  if (dtype === DType.float) return bytes(Float32Array.from(values));
+  if (dtype === DType.int32) return bytes(Int32Array.from(values));
+  if (dtype === DType.int64) return bytes(BigInt64Array.from(Array.from(values), (v) => BigInt(v)));
+  return Uint8Array.from(values, (v) => (v ? 1 : 0));
 }
 
 function attrValue(attr: Attr): any {
@@ -127,12 +206,21 @@ function attrValue(attr: Attr): any {
   else if ('b' in attr) value.setB(attr.b);
   else if ('s' in attr) value.setS(new TextEncoder().encode(attr.s));
   else if ('tensor' in attr) value.setTensor(tensorProto(attr.tensor));
-  else {
-    const list = new pb.AttrValue.ListValue();
-    for (const i of attr.ints) list.addI(i);
-    value.setList(list);
-  }
+  else if ('func' in attr) {
+    const func = new pb.NameAttrList();
+    func.setName(attr.func);
+    value.setFunc(func);
+  } else value.setList(listValue(attr));
   return value;
+}
+
+function listValue(attr: { ints: number[] } | { floats: number[] } | { types: DType[] } | { shapes: number[][] }) {
+  const list = new pb.AttrValue.ListValue();
+  if ('ints' in attr) for (const i of attr.ints) list.addI(i);
+  else if ('floats' in attr) for (const f of attr.floats) list.addF(f);
+  else if ('types' in attr) for (const t of attr.types) list.addType(t);
+  else for (const dims of attr.shapes) list.addShape(tensorShape(dims));
+  return list;
 }
 
 function signatureDef(signature: Signature): any {
