@@ -222,7 +222,7 @@ async function worker(engineKey: string, archFile: string, warmup: number, steps
   // trainStep disposes its batch, so each step gets clones of the fixed tensors.
   const step = async () => {
     const { loss } = await engine.trainStep(
-      { xs: xs.clone(), ys: ys.clone(), labels, size: batchSize },
+      { form: 'normalized', xs: xs.clone(), ys: ys.clone(), labels, size: batchSize },
       training.learningRate,
     );
     if (!Number.isFinite(loss)) throw new Error(`${engineKey}: loss ${loss}`);

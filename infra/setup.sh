@@ -4,7 +4,8 @@
 #   infra/setup.sh             JS deps, native TensorFlow (CPU build), Temporal CLI, Fashion-MNIST, build
 #   infra/setup.sh --gpu       also the GPU build of native TensorFlow for EFFSCALE_TFJS=gpu: tfjs-node-gpu on the
 #                              tensorflow wheel with CUDA 12 from nvidia-*-cu12 wheels (3.3 GB of downloads, once)
-#   infra/setup.sh --for-tests also what only the tests use: Chromium (report tests), a real Kubernetes node (etcd,
+#   infra/setup.sh --for-tests also what only the tests use: Chromium (report tests), photos (gnome-backgrounds and
+#                              python3-pil, input-pipeline tests), a real Kubernetes node (etcd,
 #                              containerd, runc, CNI plugins, buildah from Debian; kube-apiserver, kubelet,
 #                              controller-manager, scheduler, kubectl built from the Go module proxy), Python
 #                              TensorFlow (export test), and the GPU build (its test proves it loads and trains
@@ -36,6 +37,12 @@ fi
 if [ "$FOR_TESTS" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   echo "setup: installing chromium from Debian (headless browser for the report tests)"
   apt-get install -y chromium >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y chromium >/dev/null; }
+fi
+# Real photos for the input-pipeline tests and `npm run bench:input`: crops of the wallpapers gnome-backgrounds
+# ships, cut and re-encoded by bench/make-image-folder.py with Pillow.
+if [ "$FOR_TESTS" = 1 ] && { [ ! -d /usr/share/backgrounds/gnome ] || ! /usr/bin/python3 -c 'import PIL' 2>/dev/null; }; then
+  echo "setup: installing gnome-backgrounds and python3-pil from Debian (photos for the input-pipeline tests)"
+  apt-get install -y gnome-backgrounds python3-pil >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y gnome-backgrounds python3-pil >/dev/null; }
 fi
 if [ "$FOR_TESTS" = 1 ]; then bash infra/setup-k8s-node.sh; fi
 # Python TensorFlow: the SavedModel export test loads our exports with it.

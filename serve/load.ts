@@ -1,8 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelEntry, Registry } from '../registry/registry.js';
-import { Dataset } from '../spec/task.js';
-import { listClasses } from '../trainer/data/image-folder.js';
+import { Dataset, isImageFiles } from '../spec/task.js';
 import { customLayers } from '../trainer/layers.js';
 import type { InputShape } from '../trainer/preprocess.js';
 import type { Tf } from '../trainer/tf.js';
@@ -39,7 +38,9 @@ export function modelInput(model: LayersModel, ref: string): InputShape {
     throw new ModelLoadError(
       `${ref}: expected a square image input N×H×W×C, the model takes ${JSON.stringify(model.inputs[0]?.shape)}`,
     );
-  return { resolution: h, inputChannels: c };
+  const saved = (model.getUserDefinedMetadata() as { effscale?: { cropPct?: unknown } } | undefined)?.effscale;
+  const cropPct = typeof saved?.cropPct === 'number' ? saved.cropPct : undefined;
+  return { resolution: h, inputChannels: c, ...(cropPct !== undefined && { cropPct }) };
 }
 
 export function modelClasses(model: LayersModel): number {
@@ -74,14 +75,15 @@ function architectureSummary(data: Record<string, unknown> | undefined, input: I
 }
 
 /**
- * Class names of a registered model: Fashion-MNIST's names for that dataset, an image folder's class folders (in
- * the trainer's own order) when the folder is still there, else indices.
+ * Class names of a registered model: Fashion-MNIST's names for that dataset, the class names the trainer saved with
+ * the model (an image dataset's classes, in its label order), else indices.
  */
-async function registeredLabels(entry: ModelEntry, classes: number): Promise<string[]> {
+function registeredLabels(entry: ModelEntry, model: LayersModel, classes: number): string[] {
   const dataset = Dataset.safeParse(entry.lineage.dataset);
-  let names: string[] | undefined;
-  if (dataset.success && dataset.data.format === 'image-folder')
-    names = await listClasses(dataset.data.path).catch(() => undefined);
+  const saved = (model.getUserDefinedMetadata() as { effscale?: { classNames?: unknown } } | undefined)?.effscale
+    ?.classNames;
+  const named = dataset.success && isImageFiles(dataset.data);
+  const names = named && Array.isArray(saved) && saved.every((n) => typeof n === 'string') ? saved : undefined;
   return classLabels(classes, dataset.success ? dataset.data : undefined, names);
 }
 
@@ -97,7 +99,7 @@ export async function loadRegisteredModel(tf: Tf, registry: Registry, ref: strin
     version: entry.version,
     model,
     input,
-    labels: await registeredLabels(entry, classes),
+    labels: registeredLabels(entry, model, classes),
     metadata: {
       uri: entry.uri,
       architecture: architectureSummary(architecture, input, classes),

@@ -34,7 +34,15 @@ export const EpochMetrics = z.object({
   trainAccuracy: z.number(),
   valLoss: z.number(),
   valAccuracy: z.number(),
-  imagesPerSecond: z.number(),
+  imagesPerSecond: z
+    .number()
+    .describe("training images / wall seconds of the epoch's training pass, input waits included (not validation)"),
+  inputWaitFraction: z
+    .number()
+    .optional()
+    .describe('share of that wall time the training step waited for input; absent in results before it was measured'),
+  validationSeconds: z.number().optional(),
+  skippedImages: z.number().int().optional().describe('training images that could not be decoded (skipCorrupt)'),
   elapsedSeconds: z.number(),
 });
 export type EpochMetrics = z.infer<typeof EpochMetrics>;
@@ -58,7 +66,8 @@ export const TrainResult = z.object({
   metric: z.string(),
   higherIsBetter: z.boolean().optional().describe('true for accuracy, false for loss and error'),
   epochs: z.array(EpochMetrics),
-  imagesPerSecond: z.number(),
+  imagesPerSecond: z.number().describe('training images / wall seconds of every training pass this run made'),
+  inputWaitFraction: z.number().optional().describe('share of those seconds spent waiting for input'),
   backend: z.string().describe('tfjs backend that trained: "tensorflow" for native libtensorflow'),
   tfVersion: z.string(),
   engine: EngineName.optional().describe('absent for no-op runs and results written before engines existed'),

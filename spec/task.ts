@@ -2,6 +2,17 @@ import { z } from 'zod';
 
 /** The task a candidate is trained and scored on: the data, the metric and how the score is read off. */
 
+/** What image-file datasets share: how bad files are treated, and the index the plan step builds once. */
+const imageFiles = {
+  skipCorrupt: z.boolean().default(false).describe('count and skip files that are not images, instead of failing'),
+  index: z
+    .string()
+    .optional()
+    .describe(
+      'folder of the dataset index (train.index, validation.index); the plan step sets it, else built on start',
+    ),
+};
+
 export const Dataset = z.discriminatedUnion('format', [
   z
     .object({
@@ -18,8 +29,19 @@ export const Dataset = z.discriminatedUnion('format', [
   z
     .object({
       format: z.literal('image-folder'),
-      path: z.string().describe('folder with one sub-folder of PNG/JPEG images per class'),
+      path: z.string().describe('folder with one sub-folder per class of JPEG/PNG/GIF/BMP/WebP images, nested allowed'),
       valPath: z.string().optional().describe('same layout, for validation; else a split of path'),
+      ...imageFiles,
+    })
+    .strict(),
+  z
+    .object({
+      format: z.literal('manifest'),
+      path: z.string().describe('CSV or TSV file of `path,label` lines (label: a class name)'),
+      root: z.string().optional().describe("folder the manifest's paths are relative to; default its own folder"),
+      valPath: z.string().optional().describe('manifest of the validation images; else a split of path'),
+      valRoot: z.string().optional().describe("folder the validation manifest's paths are relative to"),
+      ...imageFiles,
     })
     .strict(),
   z
@@ -27,6 +49,49 @@ export const Dataset = z.discriminatedUnion('format', [
     .strict(),
 ]);
 export type Dataset = z.infer<typeof Dataset>;
+
+const range = (lo: number, hi: number) =>
+  z
+    .tuple([z.number().gt(0), z.number().gt(0)])
+    .refine(([a, b]) => a <= b, 'must be [min, max] with min ≤ max')
+    .default([lo, hi]);
+
+/**
+ * Training augmentation and evaluation crop. Image files follow the EfficientNet recipe: a random-resized crop
+ * (decoded only inside the crop window for JPEG) and a flip for training, a center crop of `cropPct` of the short
+ * side for evaluation (and for training without randomResizedCrop); IDX and CIFAR arrays take a flip and a shift.
+ */
+export const Augment = z
+  .object({
+    flip: z.boolean().default(false).describe('random left-right flip'),
+    crop: z.number().int().min(0).default(0).describe('random shift of up to N pixels (IDX, CIFAR)'),
+    randomResizedCrop: z
+      .object({
+        area: range(0.08, 1).describe('fraction of the image area a crop covers'),
+        aspect: range(3 / 4, 4 / 3).describe('width / height of a crop'),
+      })
+      .strict()
+      .optional()
+      .describe('image files: Inception-style crop, then resize to the resolution'),
+    cropPct: z.number().gt(0).max(1).default(0.875).describe('image files: center crop side / short side'),
+    interpolation: z.enum(['bilinear', 'bicubic']).default('bilinear').describe('image files: resize method'),
+  })
+  .strict();
+export type Augment = z.infer<typeof Augment>;
+
+/** How image files are read: in TensorFlow's threads, ahead of the step. */
+export const InputPipeline = z
+  .object({
+    threads: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe("decode threads; default the CPUs the process may use (the pod's CPU limit)"),
+    prefetch: z.number().int().min(1).default(2).describe('batches prepared ahead of the training step'),
+  })
+  .strict();
+export type InputPipeline = z.infer<typeof InputPipeline>;
 
 export const Metric = z.enum(['accuracy', 'loss', 'error']);
 export type Metric = z.infer<typeof Metric>;
@@ -47,13 +112,32 @@ export const Task = z
     validationSplit: z.number().gt(0).lt(1).default(0.1).describe('used when the dataset has no test split'),
     trainLimit: z.number().int().positive().optional().describe('use only the first N training images'),
     valLimit: z.number().int().positive().optional().describe('use only the first N validation images'),
-    augment: z
-      .object({ flip: z.boolean().default(false), crop: z.number().int().min(0).default(0) })
-      .strict()
-      .default({ flip: false, crop: 0 }),
+    augment: Augment.default(Augment.parse({})),
+    input: InputPipeline.default(InputPipeline.parse({})),
   })
-  .strict();
+  .strict()
+  .superRefine((task, ctx) => {
+    const files = isImageFiles(task.dataset);
+    if (files && task.augment.crop > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['augment', 'crop'],
+        message: 'a pixel shift applies to IDX and CIFAR arrays; image files use augment.randomResizedCrop',
+      });
+    if (!files && task.augment.randomResizedCrop)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['augment', 'randomResizedCrop'],
+        message: 'applies to image files (image-folder, manifest), not to IDX or CIFAR arrays',
+      });
+  });
 export type Task = z.infer<typeof Task>;
+export type TaskInput = z.input<typeof Task>;
+
+/** Datasets of image files, which the TensorFlow input pipeline decodes (IDX and CIFAR are arrays read in JS). */
+export function isImageFiles(dataset: Dataset): dataset is Extract<Dataset, { format: 'image-folder' | 'manifest' }> {
+  return dataset.format === 'image-folder' || dataset.format === 'manifest';
+}
 
 export const Training = z
   .object({

@@ -17,7 +17,14 @@ export const CheckpointState = z.object({
   batch: z.number().int().min(0).describe('completed batches of the next epoch'),
   step: z.number().int().min(0),
   epochs: z.array(EpochMetrics),
-  partial: z.object({ lossSum: z.number(), correct: z.number(), seen: z.number(), seconds: z.number() }),
+  partial: z.object({
+    lossSum: z.number(),
+    correct: z.number(),
+    seen: z.number(),
+    /** Wall seconds of the epoch's training pass so far, and how many of them waited for input. */
+    seconds: z.number(),
+    waitSeconds: z.number().default(0),
+  }),
   elapsedSeconds: z.number(),
   modelWeights: z.number().int(),
   weightSpecs: z.array(z.custom<WeightsManifestEntry>()),

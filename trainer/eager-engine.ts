@@ -20,9 +20,15 @@ function seedMasks(model: LayersModel, seed: number, step: number): void {
   });
 }
 
+/** Raw uint8 batches are native tensors tfjs ops cannot read; the eager engine asks its inputs for float ones. */
+function normalizedOnly(batch: Batch): asserts batch is Extract<Batch, { form: 'normalized' }> {
+  if (batch.form !== 'normalized') throw new Error('the eager engine takes normalized batches');
+}
+
 /** tfjs-layers, op by op, with the fused native kernels of native-ops.ts and the flat optimizer. */
 export class EagerEngine implements TrainingEngine {
   readonly name = 'eager' as const;
+  readonly batchForm = 'normalized' as const;
   readonly optimizer: FlatOptimizer;
   private readonly tf: Tf;
   private readonly model: LayersModel;
@@ -36,6 +42,7 @@ export class EagerEngine implements TrainingEngine {
   }
 
   trainStep(batch: Batch, learningRate: number): Promise<StepResult> {
+    normalizedOnly(batch);
     this.optimizer.learningRate = learningRate;
     seedMasks(this.model, this.setup.training.seed, this.optimizer.step);
     return trainStep(this.tf, this.model, this.optimizer, this.trainable, batch, this.setup.training);
@@ -43,6 +50,7 @@ export class EagerEngine implements TrainingEngine {
 
   async evaluate(batch: Batch): Promise<StepResult> {
     const { tf } = this;
+    normalizedOnly(batch);
     const probs = this.model.predict(batch.xs) as Tensor;
     const both = tf.tidy(() =>
       tf.stack([crossEntropy(tf, probs, batch.ys, 0), tf.cast(correctCount(tf, probs, batch.labels), 'float32')]),

@@ -2,6 +2,7 @@ import type { Architecture } from '../scaling/architecture.js';
 import type { EngineName } from '../spec/candidate.js';
 import type { Training } from '../spec/task.js';
 import type { Batch } from './data/batches.js';
+import type { BatchForm } from './data/pipeline.js';
 import { EagerEngine } from './eager-engine.js';
 import { GraphEngine } from './graph/engine.js';
 import type { Tf } from './tf.js';
@@ -36,6 +37,8 @@ export interface StepResult {
 
 export interface TrainingEngine {
   readonly name: EngineName;
+  /** The batches an input pipeline should hand this engine. */
+  readonly batchForm: BatchForm;
   readonly optimizer: OptimizerState;
   /** One optimizer step on a batch (disposes the batch tensors). */
   trainStep(batch: Batch, learningRate: number): Promise<StepResult>;

@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { architectureCost } from '../scaling/cost.js';
 import { parseSpec } from '../scaling/validate.js';
+import { isImageFiles } from '../spec/task.js';
 import {
   CandidateSpec,
   type EngineName,
@@ -11,8 +12,9 @@ import {
 } from '../spec/candidate.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { checkResolution } from './checks.js';
-import { batchCount, batches } from './data/batches.js';
-import { openTaskData, type TaskData } from './data/dataset.js';
+import { batchCount } from './data/batches.js';
+import { openTaskData, skippedLines, type TaskData } from './data/dataset.js';
+import { splitInput, type SplitInput } from './data/input.js';
 import { buildModel } from './model.js';
 import { saveModel } from './model-io.js';
 import { inferenceLatencyMs, noopLatencyMs } from './latency.js';
@@ -51,16 +53,11 @@ export class TrainingStopped extends Error {
   }
 }
 
-async function evaluate(tf: Tf, engine: TrainingEngine, data: TaskData, spec: CandidateSpec) {
+async function evaluate(engine: TrainingEngine, validation: SplitInput) {
   let lossSum = 0;
   let correct = 0;
   let seen = 0;
-  const input = spec.architecture;
-  for await (const batch of batches(tf, data.validation, {
-    batchSize: spec.training.batchSize,
-    classes: input.classes,
-    input,
-  })) {
+  for await (const { batch } of validation.epoch({})) {
     const result = await engine.evaluate(batch);
     lossSum += result.loss * batch.size;
     correct += result.correct;
@@ -99,7 +96,7 @@ export async function trainCandidate(
   await mkdir(outDir, { recursive: true });
 
   if (noop) {
-    const data = await openTaskData(undefined, spec.task, arch, spec.training.seed);
+    const data = await openTaskData(spec.task, arch, spec.training.seed);
     await data.close();
     const result = noopResult(spec, cost, {
       resumedFromEpoch: previous?.epochs.length ?? 0,
@@ -116,9 +113,10 @@ export async function trainCandidate(
   }
 
   const tf = loadNativeTf(options.backend, { onednn: true });
-  const data = await openTaskData(tf, spec.task, arch, spec.training.seed);
+  const data = await openTaskData(spec.task, arch, spec.training.seed);
   const model = buildModel(arch, tf, { seed: spec.training.seed });
   let engine: TrainingEngine | undefined;
+  const inputs: SplitInput[] = [];
   try {
     model.setUserDefinedMetadata(modelMetadata(spec, data));
     engine = createEngine(options.engine ?? defaultEngine(tf.getBackend()), {
@@ -127,9 +125,20 @@ export async function trainCandidate(
       architecture: arch,
       training: spec.training,
     });
+    const settings = {
+      tf,
+      architecture: arch,
+      task: spec.task,
+      batchSize: spec.training.batchSize,
+      form: engine.batchForm,
+    };
+    inputs.push(splitInput(data.train, settings, true), splitInput(data.validation, settings, false));
+    const [train, validation] = inputs;
     const context = { ...options, log, emit, hash, cost, startedAt };
-    return await trainLoop(tf, spec, data, { model, engine }, outDir, context);
+    for (const line of skippedLines(data)) log(line);
+    return await trainLoop(tf, spec, { train, validation }, { model, engine }, outDir, context);
   } finally {
+    for (const input of inputs) input.dispose();
     engine?.dispose();
     model.dispose();
     await data.close();
@@ -147,6 +156,8 @@ function modelMetadata(spec: CandidateSpec, data: TaskData) {
       resolution: arch.resolution,
       inputChannels: arch.inputChannels,
       preprocessing: 'preprocessImages (trainer/preprocess.ts): bilinear resize, channels adapted, values in [-1, 1]',
+      // Image files are validated on a center crop (trainer/data/pipeline-graph.ts); serving crops the same way.
+      ...(isImageFiles(spec.task.dataset) && { cropPct: spec.task.augment.cropPct }),
     },
   };
 }
@@ -154,7 +165,7 @@ function modelMetadata(spec: CandidateSpec, data: TaskData) {
 async function trainLoop(
   tf: Tf,
   spec: CandidateSpec,
-  data: TaskData,
+  data: { train: SplitInput; validation: SplitInput },
   { model, engine }: { model: LayersModel; engine: TrainingEngine },
   outDir: string,
   context: TrainOptions & {
@@ -182,7 +193,7 @@ async function trainLoop(
     batch: 0,
     step: 0,
     epochs: [],
-    partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
+    partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0, waitSeconds: 0 },
     elapsedSeconds: 0,
   };
   engine.pullWeights(); // a restored checkpoint changed the model's weights
@@ -201,29 +212,33 @@ async function trainLoop(
   );
 
   const runStart = performance.now();
-  let runImages = 0;
-  let runTrainSeconds = 0;
+  // Throughput is wall time: from asking for an epoch's first batch to the end of its last step, so the input's
+  // waits count, as the user's clock does; validation is timed apart.
+  const run = { images: 0, seconds: 0, waitSeconds: 0 };
   let lastProgress = 0;
 
   while (state.epoch < target) {
     const epoch = state.epoch;
-    let { lossSum, correct, seen, seconds } = state.partial;
+    let { lossSum, correct, seen, seconds, waitSeconds } = state.partial;
     let batchIndex = state.batch;
-    for await (const batch of batches(tf, data.train, {
-      batchSize: training.batchSize,
-      classes: arch.classes,
-      input: arch,
+    let passStart = performance.now();
+    const tick = () => {
+      const now = performance.now();
+      const dt = (now - passStart) / 1000;
+      passStart = now;
+      seconds += dt;
+      run.seconds += dt;
+    };
+    for await (const { batch, waitSeconds: waited } of data.train.epoch({
       shuffle: { seed: training.seed, epoch },
-      augment: spec.task.augment,
       startBatch: state.batch,
     })) {
-      const t0 = performance.now();
+      waitSeconds += waited;
+      run.waitSeconds += waited;
       const learningRate = learningRateAt(training, state.step, stepsPerEpoch);
       const { loss: lossValue, correct: hitValue } = await engine.trainStep(batch, learningRate);
-      const dt = (performance.now() - t0) / 1000;
-      seconds += dt;
-      runTrainSeconds += dt;
-      runImages += batch.size;
+      tick();
+      run.images += batch.size;
       lossSum += lossValue * batch.size;
       correct += hitValue;
       seen += batch.size;
@@ -238,7 +253,7 @@ async function trainLoop(
         state = {
           ...state,
           batch: batchIndex,
-          partial: { lossSum, correct, seen, seconds },
+          partial: { lossSum, correct, seen, seconds, waitSeconds },
           elapsedSeconds: state.elapsedSeconds + (performance.now() - runStart) / 1000,
         };
         await checkpoint();
@@ -246,13 +261,17 @@ async function trainLoop(
         throw new TrainingStopped(epoch, batchIndex);
       }
     }
-    const validation = await evaluate(tf, engine, data, spec);
+    const validationStart = performance.now();
+    const validation = await evaluate(engine, data.validation);
     const metrics: EpochMetrics = {
       epoch: epoch + 1,
       trainLoss: lossSum / seen,
       trainAccuracy: correct / seen,
       ...validation,
       imagesPerSecond: seen / seconds,
+      inputWaitFraction: seconds > 0 ? waitSeconds / seconds : 0,
+      validationSeconds: (performance.now() - validationStart) / 1000,
+      ...(data.train.skippedInLastPass() > 0 && { skippedImages: data.train.skippedInLastPass() }),
       elapsedSeconds: state.elapsedSeconds + (performance.now() - runStart) / 1000,
     };
     state = {
@@ -260,13 +279,15 @@ async function trainLoop(
       epoch: epoch + 1,
       batch: 0,
       epochs: [...state.epochs, metrics],
-      partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0 },
+      partial: { lossSum: 0, correct: 0, seen: 0, seconds: 0, waitSeconds: 0 },
     };
     await checkpoint();
     emit({ type: 'epoch', metrics });
     log(
       `epoch ${metrics.epoch}/${target}: train loss ${metrics.trainLoss.toFixed(4)} acc ${metrics.trainAccuracy.toFixed(4)}, ` +
-        `val loss ${metrics.valLoss.toFixed(4)} acc ${metrics.valAccuracy.toFixed(4)}, ${metrics.imagesPerSecond.toFixed(1)} img/s`,
+        `val loss ${metrics.valLoss.toFixed(4)} acc ${metrics.valAccuracy.toFixed(4)}, ${metrics.imagesPerSecond.toFixed(1)} img/s ` +
+        `(${((metrics.inputWaitFraction ?? 0) * 100).toFixed(1)} % waiting for input)` +
+        (metrics.skippedImages ? `, ${metrics.skippedImages} corrupt image(s) skipped` : ''),
     );
     if (context.signal?.aborted && state.epoch < target) {
       log(`stopped by a signal after epoch ${state.epoch}; checkpoint saved`);
@@ -283,7 +304,8 @@ async function trainLoop(
     metric: spec.task.metric,
     higherIsBetter: higherIsBetter(spec.task.metric),
     epochs: state.epochs,
-    imagesPerSecond: runTrainSeconds > 0 ? runImages / runTrainSeconds : 0,
+    imagesPerSecond: run.seconds > 0 ? run.images / run.seconds : 0,
+    inputWaitFraction: run.seconds > 0 ? run.waitSeconds / run.seconds : 0,
     backend: tf.getBackend(),
     engine: engine.name,
     tfVersion: tensorflowVersion(tf),

@@ -18,7 +18,9 @@ interface TrainFlags {
   noop?: boolean;
   id?: string;
   preset?: string;
-  dataset?: 'fashion-mnist' | 'idx' | 'image-folder' | 'cifar10';
+  dataset?: 'fashion-mnist' | 'idx' | 'image-folder' | 'manifest' | 'cifar10';
+  flip?: boolean;
+  randomResizedCrop?: boolean;
   dataPath?: string;
   valPath?: string;
   epochs?: number;
@@ -89,7 +91,13 @@ function specFromFlags(flags: TrainFlags): CandidateSpec {
   if (format !== 'fashion-mnist' && !flags.dataPath) throw new UsageError(`--dataset ${format} needs --data-path`);
   const input = {
     architecture: getPreset(flags.preset),
-    task: { dataset, metric: flags.metric, trainLimit: flags.trainLimit, valLimit: flags.valLimit },
+    task: {
+      dataset,
+      metric: flags.metric,
+      trainLimit: flags.trainLimit,
+      valLimit: flags.valLimit,
+      augment: { flip: flags.flip ?? false, ...(flags.randomResizedCrop && { randomResizedCrop: {} }) },
+    },
     training: {
       epochs: flags.epochs,
       batchSize: flags.batchSize,
@@ -205,11 +213,17 @@ export function registerTrain(program: Command): void {
         'fashion-mnist',
         'idx',
         'image-folder',
+        'manifest',
         'cifar10',
       ]),
     )
-    .option('--data-path <dir>', 'dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)')
-    .option('--val-path <dir>', 'validation image folder (image-folder only)')
+    .option(
+      '--data-path <path>',
+      'dataset folder, or manifest file (default for fashion-mnist: /usr/share/datasets/fashion-mnist)',
+    )
+    .option('--val-path <path>', 'validation image folder or manifest (image files only)')
+    .option('--flip', 'augment with random left-right flips')
+    .option('--random-resized-crop', 'image files: the EfficientNet random-resized crop (area 0.08–1, aspect 3/4–4/3)')
     .option('--epochs <n>', 'epochs', int('epochs'))
     .option('--batch-size <n>', 'batch size', int('batch-size'))
     .option('--train-limit <n>', 'train on a seeded sample of N images', int('train-limit'))

@@ -6,13 +6,14 @@ import type { ImageSource, RawImage } from './source.js';
 
 type Tensor = import('@tensorflow/tfjs-node').Tensor;
 
-export interface Batch {
-  xs: Tensor;
-  /** One-hot labels. */
-  ys: Tensor;
-  labels: Int32Array;
-  size: number;
-}
+/**
+ * A batch as an engine takes it: `normalized` is the network's float input in [-1, 1] with one-hot labels `ys` and
+ * the class ids in `labels`; `raw` is uint8 pixels with int32 class ids in `ys`, straight from the input pipeline,
+ * which the graph engine normalizes inside its graph.
+ */
+export type Batch =
+  | { form: 'normalized'; xs: Tensor; ys: Tensor; labels: Int32Array; size: number }
+  | { form: 'raw'; xs: Tensor; ys: Tensor; size: number };
 
 export interface BatchOptions {
   batchSize: number;
@@ -68,7 +69,7 @@ function toTensor(tf: Tf, images: RawImage[], input: InputShape): Tensor {
   );
 }
 
-export function batchCount(source: ImageSource, batchSize: number): number {
+export function batchCount(source: { count: number }, batchSize: number): number {
   return Math.ceil(source.count / batchSize);
 }
 
@@ -101,6 +102,6 @@ export async function* batches(tf: Tf, source: ImageSource, options: BatchOption
     const labels = Int32Array.from(images, (img) => img.label);
     const xs = toTensor(tf, images, options.input);
     const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), options.classes).toFloat());
-    yield { xs, ys, labels, size: images.length };
+    yield { form: 'normalized', xs, ys, labels, size: images.length };
   }
 }

@@ -16,6 +16,7 @@ type NamedTensor = { name: string; tensor: Tensor };
  */
 export class GraphEngine implements TrainingEngine {
   readonly name = 'graph' as const;
+  readonly batchForm = 'raw' as const;
   readonly optimizer: OptimizerState;
   private iterations = 0;
 
@@ -53,12 +54,7 @@ export class GraphEngine implements TrainingEngine {
     const rate = tf.scalar(learningRate);
     const step = tf.scalar(this.iterations, 'int32');
     const fetched = this.session.run(
-      [
-        [train.images, batch.xs],
-        [train.labels, batch.ys],
-        [train.learningRate, rate],
-        [train.step, step],
-      ],
+      [...inputFeeds(train, batch), [train.learningRate, rate], [train.step, step]],
       [train.loss, train.correct],
     );
     this.iterations++;
@@ -67,13 +63,7 @@ export class GraphEngine implements TrainingEngine {
 
   async evaluate(batch: Batch): Promise<StepResult> {
     const { evaluate } = this.program;
-    const fetched = this.session.run(
-      [
-        [evaluate.images, batch.xs],
-        [evaluate.labels, batch.ys],
-      ],
-      [evaluate.loss, evaluate.correct],
-    );
+    const fetched = this.session.run(inputFeeds(evaluate, batch), [evaluate.loss, evaluate.correct]);
     return this.readResult(fetched, [batch.xs, batch.ys]);
   }
 
@@ -176,6 +166,23 @@ export class GraphEngine implements TrainingEngine {
   dispose(): void {
     this.session.dispose();
   }
+}
+
+/** A normalized batch feeds the float placeholders; a raw one their uint8 and class-id sources. */
+function inputFeeds(
+  entry: { images: string; labels: string; raw: { images: string; classIds: string } },
+  batch: Batch,
+): [string, Tensor][] {
+  if (batch.form === 'raw') {
+    return [
+      [entry.raw.images, batch.xs],
+      [entry.raw.classIds, batch.ys],
+    ];
+  }
+  return [
+    [entry.images, batch.xs],
+    [entry.labels, batch.ys],
+  ];
 }
 
 export class GraphBuildError extends Error {

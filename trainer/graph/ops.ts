@@ -34,6 +34,14 @@ export class Ops {
     return this.graph.node('Placeholder', `${this.prefix}${name}`, [], { dtype: { type: dtype }, shape: { shape } });
   }
 
+  /** A placeholder that, when nothing is fed to it, takes `input`'s value (the session then runs `input`). */
+  placeholderWithDefault(name: string, input: Endpoint, dtype: DType, shape: number[]): Endpoint {
+    return this.graph.node('PlaceholderWithDefault', `${this.prefix}${name}`, [input], {
+      dtype: { type: dtype },
+      shape: { shape },
+    });
+  }
+
   floats(values: number[] | Float32Array, shape: number[] = []): Endpoint {
     return this.op('Const', [], { dtype: T, value: { tensor: { dtype: DType.float, shape, values } } });
   }
@@ -216,6 +224,10 @@ export class Ops {
   statelessUniform(shape: Endpoint, seed: Endpoint): Endpoint {
     const attrs = { dtype: T, T: { type: DType.int32 }, Tseed: { type: DType.int32 } };
     return this.op('StatelessRandomUniform', [shape, seed], attrs);
+  }
+  oneHot(indices: Endpoint, depth: number): Endpoint {
+    const inputs = [indices, this.ints([depth], []), this.floats([1]), this.floats([0])];
+    return this.op('OneHot', inputs, { T, TI: { type: DType.int32 }, axis: { i: -1 } });
   }
   pack(xs: Endpoint[], dtype: DType): Endpoint {
     return this.op('Pack', xs, { N: { i: xs.length }, T: { type: dtype }, axis: { i: 0 } });

@@ -32,15 +32,29 @@ export interface TrainingProgram {
   train: {
     images: Endpoint;
     labels: Endpoint;
+    /** What an input pipeline feeds instead of `images` and `labels`: uint8 pixels and int32 class ids. */
+    raw: RawInput;
     learningRate: Endpoint;
     step: Endpoint;
     loss: Endpoint;
     correct: Endpoint;
   };
-  evaluate: { images: Endpoint; labels: Endpoint; loss: Endpoint; correct: Endpoint; probabilities: Endpoint };
+  evaluate: {
+    images: Endpoint;
+    labels: Endpoint;
+    raw: RawInput;
+    loss: Endpoint;
+    correct: Endpoint;
+    probabilities: Endpoint;
+  };
   weightIo: VariableIo;
   slotIo: VariableIo;
   nodeCount: number;
+}
+
+export interface RawInput {
+  images: Endpoint;
+  classIds: Endpoint;
 }
 
 /** Reads (one fetch per value) and assignment (one feed per value, then fetch `assigned`). */
@@ -171,8 +185,20 @@ export function compileTrainingProgram(
 
   const [height, width, channels] = net.plan.input;
   const feeds = ops.scope('feed');
-  const images = feeds.placeholder('images', DType.float, [-1, height, width, channels]);
-  const labels = feeds.placeholder('labels', DType.float, [-1, arch.classes]);
+  const raw = {
+    images: feeds.placeholder('raw_images', DType.uint8, [-1, height, width, channels]),
+    classIds: feeds.placeholder('class_ids', DType.int32, [-1]),
+  };
+  const images = feeds.placeholderWithDefault('images', normalizeRaw(feeds, raw.images), DType.float, [
+    -1,
+    height,
+    width,
+    channels,
+  ]);
+  const labels = feeds.placeholderWithDefault('labels', feeds.oneHot(raw.classIds, arch.classes), DType.float, [
+    -1,
+    arch.classes,
+  ]);
   const learningRate = feeds.placeholder('learning_rate', DType.float, []);
   const step = feeds.placeholder('step', DType.int32, []);
 
@@ -219,10 +245,11 @@ export function compileTrainingProgram(
     trainable.map((i) => net.weights[i].shape),
   );
 
-  const train = { images, labels, learningRate, step, loss: trainLoss, correct: trainCorrect };
+  const train = { images, labels, raw, learningRate, step, loss: trainLoss, correct: trainCorrect };
   const evaluate = {
     images,
     labels,
+    raw,
     loss: evalOps.mean(evalLosses, [0]),
     correct: evalOps.correctCount(inference.logits, labels),
     probabilities: evalOps.softmax(inference.logits),
@@ -246,6 +273,11 @@ export function compileTrainingProgram(
     },
   });
   return { savedModel, weights: net.weights, trainable, train, evaluate, weightIo, slotIo, nodeCount: graph.nodeCount };
+}
+
+/** uint8 pixels to the network's input range [-1, 1], as trainer/preprocess.ts scales fed images. */
+function normalizeRaw(ops: Ops, pixels: Endpoint): Endpoint {
+  return ops.sub(ops.mul(ops.cast(pixels, DType.uint8, DType.float), ops.floats([1 / 127.5])), ops.floats([1]));
 }
 
 function smoothLabels(ops: Ops, labels: Endpoint, classes: number, smoothing: number): Endpoint {

@@ -156,11 +156,15 @@ test('an image folder of generated PNGs loads, trains and is split for validatio
   assert.deepEqual(model.userDefinedMetadata.effscale.classNames, ['horizontal', 'vertical']);
 
   await writeFile(join(dir, 'vertical', 'broken.png'), 'not an image');
-  await rejectsBeforeTraining({ ...spec, id: 'broken' }, DatasetError, /vertical\/broken\.png: not a PNG or JPEG/);
+  await rejectsBeforeTraining(
+    { ...spec, id: 'broken' },
+    DatasetError,
+    /vertical\/broken\.png: not a JPEG\/PNG\/GIF\/BMP\/WebP image/,
+  );
   await rejectsBeforeTraining(
     { ...spec, architecture: tinyArchitecture({ classes: 3 }) },
     DatasetError,
-    /2 class folders \(horizontal, vertical\) but architecture\.classes is 3/,
+    /2 classes \(horizontal, vertical\) but architecture\.classes is 3/,
   );
 });
 

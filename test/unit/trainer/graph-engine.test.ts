@@ -18,7 +18,7 @@ function randomBatch(arch: Architecture, size: number, seed: number): Batch {
   const xs = tf.randomUniform([size, arch.resolution, arch.resolution, arch.inputChannels], -1, 1, 'float32', seed);
   const labels = Int32Array.from({ length: size }, (_, i) => (i * 7 + seed) % arch.classes);
   const ys = tf.oneHot(tf.tensor1d(labels, 'int32'), arch.classes).toFloat();
-  return { xs, ys, labels, size };
+  return { form: 'normalized', xs, ys, labels, size };
 }
 
 function copyBatch(batch: Batch): Batch {

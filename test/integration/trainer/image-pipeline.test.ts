@@ -1,0 +1,238 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cp, mkdir, readdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { Architecture } from '../../../scaling/architecture.js';
+import { CandidateSpec } from '../../../spec/candidate.js';
+import { Task, type TaskInput } from '../../../spec/task.js';
+import { openTaskData } from '../../../trainer/data/dataset.js';
+import { buildDatasetIndexes, writeDatasetIndexes } from '../../../trainer/data/dataset-index.js';
+import { indexImageFolder } from '../../../trainer/data/image-index.js';
+import { splitInput, type FileSplit } from '../../../trainer/data/input.js';
+import { ImagePipeline } from '../../../trainer/data/pipeline.js';
+import { DatasetError } from '../../../trainer/data/source.js';
+import { loadNativeTf } from '../../../trainer/tf.js';
+import { trainCandidate } from '../../../trainer/train.js';
+import { tempDir, tinyArchitecture } from './helpers.js';
+import { photoFolder } from './photos.js';
+
+const tf = loadNativeTf();
+const run = promisify(execFile);
+const PYTHON = `${process.env.EFFSCALE_CACHE ?? `${process.env.HOME}/.cache/effscale`}/tf-python-2.21.0/bin/python`;
+
+const rgb = (classes: number, resolution = 32) => tinyArchitecture({ classes, inputChannels: 3, resolution });
+
+function spec(id: string, dataset: TaskInput['dataset'], extra: Partial<TaskInput> = {}, classes = 4) {
+  return {
+    id,
+    architecture: rgb(classes),
+    task: { dataset, ...extra },
+    training: { epochs: 1, batchSize: 8, learningRate: 3e-3, seed: 5 },
+  };
+}
+
+/** A raw batch's pixels: a native uint8 tensor, which tfjs reads through a cast. */
+function pixelsOf(images: import('@tensorflow/tfjs-node').Tensor): Uint8Array {
+  const float = tf.cast(images, 'float32');
+  const pixels = Uint8Array.from(float.dataSync());
+  float.dispose();
+  return pixels;
+}
+
+/** Every batch of one pass, as bytes, from a fresh pipeline (no state shared between passes). */
+async function passBytes(split: FileSplit, task: Task, shuffle: { seed: number; epoch: number }, startBatch = 0) {
+  const architecture = Architecture.parse(rgb(4));
+  const input = splitInput(split, { tf, architecture, task, batchSize: 8, form: 'raw' }, true);
+  const out: { pixels: Uint8Array; labels: Int32Array }[] = [];
+  try {
+    for await (const { batch } of input.epoch({ shuffle, startBatch })) {
+      out.push({ pixels: pixelsOf(batch.xs), labels: Int32Array.from(batch.ys.dataSync()) });
+      tf.dispose([batch.xs, batch.ys]);
+    }
+  } finally {
+    input.dispose();
+  }
+  return out;
+}
+
+test('image folders of every codec, nested and symlinked, train through the TensorFlow pipeline', async () => {
+  const photos = await photoFolder({ classes: 4, train: 40, val: 8, formats: ['jpeg', 'png', 'webp', 'bmp', 'gif'] });
+  const dir = await tempDir('codecs');
+  await cp(join(photos, 'train'), join(dir, 'data'), { recursive: true });
+  // One class lives elsewhere behind a symlink; another keeps half its images in a nested folder.
+  await rename(join(dir, 'data', 'c03'), join(dir, 'c03-elsewhere'));
+  await symlink(join(dir, 'c03-elsewhere'), join(dir, 'data', 'c03'));
+  await mkdir(join(dir, 'data', 'c02', 'nested', 'deeper'), { recursive: true });
+  const [moved] = await readdir(join(dir, 'data', 'c02'));
+  await rename(join(dir, 'data', 'c02', moved), join(dir, 'data', 'c02', 'nested', 'deeper', moved));
+  await writeFile(join(dir, 'data', 'c01', 'notes.txt'), 'not an image');
+
+  const index = await indexImageFolder(join(dir, 'data'));
+  assert.equal(index.count, 40);
+  assert.deepEqual(Object.keys(index.formatCounts()).sort(), ['bmp', 'gif', 'jpeg', 'png', 'webp']);
+  assert.equal(index.skipped.counts['not an image extension'], 1);
+
+  const out = await tempDir('codecs-out');
+  const lines: string[] = [];
+  const result = await trainCandidate(
+    spec('codecs', { format: 'image-folder', path: join(dir, 'data') }, { validationSplit: 0.2 }),
+    out,
+    { log: (line) => lines.push(line) },
+  );
+  assert.equal(result.engine, 'graph');
+  assert.equal(result.epochs.length, 1);
+  const [epoch] = result.epochs;
+  assert.ok(epoch.imagesPerSecond > 0);
+  assert.ok(epoch.inputWaitFraction !== undefined && epoch.inputWaitFraction >= 0 && epoch.inputWaitFraction < 1);
+  assert.ok(result.inputWaitFraction !== undefined);
+  // Wall time: the images of the run over at most the run's whole duration.
+  assert.ok(result.imagesPerSecond >= 32 / result.seconds, 'img/s is per second of training wall time');
+  assert.ok(
+    lines.some((l) => /1 file\(s\)? skipped|skipped.*not an image extension/i.test(l)),
+    `the skipped file is reported: ${lines.join(' | ')}`,
+  );
+});
+
+test('a CSV manifest with a flat validation folder (ImageNet val/ layout) trains', async () => {
+  const photos = await photoFolder({ classes: 4, train: 32, val: 16 });
+  const dir = await tempDir('manifest');
+  const train = await indexImageFolder(join(photos, 'train'));
+  const rows = Array.from(
+    { length: train.count },
+    (_, i) => `${train.relativePath(i)},${train.classNames[train.label(i)]}`,
+  );
+  await writeFile(join(dir, 'train.csv'), `path,label\n${rows.join('\n')}\n`);
+  const dataset = {
+    format: 'manifest' as const,
+    path: join(dir, 'train.csv'),
+    root: join(photos, 'train'),
+    valPath: join(photos, 'val.csv'),
+    valRoot: join(photos, 'val-flat'),
+  };
+  const data = await openTaskData(Task.parse({ dataset }), Architecture.parse(rgb(4)), 1);
+  assert.equal(data.train.kind === 'files' && data.train.positions.length, 32);
+  assert.equal(data.validation.kind === 'files' && data.validation.positions.length, 16);
+  const result = await trainCandidate(spec('manifest', dataset), await tempDir('manifest-out'));
+  assert.equal(result.epochs.length, 1);
+  assert.ok(result.score >= 0 && result.score <= 1);
+});
+
+test('crops and resizes match Python TensorFlow on the same image', async () => {
+  const photos = await photoFolder({ classes: 4, train: 8, val: 4 });
+  const index = await indexImageFolder(join(photos, 'train'));
+  const file = new TextDecoder().decode(index.pathBytes(0));
+  const seed = [123, 7];
+  for (const crop of [
+    { kind: 'center' as const, fraction: 0.875 },
+    { kind: 'random-resized' as const, area: [0.08, 1] as [number, number], aspect: [0.75, 4 / 3] as [number, number] },
+  ]) {
+    const pipeline = ImagePipeline.create(tf, {
+      resolution: 64,
+      channels: 3,
+      classes: 4,
+      batchSize: 1,
+      threads: 1,
+      prefetch: 1,
+      decode: 'jpeg',
+      crop,
+      flip: false,
+      interpolation: 'bilinear',
+      skipErrors: false,
+    });
+    pipeline.start({ paths: [index.pathBytes(0)], labels: Int32Array.of(0), seeds: Int32Array.from(seed) });
+    const batch = pipeline.next('raw');
+    assert.ok(batch);
+    const ours = pixelsOf(batch.images);
+    tf.dispose([batch.images, batch.labels]);
+    pipeline.dispose();
+    const { stdout } = await run(PYTHON, ['-c', PYTHON_CROP, file, JSON.stringify({ crop, seed, size: 64 })], {
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' },
+      maxBuffer: 1 << 24,
+    });
+    const theirs = Uint8Array.from(JSON.parse(stdout.trim().split('\n').pop() ?? '[]') as number[]);
+    assert.equal(theirs.length, ours.length, `${crop.kind}: same shape`);
+    let worst = 0;
+    for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - theirs[i]));
+    assert.ok(worst <= 1, `${crop.kind}: pixels within 1 of Python TF's (worst ${worst})`);
+  }
+});
+
+/** The reference: the EfficientNet crops with Python TF's own ops (rounded to uint8 as our pipeline does). */
+const PYTHON_CROP = `
+import sys, json, tensorflow as tf
+path, opts = sys.argv[1], json.loads(sys.argv[2])
+data = tf.io.read_file(path); shape = tf.io.extract_jpeg_shape(data); crop = opts['crop']
+if crop['kind'] == 'center':
+    h, w = int(shape[0]), int(shape[1]); side = max(1, int(crop['fraction'] * min(h, w)))
+    window = [(h - side + 1) // 2, (w - side + 1) // 2, side, side]
+else:
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(shape, tf.zeros([1, 0, 4]), seed=opts['seed'],
+        min_object_covered=0.1, aspect_ratio_range=crop['aspect'], area_range=crop['area'], max_attempts=10,
+        use_image_if_no_bounding_boxes=True)
+    window = [int(begin[0]), int(begin[1]), int(size[0]), int(size[1])]
+image = tf.io.decode_and_crop_jpeg(data, window, channels=3)
+image = tf.image.resize(image, [opts['size'], opts['size']], method='bilinear')
+print(json.dumps(tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8).numpy().flatten().tolist()))
+`;
+
+test('a pass is deterministic, and a resumed epoch draws the batches an uninterrupted one does', async () => {
+  const photos = await photoFolder({ classes: 4, train: 40, val: 8 });
+  const task = Task.parse({
+    dataset: { format: 'image-folder', path: join(photos, 'train') },
+    augment: { flip: true, randomResizedCrop: {} },
+  });
+  const data = await openTaskData(task, Architecture.parse(rgb(4)), 3);
+  assert.equal(data.train.kind, 'files');
+  const split = data.train as FileSplit;
+  const whole = await passBytes(split, task, { seed: 9, epoch: 2 });
+  const again = await passBytes(split, task, { seed: 9, epoch: 2 });
+  const resumed = await passBytes(split, task, { seed: 9, epoch: 2 }, 2);
+  const other = await passBytes(split, task, { seed: 9, epoch: 3 });
+  assert.equal(whole.length, Math.ceil(split.positions.length / 8));
+  assert.deepEqual(again, whole, 'the same (seed, epoch) gives the same bytes');
+  assert.deepEqual(resumed, whole.slice(2), 'batches 2… of a resumed epoch are those of the whole epoch');
+  assert.notDeepEqual(other[0].pixels, whole[0].pixels, 'another epoch draws other crops');
+});
+
+test('a truncated image is named, or counted and skipped with skipCorrupt', async () => {
+  const photos = await photoFolder({ classes: 4, train: 32, val: 8 });
+  const dir = await tempDir('truncated');
+  await cp(join(photos, 'train'), dir, { recursive: true });
+  const victim = join(dir, 'c01', 'c01_00001.jpg');
+  await writeFile(victim, (await readFile(victim)).subarray(0, 2000));
+  const dataset = { format: 'image-folder' as const, path: dir, valPath: join(photos, 'val') };
+  await assert.rejects(trainCandidate(spec('truncated', dataset), await tempDir('truncated-out')), (err) => {
+    assert.ok(err instanceof DatasetError, String(err));
+    assert.match(err.message, /c01\/c01_00001\.jpg: cannot be decoded/);
+    return true;
+  });
+  const result = await trainCandidate(spec('skipped', { ...dataset, skipCorrupt: true }), await tempDir('skipped-out'));
+  assert.equal(result.epochs[0].skippedImages, 1);
+});
+
+test('trainers read the index the plan step wrote, without opening the dataset folder', async () => {
+  const photos = await photoFolder({ classes: 4, train: 32, val: 8 });
+  const dir = await tempDir('indexed');
+  await cp(join(photos, 'train'), join(dir, 'data'), { recursive: true });
+  const dataset = { format: 'image-folder' as const, path: join(dir, 'data') };
+  const indexDir = join(dir, 'index');
+  await writeDatasetIndexes(await buildDatasetIndexes(Task.parse({ dataset }).dataset as never), indexDir);
+  // The folder is now elsewhere (as a pod mounts it): the index answers without walking it, resolving its
+  // relative paths against the folder the spec names.
+  await rename(join(dir, 'data'), join(dir, 'moved'));
+  const task = Task.parse({ dataset: { ...dataset, path: join(dir, 'moved'), index: indexDir } });
+  const data = await openTaskData(task, Architecture.parse(rgb(4)), 1);
+  assert.equal(data.train.kind, 'files');
+  const train = data.train as FileSplit;
+  assert.equal(train.positions.length + (data.validation as FileSplit).positions.length, 32);
+  const first = new TextDecoder().decode(train.index.pathBytes(train.positions[0]));
+  assert.ok(first.startsWith(`${join(dir, 'moved')}/`), first);
+  await assert.rejects(
+    openTaskData(Task.parse({ dataset }), Architecture.parse(rgb(4)), 1),
+    DatasetError,
+    'without the index the (gone) folder would be walked',
+  );
+  assert.ok(CandidateSpec.safeParse(spec('x', task.dataset)).success);
+});

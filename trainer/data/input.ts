@@ -1,0 +1,220 @@
+import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
+import type { Architecture } from '../../scaling/architecture.js';
+import { isImageFiles, type Task } from '../../spec/task.js';
+import type { Tf } from '../tf.js';
+import { batchCount, batches, type Batch } from './batches.js';
+import type { ImageIndex } from './image-index.js';
+import { ImagePipeline, type BatchForm } from './pipeline.js';
+import type { CropRule } from './pipeline-graph.js';
+import { permutation, seededRandom } from './random.js';
+import { DatasetError, type ImageSource } from './source.js';
+
+/** One batch and how long the training loop waited for it: the input's share of the wall time. */
+export interface TimedBatch {
+  batch: Batch;
+  waitSeconds: number;
+}
+
+export interface EpochOptions {
+  /** Shuffle with this (seed, epoch) pair and augment; without it (validation) files are read in order. */
+  shuffle?: { seed: number; epoch: number };
+  /** Skip the first batches (a resumed epoch): the rest are the batches an uninterrupted epoch would draw. */
+  startBatch?: number;
+}
+
+/** One split as the training loop reads it, whatever the dataset's format. */
+export interface SplitInput {
+  readonly count: number;
+  /** Images left out of the last pass because they could not be decoded (a dataset with skipCorrupt). */
+  skippedInLastPass(): number;
+  epoch(options: EpochOptions): AsyncGenerator<TimedBatch>;
+  dispose(): void;
+}
+
+/**
+ * A split of image files: entries of a dataset index. Held as positions into the index (4 B an image), so a
+ * split or a limit of ImageNet costs megabytes, not a JavaScript object per image.
+ */
+export interface FileSplit {
+  kind: 'files';
+  index: ImageIndex;
+  positions: Int32Array;
+  description: string;
+}
+
+/** A split of an array dataset (IDX, CIFAR): small images read and batched in JavaScript. */
+export interface ArraySplit {
+  kind: 'arrays';
+  source: ImageSource;
+  description: string;
+}
+
+export type Split = FileSplit | ArraySplit;
+
+export const splitCount = (split: Split): number =>
+  split.kind === 'files' ? split.positions.length : split.source.count;
+
+export interface InputSettings {
+  tf: Tf;
+  architecture: Architecture;
+  task: Task;
+  batchSize: number;
+  form: BatchForm;
+}
+
+/** The batches of a split for training (`augment`) or evaluation. */
+export function splitInput(split: Split, settings: InputSettings, augment: boolean): SplitInput {
+  return split.kind === 'files' ? filesInput(split, settings, augment) : arraysInput(split.source, settings);
+}
+
+/** Array datasets keep the JavaScript batcher: the wait is the time it takes to build each batch. */
+function arraysInput(source: ImageSource, { tf, architecture, task, batchSize }: InputSettings): SplitInput {
+  return {
+    count: source.count,
+    async *epoch({ shuffle, startBatch }) {
+      const stream = batches(tf, source, {
+        batchSize,
+        classes: architecture.classes,
+        input: architecture,
+        ...(shuffle && { shuffle, augment: task.augment }),
+        startBatch,
+      });
+      for (;;) {
+        const t0 = performance.now();
+        const next = await stream.next();
+        if (next.done) return;
+        yield { batch: next.value, waitSeconds: (performance.now() - t0) / 1000 };
+      }
+    },
+    skippedInLastPass: () => 0,
+    dispose: () => undefined,
+  };
+}
+
+function filesInput(split: FileSplit, settings: InputSettings, augment: boolean): SplitInput {
+  const { tf, architecture, task, batchSize, form } = settings;
+  const { index, positions } = split;
+  const allJpeg = Object.keys(index.formatCounts()).every((f) => f === 'jpeg');
+  const crop: CropRule =
+    augment && task.augment.randomResizedCrop
+      ? { kind: 'random-resized', ...task.augment.randomResizedCrop }
+      : { kind: 'center', fraction: task.augment.cropPct };
+  const pipeline = ImagePipeline.create(tf, {
+    resolution: architecture.resolution,
+    channels: architecture.inputChannels === 1 ? 1 : 3,
+    classes: architecture.classes,
+    batchSize,
+    threads: task.input.threads ?? inputThreads(),
+    prefetch: task.input.prefetch,
+    decode: allJpeg ? 'jpeg' : 'any',
+    crop,
+    flip: augment && task.augment.flip,
+    interpolation: task.augment.interpolation,
+    skipErrors: isImageFiles(task.dataset) && task.dataset.skipCorrupt,
+  });
+  const count = positions.length;
+  let skipped = 0;
+  return {
+    count,
+    async *epoch({ shuffle, startBatch = 0 }) {
+      const t0 = performance.now();
+      const order = shuffle ? permutation(count, seededRandom(shuffle.seed, shuffle.epoch)) : undefined;
+      const first = startBatch * batchSize;
+      const n = Math.max(0, count - first);
+      const paths = new Array<Uint8Array>(n);
+      const labels = new Int32Array(n);
+      // Each image's draws are keyed by (seed, epoch, its position in the epoch): a resumed epoch repeats them.
+      const seeds = new Int32Array(2 * n);
+      const epochSeed = shuffle ? (seededRandom(shuffle.seed, shuffle.epoch, 0xc809)() * 2 ** 31) | 0 : 0;
+      for (let k = 0; k < n; k++) {
+        const entry = positions[order ? order[first + k] : first + k];
+        paths[k] = index.pathBytes(entry);
+        labels[k] = index.label(entry);
+        seeds[2 * k] = epochSeed;
+        seeds[2 * k + 1] = first + k;
+      }
+      pipeline.start({ paths, labels, seeds });
+      let waited = (performance.now() - t0) / 1000;
+      skipped = 0;
+      let read = 0;
+      for (let b = startBatch; b < batchCount({ count }, batchSize); b++) {
+        const t1 = performance.now();
+        const got = nextOrNamedError(tf, pipeline, form, paths.slice((b - startBatch) * batchSize).slice(0, batchSize));
+        const waitSeconds = waited + (performance.now() - t1) / 1000;
+        waited = 0;
+        if (!got) break;
+        read += got.size;
+        const batch: Batch =
+          form === 'raw'
+            ? { form, xs: got.images, ys: got.labels, size: got.size }
+            : { form, xs: got.images, ys: got.labels, labels: got.classIds ?? new Int32Array(0), size: got.size };
+        yield { batch, waitSeconds };
+      }
+      skipped = n - read;
+    },
+    skippedInLastPass: () => skipped,
+    dispose: () => pipeline.dispose(),
+  };
+}
+
+/**
+ * tf.data reports a file it cannot read or decode without its name; the batch it was in is known, so its files
+ * are decoded one by one to name the culprit.
+ */
+function nextOrNamedError(tf: Tf, pipeline: ImagePipeline, form: BatchForm, batchPaths: Uint8Array[]) {
+  try {
+    return pipeline.next(form);
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message.split('\n')[0] : String(error)).replace(
+      /^Session fail to run with error: /,
+      '',
+    );
+    for (const bytes of batchPaths) {
+      const path = new TextDecoder().decode(bytes);
+      const problem = decodeProblem(tf, path);
+      if (problem) throw new DatasetError(`${path}: ${problem}: ${reason} (skipCorrupt: true skips such files)`);
+    }
+    throw new DatasetError(`reading a batch of images failed: ${reason}`);
+  }
+}
+
+function decodeProblem(tf: Tf, path: string): string | undefined {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    return `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`;
+  }
+  try {
+    tf.dispose(tf.node.decodeImage(bytes, 3, 'int32', false));
+    return undefined;
+  } catch {
+    return 'cannot be decoded';
+  }
+}
+
+/**
+ * The CPUs this process may use: the cgroup's CPU quota (a pod's CPU limit) when one is set, else the cores the
+ * scheduler gives it. TensorFlow sizes its own pools by the node's cores, which a limited pod cannot have.
+ */
+export function inputThreads(): number {
+  const cores = availableParallelism();
+  const quota = cgroupCpuLimit();
+  return Math.max(1, Math.min(cores, quota === undefined ? cores : Math.ceil(quota)));
+}
+
+function cgroupCpuLimit(): number | undefined {
+  const read = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const v2 = read('/sys/fs/cgroup/cpu.max')?.split(/\s+/);
+  if (v2 && v2[0] !== 'max') return Number(v2[0]) / Number(v2[1]);
+  const quota = Number(read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us'));
+  const period = Number(read('/sys/fs/cgroup/cpu/cpu.cfs_period_us'));
+  return quota > 0 && period > 0 ? quota / period : undefined;
+}
