@@ -54,7 +54,11 @@ async function datasetSize(searchDir: string, spec: SearchSpec, planId: number):
   const file = searchPaths(searchDir).datasetSize;
   const known = planId > 0 ? await readJsonIfExists<DatasetSize>(file) : undefined;
   if (known) return known;
-  const size = await checkSearchInputs(spec, registryRoot(searchDir, spec.registry.path));
+  const size = await checkSearchInputs(
+    spec,
+    registryRoot(searchDir, spec.registry.path),
+    searchPaths(searchDir).datasetIndexes,
+  );
   await writeJsonAtomic(file, size);
   return size;
 }

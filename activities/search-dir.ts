@@ -31,6 +31,8 @@ export const searchPaths = (searchDir: string) => ({
   summary: join(searchDir, 'summary.json'),
   selection: join(searchDir, 'selection.json'),
   datasetSize: join(searchDir, 'dataset-size.json'),
+  /** Indexes of image-file datasets, built by the plan step (trainer/data/dataset-index.ts names the folders). */
+  datasetIndexes: join(searchDir, 'datasets'),
   runs: join(searchDir, 'runs.jsonl'),
 });
 

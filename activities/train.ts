@@ -1,9 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { Architecture } from '../scaling/architecture.js';
 import { TrainResult, type CandidateSpec, type TrainProgress } from '../spec/candidate.js';
 import { searchTraining, type Execution, type SearchSpec } from '../spec/search.js';
+import { isImageFiles, type Dataset } from '../spec/task.js';
+import { datasetIndexDir } from '../trainer/data/dataset-index.js';
 import { resultCovering, resultPath, targetEpochs } from '../trainer/result.js';
 import { scaleArchitecture, scalingFactors } from '../scaling/scale.js';
 import { CandidateInputError, type Executor } from '../executors/executor.js';
@@ -114,7 +116,7 @@ export function trainCandidateActivity(
     const candidate: CandidateSpec = {
       id: input.candidateId,
       architecture: await architectureOf(input, spec),
-      task,
+      task: { ...task, dataset: await withIndex(task.dataset, paths.datasetIndexes) },
       training,
       ...(input.epochs !== undefined && input.epochs < training.epochs && { stopAfter: input.epochs }),
     };
@@ -180,4 +182,11 @@ export function trainCandidateActivity(
       clearInterval(beat);
     }
   };
+}
+
+/** An image dataset points its trainers at the index the plan step built (searches planned before it had none). */
+async function withIndex(dataset: Dataset, root: string): Promise<Dataset> {
+  if (!isImageFiles(dataset)) return dataset;
+  const dir = datasetIndexDir(root, dataset);
+  return (await stat(dir).catch(() => undefined)) ? { ...dataset, index: dir } : dataset;
 }

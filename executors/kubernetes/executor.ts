@@ -8,7 +8,7 @@ import { KubernetesExecution } from '../../spec/kubernetes.js';
 import { TrainProgress, TrainResult, type CandidateSpec } from '../../spec/candidate.js';
 import { CandidateInputError, type Executor, type TrainingHooks, type TrainingJob } from '../executor.js';
 import { MANAGED_SELECTOR, candidateSelector, podBaseName, podName } from './names.js';
-import { CONTAINER, SPEC_FILE, buildPod, localRoot, toLocalPath, toPodPath } from './pod.js';
+import { CONTAINER, SPEC_FILE, buildPod, candidateOnPod, localRoot, toLocalPath, toPodPath } from './pod.js';
 import { PodQuota, QuotaTurns } from './quota.js';
 import { RETRYABLE, isActive, podState, type FailureType, type PodFailure } from './status.js';
 import { PodWatch } from './watch.js';
@@ -136,7 +136,7 @@ export class KubernetesExecutor implements Executor {
   }
 
   private async launch(name: string, job: TrainingJob, hooks: TrainingHooks): Promise<void> {
-    const { artifacts, dataset } = this.execution.volumes;
+    const { artifacts } = this.execution.volumes;
     const out = toPodPath(artifacts, job.outDir);
     if (!out) {
       throw podFailure(
@@ -144,9 +144,7 @@ export class KubernetesExecutor implements Executor {
         `candidate directory ${job.outDir} is not on the artifacts volume (${localRoot(artifacts)}): the pod could not see it`,
       );
     }
-    // The pod reads the dataset where its volume is mounted, not where the worker sees it.
-    const spec = structuredClone(job.spec);
-    if (dataset) spec.task.dataset.path = toPodPath(dataset, spec.task.dataset.path) ?? spec.task.dataset.path;
+    const spec = candidateOnPod(job.spec, this.execution.volumes);
     await mkdir(job.outDir, { recursive: true });
     const specFile = join(job.outDir, SPEC_FILE);
     await writeFile(`${specFile}.tmp`, JSON.stringify(spec, null, 2));

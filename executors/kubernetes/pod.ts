@@ -2,6 +2,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { posix, relative, isAbsolute } from 'node:path';
 import type { V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { GPU_RESOURCE, type ClaimVolume, type KubernetesExecution } from '../../spec/kubernetes.js';
+import type { CandidateSpec } from '../../spec/candidate.js';
+import { isImageFiles } from '../../spec/task.js';
 import type { TrainingJob } from '../executor.js';
 import { LABEL, MANAGED_BY, annotationKey, labelValue } from './names.js';
 
@@ -17,6 +19,26 @@ export function toPodPath(volume: ClaimVolume, localPath: string): string | unde
   const rel = relative(localRoot(volume), localPath);
   if (rel.startsWith('..') || isAbsolute(rel)) return undefined;
   return posix.join(volume.mountPath, ...rel.split(/[\\/]/).filter(Boolean));
+}
+
+/**
+ * The candidate spec as the pod must read it: every dataset path (folder, validation folder, manifest roots) where
+ * the datasets volume is mounted in the pod, and the dataset index — written by the plan step into the search's
+ * directory — where the artifacts volume is. Paths outside the volumes stay as they are (an image that bakes them).
+ */
+export function candidateOnPod(spec: CandidateSpec, volumes: KubernetesExecution['volumes']): CandidateSpec {
+  const onPod = (volume: ClaimVolume | undefined, path: string) => (volume && toPodPath(volume, path)) ?? path;
+  const copy = structuredClone(spec);
+  const data = copy.task.dataset;
+  data.path = onPod(volumes.dataset, data.path);
+  if (!isImageFiles(data)) return copy;
+  if (data.valPath) data.valPath = onPod(volumes.dataset, data.valPath);
+  if (data.format === 'manifest') {
+    if (data.root) data.root = onPod(volumes.dataset, data.root);
+    if (data.valRoot) data.valRoot = onPod(volumes.dataset, data.valRoot);
+  }
+  if (data.index) data.index = onPod(volumes.artifacts, data.index);
+  return copy;
 }
 
 /** A pod-side path → the worker-side path (results name the model by the path the trainer wrote it to). */

@@ -1,13 +1,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { KubernetesExecutor } from '../../executors/kubernetes/executor.js';
-import type { TrainProgress, TrainResult } from '../../spec/candidate.js';
+import { CandidateSpec, type TrainProgress, type TrainResult } from '../../spec/candidate.js';
+import { Dataset } from '../../spec/task.js';
+import { getPreset } from '../../scaling/presets.js';
+import { buildDatasetIndexes, datasetIndexDir, writeDatasetIndexes } from '../../trainer/data/dataset-index.js';
+import { photoFolder } from '../integration/trainer/photos.js';
 import { KubernetesExecution } from '../../spec/kubernetes.js';
 import { DATASETS, NAMESPACE, applyBase, bindClaims, candidateSpec, logImage, logNode, stopNode } from './harness.js';
 import { trainerImage, workerImage, type LocalImage } from './images.js';
@@ -224,6 +228,62 @@ describe("the repository's images on a real node", { timeout: 60 * 60_000 }, () 
       [],
       'the succeeded pod is deleted once its result is read',
     );
+  });
+
+  it("trains an image folder with a validation folder and the plan's dataset index, mounted elsewhere in the pod", async () => {
+    // The datasets claim is the host's /usr/share/datasets; the pod mounts it at /datasets, so every dataset path
+    // (path, valPath) and the index (on the artifacts volume) must be mapped for the trainer to find its files.
+    const photos = await photoFolder({ classes: 4, train: 32, val: 16 });
+    const onHost = join(DATASETS, `effscale-test-photos-${process.pid}`);
+    cpSync(photos, onHost, { recursive: true });
+    try {
+      const execution = KubernetesExecution.parse({
+        namespace: NAMESPACE,
+        image: trainer.name,
+        imagePullPolicy: 'Never',
+        resources: { requests: { cpu: '500m', memory: '256Mi' }, limits: { memory: '3Gi' } },
+        volumes: {
+          artifacts: { claimName: 'effscale-artifacts', mountPath: '/artifacts', localPath: artifacts },
+          dataset: { claimName: 'effscale-datasets', mountPath: '/datasets', localPath: DATASETS, readOnly: true },
+        },
+        heartbeatSeconds: 1,
+        cleanup: { deleteSucceeded: true, keepFailedMinutes: 60 },
+      });
+      const executor = new KubernetesExecutor(execution, { kubeConfig: node.admin });
+      const search = 'photos';
+      const dataset = Dataset.parse({
+        format: 'image-folder',
+        path: join(onHost, 'train'),
+        valPath: join(onHost, 'val'),
+      }) as Extract<Dataset, { format: 'image-folder' }>;
+      const index = datasetIndexDir(join(artifacts, search, 'datasets'), dataset);
+      await writeDatasetIndexes(await buildDatasetIndexes(dataset), index);
+      const outDir = join(artifacts, search, 'folder');
+      mkdirSync(outDir, { recursive: true });
+      for (const dir of [join(artifacts, search), outDir]) chownSync(dir, UID, UID);
+      const spec = CandidateSpec.parse({
+        ...candidateSpec('folder'),
+        architecture: { ...getPreset('micro-32'), classes: 4 },
+        task: { dataset: { ...dataset, index } },
+      });
+      const result = await executor.train(
+        { searchId: search, candidateId: 'folder', spec, outDir, labels: { workflowId: `search-${search}` } },
+        { onProgress: () => undefined, signal: new AbortController().signal },
+      );
+      assert.equal(result.epochs.length, 1);
+      assert.ok(result.inputWaitFraction !== undefined, 'trained through the input pipeline');
+      const sent = JSON.parse(readFileSync(join(outDir, 'candidate.json'), 'utf8')) as CandidateSpec;
+      assert.deepEqual(
+        [sent.task.dataset.path, 'valPath' in sent.task.dataset && sent.task.dataset.valPath],
+        [`/datasets/effscale-test-photos-${process.pid}/train`, `/datasets/effscale-test-photos-${process.pid}/val`],
+      );
+      assert.match(
+        'index' in sent.task.dataset ? (sent.task.dataset.index ?? '') : '',
+        /^\/artifacts\/photos\/datasets\//,
+      );
+    } finally {
+      rmSync(onHost, { recursive: true, force: true });
+    }
   });
 
   it("maps the trainer's file:// modelUri back to the worker's side of the artifacts volume", () => {

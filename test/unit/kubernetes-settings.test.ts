@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { SpecError } from '../../scaling/validate.js';
 import { KubernetesSettings, mergeSettings, resolveKubernetesExecution } from '../../spec/kubernetes.js';
 import { loadKubernetesDefaults } from '../../executors/kubernetes/defaults.js';
-import { toLocalPath } from '../../executors/kubernetes/pod.js';
+import { candidateOnPod, toLocalPath } from '../../executors/kubernetes/pod.js';
+import { CandidateSpec } from '../../spec/candidate.js';
+import { getPreset } from '../../scaling/presets.js';
 
 const defaults = {
   image: 'registry.example.com/effscale-trainer:1',
@@ -66,4 +68,44 @@ test("a pod's paths and file:// URIs map back to the worker's side of the artifa
   assert.equal(toLocalPath(volume, '/artifacts/s/c/model'), '/srv/effscale/s/c/model');
   assert.equal(toLocalPath(volume, 'file:///artifacts/s/c/model'), 'file:///srv/effscale/s/c/model');
   assert.equal(toLocalPath(volume, '/elsewhere/model'), '/elsewhere/model', 'outside the volume: unchanged');
+});
+
+test('a candidate reads every dataset path and its index where the pod mounts them', () => {
+  const volumes = {
+    artifacts: { claimName: 'a', mountPath: '/artifacts', localPath: '/srv/effscale', readOnly: false },
+    dataset: { claimName: 'd', mountPath: '/datasets', localPath: '/mnt/data', readOnly: true },
+  };
+  const spec = CandidateSpec.parse({
+    id: 'c',
+    architecture: getPreset('micro-32'),
+    task: {
+      dataset: {
+        format: 'manifest',
+        path: '/mnt/data/imagenet/train.csv',
+        root: '/mnt/data/imagenet/train',
+        valPath: '/mnt/data/imagenet/val.csv',
+        valRoot: '/mnt/data/imagenet/val',
+        index: '/srv/effscale/searches/s1/datasets/manifest-0123',
+      },
+    },
+    training: {},
+  });
+  const onPod = candidateOnPod(spec, volumes).task.dataset;
+  assert.deepEqual(onPod, {
+    ...spec.task.dataset,
+    path: '/datasets/imagenet/train.csv',
+    root: '/datasets/imagenet/train',
+    valPath: '/datasets/imagenet/val.csv',
+    valRoot: '/datasets/imagenet/val',
+    index: '/artifacts/searches/s1/datasets/manifest-0123',
+  });
+  assert.equal(spec.task.dataset.path, '/mnt/data/imagenet/train.csv', 'the worker-side spec is left alone');
+  const folder = {
+    ...spec,
+    task: {
+      ...spec.task,
+      dataset: { format: 'image-folder' as const, path: '/mnt/data/x', valPath: '/elsewhere/v', skipCorrupt: false },
+    },
+  };
+  assert.deepEqual(candidateOnPod(folder, volumes).task.dataset, { ...folder.task.dataset, path: '/datasets/x' });
 });
