@@ -42,6 +42,13 @@ export interface PipelineGraph {
 }
 
 export const pipelineTag = 'effscale-input';
+
+/**
+ * How a raw uint8 pixel becomes the network's input in [-1, 1] (trainer/preprocess.ts): value × scale − offset.
+ * Resized values are truncated to uint8, as Python's tf.cast does, which loses half a level on average — a pass
+ * over every image to round them would cost 5 % of the pipeline; the offset puts the half level back instead.
+ */
+export const RAW_PIXEL = { scale: 1 / 127.5, offset: 1 - 0.5 / 127.5 } as const;
 /** The per-image crop seed is the fed one; the flip draws from it shifted by this constant. */
 const FLIP_SEED_OFFSET = 1013904223;
 /** The EfficientNet reference's crop sampler: the crop covers at least 10 % of the image, ten tries. */
@@ -56,7 +63,7 @@ const i64 = (graph: GraphBuilder, name: string, value: number) =>
   });
 
 export function buildPipelineGraph(options: PipelineGraphOptions): PipelineGraph {
-  const { resolution: r, channels, batchSize } = options;
+  const { resolution: r, channels } = options;
   const graph = new GraphBuilder();
   const placeholder = (name: string, dtype: DType, shape: number[]) =>
     graph.node('Placeholder', `input/${name}`, [], { dtype: t(dtype), shape: { shape } });
@@ -79,43 +86,13 @@ export function buildPipelineGraph(options: PipelineGraphOptions): PipelineGraph
   );
 
   const elementTypes: Attr = { types: [DType.uint8, DType.int32] };
-  const elementShapes = { shapes: [[r, r, channels], []] };
   const batchShapes = { shapes: [[-1, r, r, channels], [-1]] };
   const batched = { output_types: elementTypes, output_shapes: batchShapes };
   let dataset = graph.node('TensorSliceDataset', 'input/files', [paths, labels, seeds], {
     Toutput_types: { types: [DType.string, DType.int32, DType.int32] },
     output_shapes: { shapes: [[], [], [2]] },
   });
-  dataset = graph.node(
-    'ParallelMapDatasetV2',
-    'input/decode',
-    [dataset, i64(graph, 'input/parallel', options.threads)],
-    {
-      f: { func: mapFn },
-      Targuments: { types: [] },
-      output_types: elementTypes,
-      output_shapes: elementShapes,
-      deterministic: { s: 'true' },
-      preserve_cardinality: { b: true },
-      use_inter_op_parallelism: { b: true },
-    },
-  );
-  if (options.skipErrors) {
-    dataset = graph.node('IgnoreErrorsDataset', 'input/skip_corrupt', [dataset], {
-      output_types: elementTypes,
-      output_shapes: elementShapes,
-    });
-  }
-  const noRemainderDrop = graph.node('Const', 'input/drop_remainder', [], {
-    dtype: t(DType.bool),
-    value: { tensor: { dtype: DType.bool, shape: [], values: [0] } },
-  });
-  dataset = graph.node(
-    'BatchDatasetV2',
-    'input/batch',
-    [dataset, i64(graph, 'input/batch_size', batchSize), noRemainderDrop],
-    { ...batched, parallel_copy: { b: false } },
-  );
+  dataset = decodeAndBatch(graph, dataset, mapFn, options);
   dataset = graph.node(
     'PrefetchDataset',
     'input/prefetch',
@@ -155,6 +132,42 @@ export function buildPipelineGraph(options: PipelineGraphOptions): PipelineGraph
   return { savedModel, feeds: { paths, labels, seeds }, start: started, raw, normalized };
 }
 
+/**
+ * Decoding in parallel, then batching. Python tf.data's default fusion (MapAndBatchDataset: each decode writes its
+ * image straight into the batch's buffer) unless corrupt files are skipped, which needs the per-image
+ * IgnoreErrorsDataset between the two.
+ */
+function decodeAndBatch(graph: GraphBuilder, files: Endpoint, mapFn: string, options: PipelineGraphOptions): Endpoint {
+  const { resolution: r, channels } = options;
+  const types: Attr = { types: [DType.uint8, DType.int32] };
+  const element = { output_types: types, output_shapes: { shapes: [[r, r, channels], []] } };
+  const batched = { output_types: types, output_shapes: { shapes: [[-1, r, r, channels], [-1]] } };
+  const map = { f: { func: mapFn }, Targuments: { types: [] }, preserve_cardinality: { b: true } };
+  const parallel = i64(graph, 'input/parallel', options.threads);
+  const batchSize = i64(graph, 'input/batch_size', options.batchSize);
+  const keepRemainder = graph.node('Const', 'input/drop_remainder', [], {
+    dtype: t(DType.bool),
+    value: { tensor: { dtype: DType.bool, shape: [], values: [0] } },
+  });
+  if (!options.skipErrors) {
+    return graph.node('MapAndBatchDataset', 'input/decode', [files, batchSize, parallel, keepRemainder], {
+      ...map,
+      ...batched,
+    });
+  }
+  const decoded = graph.node('ParallelMapDatasetV2', 'input/decode', [files, parallel], {
+    ...map,
+    ...element,
+    deterministic: { s: 'true' },
+    use_inter_op_parallelism: { b: true },
+  });
+  const kept = graph.node('IgnoreErrorsDataset', 'input/skip_corrupt', [decoded], element);
+  return graph.node('BatchDatasetV2', 'input/batch', [kept, batchSize, keepRemainder], {
+    ...batched,
+    parallel_copy: { b: false },
+  });
+}
+
 /** The network's input convention (trainer/preprocess.ts): values in [-1, 1]; labels one-hot. */
 function normalize(graph: GraphBuilder, raw: PipelineGraph['raw'], classes: number) {
   const float = graph.node('Cast', 'input/to_float', [raw.images], { SrcT: t(DType.uint8), DstT: t(DType.float) });
@@ -163,8 +176,12 @@ function normalize(graph: GraphBuilder, raw: PipelineGraph['raw'], classes: numb
       dtype: t(DType.float),
       value: { tensor: { dtype: DType.float, shape: [], values: [value] } },
     });
-  const scaled = graph.node('Mul', 'input/scale', [float, scalar('input/inv_127_5', 1 / 127.5)], { T: t(DType.float) });
-  const images = graph.node('Sub', 'input/center', [scaled, scalar('input/one_f', 1)], { T: t(DType.float) });
+  const scaled = graph.node('Mul', 'input/scale', [float, scalar('input/scale_by', RAW_PIXEL.scale)], {
+    T: t(DType.float),
+  });
+  const images = graph.node('Sub', 'input/center', [scaled, scalar('input/offset', RAW_PIXEL.offset)], {
+    T: t(DType.float),
+  });
   const depth = graph.node('Const', 'input/classes', [], {
     dtype: t(DType.int32),
     value: { tensor: { dtype: DType.int32, shape: [], values: [classes] } },
@@ -187,10 +204,10 @@ function loadImage(fn: FunctionBuilder, options: PipelineGraphOptions): Endpoint
   const { channels, resolution: r } = options;
   const ops = new FnOps(fn);
   const contents = fn.node('ReadFile', ['path'], {}, 'contents');
-  let image: Endpoint;
+  let decoded: Endpoint;
   if (options.decode === 'jpeg') {
     const shape = fn.node('ExtractJpegShape', [contents], { output_type: t(DType.int32) }, 'image_shape');
-    image = fn.node(
+    decoded = fn.node(
       'DecodeAndCropJpeg',
       [contents, cropWindow(ops, shape, options.crop)],
       {
@@ -214,9 +231,9 @@ function loadImage(fn: FunctionBuilder, options: PipelineGraphOptions): Endpoint
     const window = cropWindow(ops, shape, options.crop);
     const begin = ops.concat([ops.slice(window, 0, 2), ops.ints([0])]);
     const size = ops.concat([ops.slice(window, 2, 2), ops.ints([-1])]);
-    image = fn.node('Slice', [whole, begin, size], { T: t(DType.uint8), Index: t(DType.int32) });
+    decoded = fn.node('Slice', [whole, begin, size], { T: t(DType.uint8), Index: t(DType.int32) });
   }
-  const batchOfOne = fn.node('ExpandDims', [image, ops.ints([0], [])], { T: t(DType.uint8), Tdim: t(DType.int32) });
+  const batchOfOne = fn.node('ExpandDims', [decoded, ops.ints([0], [])], { T: t(DType.uint8), Tdim: t(DType.int32) });
   const resize = options.interpolation === 'bicubic' ? 'ResizeBicubic' : 'ResizeBilinear';
   const resized = fn.node(
     resize,
@@ -225,10 +242,11 @@ function loadImage(fn: FunctionBuilder, options: PipelineGraphOptions): Endpoint
     'resized_images',
   );
   let pixels = fn.node('Squeeze', [resized], { T: t(DType.float), squeeze_dims: { ints: [0] } });
-  if (options.flip) pixels = randomFlip(fn, ops, pixels);
-  const rounded = fn.node('Round', [pixels], { T: t(DType.float) }, 'y');
-  const clipped = fn.node('ClipByValue', [rounded, ops.float(0), ops.float(255)], { T: t(DType.float) });
-  return fn.node('Cast', [clipped], { SrcT: t(DType.float), DstT: t(DType.uint8), Truncate: { b: false } }, 'y');
+  // A bilinear mix of uint8 pixels stays within 0–255; a bicubic one can overshoot.
+  if (options.interpolation === 'bicubic')
+    pixels = fn.node('ClipByValue', [pixels, ops.float(0), ops.float(255)], { T: t(DType.float) });
+  const image = fn.node('Cast', [pixels], { SrcT: t(DType.float), DstT: t(DType.uint8), Truncate: { b: false } }, 'y');
+  return options.flip ? randomFlip(fn, ops, image) : image;
 }
 
 /** [y, x, height, width] of the part of the image the network sees, from its [height, width, channels]. */
@@ -302,8 +320,12 @@ function randomFlip(fn: FunctionBuilder, ops: FnOps, pixels: Endpoint): Endpoint
     Tseed: t(DType.int32),
   });
   const flip = fn.node('Less', [draw, ops.float(0.5)], { T: t(DType.float) }, 'z');
-  const mirrored = fn.node('ReverseV2', [pixels, ops.ints([1])], { T: t(DType.float), Tidx: t(DType.int32) });
-  return fn.node('SelectV2', [flip, mirrored, pixels], { T: t(DType.float) });
+  // The reversed axes are [1] or none: one ReverseV2 either way, never a select over two images (a broadcast
+  // SelectV2 costs more than the decode's crop on 224-px images).
+  const count = fn.node('Cast', [flip], { SrcT: t(DType.bool), DstT: t(DType.int32), Truncate: { b: false } }, 'y');
+  const length = fn.node('Pack', [count], { N: { i: 1 }, T: t(DType.int32), axis: { i: 0 } });
+  const axes = fn.node('Slice', [ops.ints([1]), ops.ints([0]), length], { T: t(DType.int32), Index: t(DType.int32) });
+  return fn.node('ReverseV2', [pixels, axes], { T: t(DType.uint8), Tidx: t(DType.int32) });
 }
 
 /** The few int32 helpers the map function needs, spelled once. */
