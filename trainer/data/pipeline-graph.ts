@@ -82,7 +82,7 @@ export function buildPipelineGraph(options: PipelineGraphOptions): PipelineGraph
       { name: 'image', type: DType.uint8 },
       { name: 'class_id', type: DType.int32 },
     ],
-    (fn) => [loadImage(fn, options), fn.node('Identity', ['label'], { T: t(DType.int32) })],
+    (fn) => [loadImage(graph, fn, options), fn.node('Identity', ['label'], { T: t(DType.int32) })],
   );
 
   const elementTypes: Attr = { types: [DType.uint8, DType.int32] };
@@ -200,26 +200,14 @@ function normalize(graph: GraphBuilder, raw: PipelineGraph['raw'], classes: numb
 }
 
 /** The map function's body: one file's bytes to one R×R×C uint8 image. */
-function loadImage(fn: FunctionBuilder, options: PipelineGraphOptions): Endpoint {
+function loadImage(graph: GraphBuilder, fn: FunctionBuilder, options: PipelineGraphOptions): Endpoint {
   const { channels, resolution: r } = options;
   const ops = new FnOps(fn);
   const contents = fn.node('ReadFile', ['path'], {}, 'contents');
   let decoded: Endpoint;
   if (options.decode === 'jpeg') {
     const shape = fn.node('ExtractJpegShape', [contents], { output_type: t(DType.int32) }, 'image_shape');
-    decoded = fn.node(
-      'DecodeAndCropJpeg',
-      [contents, cropWindow(ops, shape, options.crop)],
-      {
-        channels: { i: channels },
-        ratio: { i: 1 },
-        fancy_upscaling: { b: true },
-        try_recover_truncated: { b: false },
-        acceptable_fraction: { f: 1 },
-        dct_method: { s: '' },
-      },
-      'image',
-    );
+    decoded = decodeJpegWindow(graph, fn, ops, contents, cropWindow(ops, shape, options.crop), options);
   } else {
     const whole = fn.node(
       'DecodeImage',
@@ -247,6 +235,77 @@ function loadImage(fn: FunctionBuilder, options: PipelineGraphOptions): Endpoint
     pixels = fn.node('ClipByValue', [pixels, ops.float(0), ops.float(255)], { T: t(DType.float) });
   const image = fn.node('Cast', [pixels], { SrcT: t(DType.float), DstT: t(DType.uint8), Truncate: { b: false } }, 'y');
   return options.flip ? randomFlip(fn, ops, image) : image;
+}
+
+/** The JPEG decoder's scale factors: it can decode at 1/2, 1/4 or 1/8 of the size directly. */
+const JPEG_RATIOS = [1, 2, 4, 8];
+
+/**
+ * Decodes a JPEG's crop window at the largest decoder scale that still leaves the window's short side at least
+ * the resolution: a 12-megapixel photo costs the memory and the time of a small one, and the resize that follows
+ * only ever shrinks. The scale is a static attribute of the op, so a Case picks one decode per scale; the window
+ * is in the scaled image's pixels.
+ */
+function decodeJpegWindow(
+  graph: GraphBuilder,
+  fn: FunctionBuilder,
+  ops: FnOps,
+  contents: Endpoint,
+  window: Endpoint,
+  options: PipelineGraphOptions,
+): Endpoint {
+  const args = [
+    { name: 'contents', type: DType.string },
+    { name: 'window', type: DType.int32 },
+  ];
+  const branches = JPEG_RATIOS.map((ratio) =>
+    graph.function(`effscale_decode_jpeg_1_${ratio}`, args, [{ name: 'image', type: DType.uint8 }], (branch) => {
+      const scaled =
+        ratio === 1
+          ? 'window'
+          : branch.node(
+              'FloorDiv',
+              ['window', new FnOps(branch).ints([ratio, ratio, ratio, ratio])],
+              { T: t(DType.int32) },
+              'z',
+            );
+      const attrs = {
+        channels: { i: options.channels },
+        ratio: { i: ratio },
+        fancy_upscaling: { b: true },
+        try_recover_truncated: { b: false },
+        acceptable_fraction: { f: 1 },
+        dct_method: { s: '' },
+      };
+      return [branch.node('DecodeAndCropJpeg', ['contents', scaled], attrs, 'image')];
+    }),
+  );
+  const short = fn.node('Min', [ops.slice(window, 2, 2), ops.ints([0], [])], {
+    T: t(DType.int32),
+    Tidx: t(DType.int32),
+    keep_dims: { b: false },
+  });
+  const fits = JPEG_RATIOS.slice(1).map((ratio) => {
+    const big = fn.node(
+      'GreaterEqual',
+      [short, ops.ints([ratio * options.resolution], [])],
+      { T: t(DType.int32) },
+      'z',
+    );
+    return fn.node('Cast', [big], { SrcT: t(DType.bool), DstT: t(DType.int32), Truncate: { b: false } }, 'y');
+  });
+  const scale = fn.node('AddN', fits, { N: { i: fits.length }, T: t(DType.int32) }, 'sum');
+  return fn.node(
+    'Case',
+    [scale, contents, window],
+    {
+      Tin: { types: [DType.string, DType.int32] },
+      Tout: { types: [DType.uint8] },
+      branches: { funcs: branches },
+      output_shapes: { shapes: [[-1, -1, options.channels]] },
+    },
+    'output',
+  );
 }
 
 /** [y, x, height, width] of the part of the image the network sees, from its [height, width, channels]. */

@@ -33,6 +33,7 @@ export type Attr =
   | { types: DType[] }
   | { shapes: number[][] }
   | { func: string }
+  | { funcs: string[] }
   | { tensor: ConstTensor };
 
 /** A constant's value: numbers of a shape (empty shape = scalar); int64 values must fit a double exactly. */
@@ -206,17 +207,24 @@ function attrValue(attr: Attr): any {
   else if ('b' in attr) value.setB(attr.b);
   else if ('s' in attr) value.setS(new TextEncoder().encode(attr.s));
   else if ('tensor' in attr) value.setTensor(tensorProto(attr.tensor));
-  else if ('func' in attr) {
-    const func = new pb.NameAttrList();
-    func.setName(attr.func);
-    value.setFunc(func);
-  } else value.setList(listValue(attr));
+  else if ('func' in attr) value.setFunc(nameAttrList(attr.func));
+  else value.setList(listValue(attr));
   return value;
 }
 
-function listValue(attr: { ints: number[] } | { floats: number[] } | { types: DType[] } | { shapes: number[][] }) {
+type ListAttr =
+  { ints: number[] } | { floats: number[] } | { types: DType[] } | { shapes: number[][] } | { funcs: string[] };
+
+function nameAttrList(name: string): any {
+  const func = new pb.NameAttrList();
+  func.setName(name);
+  return func;
+}
+
+function listValue(attr: ListAttr) {
   const list = new pb.AttrValue.ListValue();
-  if ('ints' in attr) for (const i of attr.ints) list.addI(i);
+  if ('funcs' in attr) for (const f of attr.funcs) list.addFunc(nameAttrList(f));
+  else if ('ints' in attr) for (const i of attr.ints) list.addI(i);
   else if ('floats' in attr) for (const f of attr.floats) list.addF(f);
   else if ('types' in attr) for (const t of attr.types) list.addType(t);
   else for (const dims of attr.shapes) list.addShape(tensorShape(dims));

@@ -124,12 +124,21 @@ test('crops and resizes match Python TensorFlow on the same image', async () => 
   const index = await indexImageFolder(join(photos, 'train'));
   const file = new TextDecoder().decode(index.pathBytes(0));
   const seed = [123, 7];
-  for (const crop of [
-    { kind: 'center' as const, fraction: 0.875 },
-    { kind: 'random-resized' as const, area: [0.08, 1] as [number, number], aspect: [0.75, 4 / 3] as [number, number] },
-  ]) {
+  const center = { kind: 'center' as const, fraction: 0.875 };
+  const random = {
+    kind: 'random-resized' as const,
+    area: [0.08, 1] as [number, number],
+    aspect: [0.75, 4 / 3] as [number, number],
+  };
+  // At 16 px the decoder scales a 300–500 px JPEG by 1/8, at 64 px by 1/4 or 1/2, at 256 px not at all.
+  for (const [crop, size] of [
+    [center, 64],
+    [center, 16],
+    [center, 256],
+    [random, 64],
+  ] as const) {
     const pipeline = ImagePipeline.create(tf, {
-      resolution: 64,
+      resolution: size,
       channels: 3,
       classes: 4,
       batchSize: 1,
@@ -147,19 +156,22 @@ test('crops and resizes match Python TensorFlow on the same image', async () => 
     const ours = pixelsOf(batch.images);
     tf.dispose([batch.images, batch.labels]);
     pipeline.dispose();
-    const { stdout } = await run(PYTHON, ['-c', PYTHON_CROP, file, JSON.stringify({ crop, seed, size: 64 })], {
+    const { stdout } = await run(PYTHON, ['-c', PYTHON_CROP, file, JSON.stringify({ crop, seed, size })], {
       env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' },
       maxBuffer: 1 << 24,
     });
     const theirs = Uint8Array.from(JSON.parse(stdout.trim().split('\n').pop() ?? '[]') as number[]);
-    assert.equal(theirs.length, ours.length, `${crop.kind}: same shape`);
+    assert.equal(theirs.length, ours.length, `${crop.kind} at ${size} px: same shape`);
     let worst = 0;
     for (let i = 0; i < ours.length; i++) worst = Math.max(worst, Math.abs(ours[i] - theirs[i]));
-    assert.equal(worst, 0, `${crop.kind}: the pixels of Python TF's (off by up to ${worst})`);
+    assert.equal(worst, 0, `${crop.kind} at ${size} px: the pixels of Python TF's (off by up to ${worst})`);
   }
 });
 
-/** The reference: the EfficientNet crops with Python TF's own ops, cast to uint8 as our pipeline does. */
+/**
+ * The reference: the EfficientNet crops with Python TF's own ops, decoded at the JPEG scale that keeps the crop at
+ * least `size` pixels and cast to uint8, as our pipeline does.
+ */
 const PYTHON_CROP = `
 import sys, json, tensorflow as tf
 path, opts = sys.argv[1], json.loads(sys.argv[2])
@@ -172,7 +184,8 @@ else:
         min_object_covered=0.1, aspect_ratio_range=crop['aspect'], area_range=crop['area'], max_attempts=10,
         use_image_if_no_bounding_boxes=True)
     window = [int(begin[0]), int(begin[1]), int(size[0]), int(size[1])]
-image = tf.io.decode_and_crop_jpeg(data, window, channels=3)
+ratio = max(r for r in (1, 2, 4, 8) if r == 1 or min(window[2], window[3]) >= r * opts['size'])
+image = tf.io.decode_and_crop_jpeg(data, [v // ratio for v in window], channels=3, ratio=ratio)
 image = tf.image.resize(image, [opts['size'], opts['size']], method='bilinear')
 print(json.dumps(tf.cast(image, tf.uint8).numpy().flatten().tolist()))
 `;
@@ -235,4 +248,43 @@ test('trainers read the index the plan step wrote, without opening the dataset f
     'without the index the (gone) folder would be walked',
   );
   assert.ok(CandidateSpec.safeParse(spec('x', task.dataset)).success);
+});
+
+/** Peak RSS of a training in a process of its own (`effscale train --json`). */
+async function trainedRss(specFile: string, out: string): Promise<number> {
+  const { stdout } = await run(
+    process.execPath,
+    ['bin/effscale.js', 'train', '--spec', specFile, '--out', out, '--json'],
+    {
+      maxBuffer: 1 << 24,
+    },
+  );
+  return (JSON.parse(stdout) as { peakRssBytes: number }).peakRssBytes;
+}
+
+test('12-megapixel photos train in the memory of small ones (the JPEG decoder scales the crop down)', async () => {
+  const large = await photoFolder({ classes: 4, train: 32, val: 8, large: 32 });
+  const small = await photoFolder({ classes: 4, train: 32, val: 8 });
+  const dir = await tempDir('memory');
+  const rss: number[] = [];
+  for (const [name, photos] of [
+    ['large', large],
+    ['small', small],
+  ] as const) {
+    const file = join(dir, `${name}.json`);
+    const dataset = { format: 'image-folder', path: join(photos, 'train'), valPath: join(photos, 'val') };
+    await writeFile(
+      file,
+      JSON.stringify({
+        ...spec(name, dataset as TaskInput['dataset'], { augment: { flip: true, randomResizedCrop: {} } }),
+      }),
+    );
+    rss.push(await trainedRss(file, join(dir, name)));
+  }
+  const [withLarge, withSmall] = rss;
+  // Decoding whole 12 MP images would hold 36 MB per decode thread on top of the small run's peak.
+  assert.ok(
+    withLarge - withSmall < 40 * 2 ** 20,
+    `peak RSS with 12 MP photos ${(withLarge / 2 ** 20).toFixed(0)} MiB vs ${(withSmall / 2 ** 20).toFixed(0)} MiB`,
+  );
 });
