@@ -2,7 +2,7 @@ import { access, constants, mkdir } from 'node:fs/promises';
 import { openTaskData } from '../trainer/data/dataset.js';
 import { buildDatasetIndexes, datasetIndexDir, writeDatasetIndexes } from '../trainer/data/dataset-index.js';
 import { splitCount } from '../trainer/data/input.js';
-import { isImageFiles, type Dataset } from '../spec/task.js';
+import { isImageFiles, type ImageFilesDataset } from '../spec/task.js';
 import { DatasetError } from '../trainer/data/source.js';
 import { SpecError } from '../scaling/validate.js';
 import type { SearchSpec } from '../spec/search.js';
@@ -50,7 +50,7 @@ export async function checkSearchInputs(
 }
 
 /** Builds the dataset's index into its folder under `root`; returns the dataset pointing at it. */
-async function indexed(dataset: Extract<Dataset, { format: 'image-folder' | 'manifest' }>, root: string) {
+async function indexed(dataset: ImageFilesDataset, root: string) {
   const dir = datasetIndexDir(root, dataset);
   await writeDatasetIndexes(await buildDatasetIndexes(dataset), dir);
   return { ...dataset, index: dir };

@@ -61,6 +61,7 @@ function pipelineRate(index: ImageIndex, threads: number, batches: number): numb
     flip: true,
     interpolation: 'bilinear',
     skipErrors: false,
+    source: { kind: 'files' },
   });
   const n = index.count;
   let epoch = 0;
@@ -69,7 +70,7 @@ function pipelineRate(index: ImageIndex, threads: number, batches: number): numb
     for (let i = 0; i < n; i++) [seeds[2 * i], seeds[2 * i + 1]] = [epoch, i];
     const paths = Array.from({ length: n }, (_, i) => index.pathBytes((i * 7919 + epoch) % n));
     const labels = Int32Array.from({ length: n }, (_, i) => index.label((i * 7919 + epoch) % n));
-    pipeline.start({ paths, labels, seeds });
+    pipeline.start({ kind: 'files', paths, labels, seeds });
     epoch++;
   };
   const perPass = Math.floor(n / BATCH);

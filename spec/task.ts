@@ -45,6 +45,31 @@ export const Dataset = z.discriminatedUnion('format', [
     })
     .strict(),
   z
+    .object({
+      format: z.literal('tfrecord'),
+      path: z.string().describe('training shards of tf.train.Example records: a folder, or a pattern (train-*)'),
+      valPath: z.string().describe('validation shards, the same way'),
+      imageKey: z.string().default('image/encoded'),
+      labelKey: z.string().default('image/class/label').describe('an int64 feature'),
+      labelOffset: z
+        .number()
+        .int()
+        .default(0)
+        .describe("subtracted from the label: 1 for the ImageNet shards of TensorFlow's scripts (0 is background)"),
+      encoding: z
+        .enum(['jpeg', 'any'])
+        .default('jpeg')
+        .describe('jpeg: every image is a JPEG, decoded inside its crop; any: PNG, GIF, BMP and WebP too'),
+      shuffleBuffer: z
+        .number()
+        .int()
+        .min(0)
+        .default(1024)
+        .describe('training records mixed in memory, after the shard order is shuffled (each holds one image)'),
+      ...imageFiles,
+    })
+    .strict(),
+  z
     .object({ format: z.literal('cifar10'), path: z.string().describe('folder of the CIFAR-10 binary batches') })
     .strict(),
 ]);
@@ -128,15 +153,17 @@ export const Task = z
       ctx.addIssue({
         code: 'custom',
         path: ['augment', 'randomResizedCrop'],
-        message: 'applies to image files (image-folder, manifest), not to IDX or CIFAR arrays',
+        message: 'applies to image files (image-folder, manifest, tfrecord), not to IDX or CIFAR arrays',
       });
   });
 export type Task = z.infer<typeof Task>;
 export type TaskInput = z.input<typeof Task>;
 
-/** Datasets of image files, which the TensorFlow input pipeline decodes (IDX and CIFAR are arrays read in JS). */
-export function isImageFiles(dataset: Dataset): dataset is Extract<Dataset, { format: 'image-folder' | 'manifest' }> {
-  return dataset.format === 'image-folder' || dataset.format === 'manifest';
+/** Datasets of encoded images, which the TensorFlow input pipeline decodes (IDX and CIFAR are arrays read in JS). */
+export type ImageFilesDataset = Extract<Dataset, { format: 'image-folder' | 'manifest' | 'tfrecord' }>;
+
+export function isImageFiles(dataset: Dataset): dataset is ImageFilesDataset {
+  return dataset.format === 'image-folder' || dataset.format === 'manifest' || dataset.format === 'tfrecord';
 }
 
 export const Training = z

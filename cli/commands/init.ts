@@ -11,7 +11,7 @@ name: my-search # lowercase, digits, dashes: part of the workflow id and the mod
 baseline: micro-28
 
 task:
-  dataset: { format: fashion-mnist, path: /usr/share/datasets/fashion-mnist } # or idx | image-folder | manifest | cifar10
+  dataset: { format: fashion-mnist, path: /usr/share/datasets/fashion-mnist } # or idx | image-folder | manifest | tfrecord | cifar10
   # image files: { format: image-folder, path: /data/train, valPath: /data/val }, and the EfficientNet recipe:
   # augment: { flip: true, randomResizedCrop: { area: [0.08, 1], aspect: [0.75, 1.333] }, cropPct: 0.875 }
   metric: accuracy # accuracy is maximized; loss and error are minimized

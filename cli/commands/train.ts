@@ -18,7 +18,7 @@ interface TrainFlags {
   noop?: boolean;
   id?: string;
   preset?: string;
-  dataset?: 'fashion-mnist' | 'idx' | 'image-folder' | 'manifest' | 'cifar10';
+  dataset?: 'fashion-mnist' | 'idx' | 'image-folder' | 'manifest' | 'tfrecord' | 'cifar10';
   flip?: boolean;
   randomResizedCrop?: boolean;
   dataPath?: string;
@@ -214,6 +214,7 @@ export function registerTrain(program: Command): void {
         'idx',
         'image-folder',
         'manifest',
+        'tfrecord',
         'cifar10',
       ]),
     )

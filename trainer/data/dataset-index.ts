@@ -1,19 +1,23 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { Dataset } from '../../spec/task.js';
+import type { ImageFilesDataset } from '../../spec/task.js';
 import { indexImageFolder, indexManifest, readImageIndex, writeImageIndex, type ImageIndex } from './image-index.js';
+import { indexShards, readShardIndex, writeShardIndex, type ShardIndex } from './tfrecord-index.js';
 
-type ImageFilesDataset = Extract<Dataset, { format: 'image-folder' | 'manifest' }>;
+type FilesDataset = Extract<ImageFilesDataset, { format: 'image-folder' | 'manifest' }>;
+type RecordsDataset = Extract<ImageFilesDataset, { format: 'tfrecord' }>;
 
-/** The indexes of an image-file dataset: its training files, and its validation files when it has its own. */
-export interface DatasetIndexes {
-  train: ImageIndex;
-  validation?: ImageIndex;
-}
+/**
+ * The indexes of an image dataset: its training files and, when it has its own, its validation files; or, for
+ * TFRecord shards, the records each shard holds.
+ */
+export type DatasetIndexes =
+  | { kind: 'files'; train: ImageIndex; validation?: ImageIndex }
+  | { kind: 'records'; train: ShardIndex; validation: ShardIndex };
 
-const TRAIN_FILE = 'train.index';
-const VALIDATION_FILE = 'validation.index';
+const FILES = { train: 'train.index', validation: 'validation.index' };
+const SHARDS = { train: 'train.shards.json', validation: 'validation.shards.json' };
 
 /**
  * The folder, under `root`, that holds a dataset's index: named by what identifies the dataset (format, paths,
@@ -25,31 +29,37 @@ export function datasetIndexDir(root: string, dataset: ImageFilesDataset): strin
   return join(root, `${dataset.format}-${key}`);
 }
 
-/** Walks the dataset's folders or manifests once, checking every file's signature. */
+/** Walks the dataset's folders or manifests once, checking every file's signature; or counts the shards' records. */
 export async function buildDatasetIndexes(dataset: ImageFilesDataset): Promise<DatasetIndexes> {
+  if (dataset.format === 'tfrecord') {
+    return { kind: 'records', train: await indexShards(dataset.path), validation: await indexShards(dataset.valPath) };
+  }
   const { skipCorrupt } = dataset;
   if (dataset.format === 'image-folder') {
     const train = await indexImageFolder(dataset.path, { skipCorrupt });
-    if (!dataset.valPath) return { train };
-    return {
-      train,
-      validation: await indexImageFolder(dataset.valPath, { skipCorrupt, classNames: train.classNames }),
-    };
+    if (!dataset.valPath) return { kind: 'files', train };
+    const validation = await indexImageFolder(dataset.valPath, { skipCorrupt, classNames: train.classNames });
+    return { kind: 'files', train, validation };
   }
   const train = await indexManifest(dataset.path, { skipCorrupt, ...(dataset.root && { root: dataset.root }) });
-  if (!dataset.valPath) return { train };
+  if (!dataset.valPath) return { kind: 'files', train };
   const validation = await indexManifest(dataset.valPath, {
     skipCorrupt,
     classNames: train.classNames,
     ...(dataset.valRoot && { root: dataset.valRoot }),
   });
-  return { train, validation };
+  return { kind: 'files', train, validation };
 }
 
 export async function writeDatasetIndexes(indexes: DatasetIndexes, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await writeImageIndex(indexes.train, join(dir, TRAIN_FILE));
-  if (indexes.validation) await writeImageIndex(indexes.validation, join(dir, VALIDATION_FILE));
+  if (indexes.kind === 'records') {
+    await writeShardIndex(indexes.train, join(dir, SHARDS.train));
+    await writeShardIndex(indexes.validation, join(dir, SHARDS.validation));
+    return;
+  }
+  await writeImageIndex(indexes.train, join(dir, FILES.train));
+  if (indexes.validation) await writeImageIndex(indexes.validation, join(dir, FILES.validation));
 }
 
 /**
@@ -57,15 +67,25 @@ export async function writeDatasetIndexes(indexes: DatasetIndexes, dir: string):
  * resolve against the dataset's folders as this process names them, which a pod's mounts may change.
  */
 export async function loadDatasetIndexes(dataset: ImageFilesDataset): Promise<DatasetIndexes> {
-  if (!dataset.index) return buildDatasetIndexes(dataset);
+  const dir = dataset.index;
+  if (!dir) return buildDatasetIndexes(dataset);
+  if (dataset.format === 'tfrecord') return loadShardIndexes(dataset, dir);
   const roots = dataRoots(dataset);
-  const train = await readImageIndex(join(dataset.index, TRAIN_FILE), roots.train);
-  if (!dataset.valPath) return { train };
-  return { train, validation: await readImageIndex(join(dataset.index, VALIDATION_FILE), roots.validation) };
+  const train = await readImageIndex(join(dir, FILES.train), roots.train);
+  if (!dataset.valPath) return { kind: 'files', train };
+  return { kind: 'files', train, validation: await readImageIndex(join(dir, FILES.validation), roots.validation) };
+}
+
+async function loadShardIndexes(dataset: RecordsDataset, dir: string): Promise<DatasetIndexes> {
+  return {
+    kind: 'records',
+    train: await readShardIndex(join(dir, SHARDS.train), dataset.path),
+    validation: await readShardIndex(join(dir, SHARDS.validation), dataset.valPath),
+  };
 }
 
 /** The folders a dataset's relative paths hang from: the image folders, or the manifests' roots. */
-function dataRoots(dataset: ImageFilesDataset): { train: string; validation?: string } {
+function dataRoots(dataset: FilesDataset): { train: string; validation?: string } {
   if (dataset.format === 'image-folder')
     return { train: resolve(dataset.path), validation: dataset.valPath && resolve(dataset.valPath) };
   const rootOf = (manifest: string, root: string | undefined) => resolve(root ?? dirname(manifest));

@@ -1,11 +1,12 @@
 import type { Architecture } from '../../scaling/architecture.js';
-import { isImageFiles, type Task } from '../../spec/task.js';
+import { isImageFiles, type ImageFilesDataset, type Task } from '../../spec/task.js';
 import { openCifarSplit } from './cifar.js';
 import { loadDatasetIndexes } from './dataset-index.js';
 import { type SkipReport } from './image-index.js';
 import { describeSkipped } from './image-index-build.js';
 import { openIdxSplit } from './idx.js';
-import { splitCount, type ArraySplit, type FileSplit, type Split } from './input.js';
+import { splitCount, type ArraySplit, type FileSplit, type RecordSplit, type Split } from './input.js';
+import { shardCount, type ShardIndex } from './tfrecord-index.js';
 import { permutation, seededRandom } from './random.js';
 import { DatasetError, subset, type ImageSource } from './source.js';
 
@@ -26,8 +27,10 @@ const LIMIT_SEED = 0x11a1;
 function limited(split: Split, limit: number | undefined, seed: number, name: string): Split {
   const count = splitCount(split);
   if (limit === undefined || limit >= count) return split;
-  const order = permutation(count, seededRandom(seed, LIMIT_SEED)).slice(0, limit);
   const description = `${split.description} (${name} limit ${limit})`;
+  // Records have no addressable positions: a limited pass reads the first `limit` records of its order.
+  if (split.kind === 'records') return { ...split, count: limit, description };
+  const order = permutation(count, seededRandom(seed, LIMIT_SEED)).slice(0, limit);
   if (split.kind === 'files')
     return { ...split, positions: Int32Array.from(order, (p) => split.positions[p]), description };
   return { kind: 'arrays', source: subset(split.source, order, description), description };
@@ -55,7 +58,7 @@ export async function openTaskData(task: Task, arch: Architecture, seed: number)
   let data: Omit<TaskData, 'close'>;
   let close = (): Promise<void> => Promise.resolve();
   if (isImageFiles(dataset)) {
-    data = await imageFileSplits(task, arch, seed);
+    data = await imageFileSplits(task, dataset, arch, seed);
   } else {
     const cifar = dataset.format === 'cifar10';
     const open = (test: boolean) =>
@@ -83,9 +86,28 @@ export async function openTaskData(task: Task, arch: Architecture, seed: number)
   };
 }
 
-async function imageFileSplits(task: Task, arch: Architecture, seed: number): Promise<Omit<TaskData, 'close'>> {
-  const dataset = task.dataset as Extract<Task['dataset'], { format: 'image-folder' | 'manifest' }>;
+async function imageFileSplits(
+  task: Task,
+  dataset: ImageFilesDataset,
+  arch: Architecture,
+  seed: number,
+): Promise<Omit<TaskData, 'close'>> {
   const indexes = await loadDatasetIndexes(dataset);
+  if (indexes.kind === 'records') {
+    const records = (shards: ShardIndex, description: string): RecordSplit => ({
+      kind: 'records',
+      shards,
+      count: shardCount(shards),
+      description,
+    });
+    return {
+      train: records(indexes.train, dataset.path),
+      validation: records(indexes.validation, dataset.valPath ?? ''),
+      // Records carry class numbers only.
+      classNames: Array.from({ length: arch.classes }, (_, i) => String(i)),
+      skipped: [],
+    };
+  }
   const { train: index, validation: valIndex } = indexes;
   const classNames = [...index.classNames];
   if (classNames.length !== arch.classes) {

@@ -5,8 +5,10 @@ import { isImageFiles, type Task } from '../../spec/task.js';
 import type { Tf } from '../tf.js';
 import { batchCount, batches, type Batch } from './batches.js';
 import type { ImageIndex } from './image-index.js';
-import { ImagePipeline, type BatchForm } from './pipeline.js';
-import type { CropRule } from './pipeline-graph.js';
+import { ImagePipeline, type BatchForm, type PipelineBatch } from './pipeline.js';
+import type { CropRule } from './pipeline-decode.js';
+import type { SourceOptions } from './pipeline-sources.js';
+import { shardPaths, type ShardIndex } from './tfrecord-index.js';
 import { permutation, seededRandom } from './random.js';
 import { DatasetError, type ImageSource } from './source.js';
 
@@ -50,10 +52,20 @@ export interface ArraySplit {
   description: string;
 }
 
-export type Split = FileSplit | ArraySplit;
+/** A split of TFRecord shards: `count` records per pass (all of them, or a limit). */
+export interface RecordSplit {
+  kind: 'records';
+  shards: ShardIndex;
+  count: number;
+  description: string;
+}
 
-export const splitCount = (split: Split): number =>
-  split.kind === 'files' ? split.positions.length : split.source.count;
+export type Split = FileSplit | ArraySplit | RecordSplit;
+
+export function splitCount(split: Split): number {
+  if (split.kind === 'files') return split.positions.length;
+  return split.kind === 'records' ? split.count : split.source.count;
+}
 
 export interface InputSettings {
   tf: Tf;
@@ -65,7 +77,8 @@ export interface InputSettings {
 
 /** The batches of a split for training (`augment`) or evaluation. */
 export function splitInput(split: Split, settings: InputSettings, augment: boolean): SplitInput {
-  return split.kind === 'files' ? filesInput(split, settings, augment) : arraysInput(split.source, settings);
+  if (split.kind === 'arrays') return arraysInput(split.source, settings);
+  return split.kind === 'files' ? filesInput(split, settings, augment) : recordsInput(split, settings, augment);
 }
 
 /** Array datasets keep the JavaScript batcher: the wait is the time it takes to build each batch. */
@@ -92,27 +105,41 @@ function arraysInput(source: ImageSource, { tf, architecture, task, batchSize }:
   };
 }
 
-function filesInput(split: FileSplit, settings: InputSettings, augment: boolean): SplitInput {
-  const { tf, architecture, task, batchSize, form } = settings;
-  const { index, positions } = split;
-  const allJpeg = Object.keys(index.formatCounts()).every((f) => f === 'jpeg');
+/** The pipeline of an image split: the EfficientNet crops for training (`augment`), the center crop else. */
+function imagePipeline(settings: InputSettings, augment: boolean, decode: 'jpeg' | 'any', source: SourceOptions) {
+  const { tf, architecture, task, batchSize } = settings;
   const crop: CropRule =
     augment && task.augment.randomResizedCrop
       ? { kind: 'random-resized', ...task.augment.randomResizedCrop }
       : { kind: 'center', fraction: task.augment.cropPct };
-  const pipeline = ImagePipeline.create(tf, {
+  return ImagePipeline.create(tf, {
     resolution: architecture.resolution,
     channels: architecture.inputChannels === 1 ? 1 : 3,
     classes: architecture.classes,
     batchSize,
     threads: task.input.threads ?? inputThreads(),
     prefetch: task.input.prefetch,
-    decode: allJpeg ? 'jpeg' : 'any',
+    decode,
     crop,
     flip: augment && task.augment.flip,
     interpolation: task.augment.interpolation,
+    source,
     skipErrors: isImageFiles(task.dataset) && task.dataset.skipCorrupt,
   });
+}
+
+/** A batch as the engine takes it, from what the pipeline fetched. */
+function engineBatch(form: BatchForm, got: PipelineBatch): Batch {
+  return form === 'raw'
+    ? { form, xs: got.images, ys: got.labels, size: got.size }
+    : { form, xs: got.images, ys: got.labels, labels: got.classIds ?? new Int32Array(0), size: got.size };
+}
+
+function filesInput(split: FileSplit, settings: InputSettings, augment: boolean): SplitInput {
+  const { tf, batchSize, form } = settings;
+  const { index, positions } = split;
+  const allJpeg = Object.keys(index.formatCounts()).every((f) => f === 'jpeg');
+  const pipeline = imagePipeline(settings, augment, allJpeg ? 'jpeg' : 'any', { kind: 'files' });
   const count = positions.length;
   let skipped = 0;
   return {
@@ -134,7 +161,7 @@ function filesInput(split: FileSplit, settings: InputSettings, augment: boolean)
         seeds[2 * k] = epochSeed;
         seeds[2 * k + 1] = first + k;
       }
-      pipeline.start({ paths, labels, seeds });
+      pipeline.start({ kind: 'files', paths, labels, seeds });
       let waited = (performance.now() - t0) / 1000;
       skipped = 0;
       let read = 0;
@@ -145,17 +172,78 @@ function filesInput(split: FileSplit, settings: InputSettings, augment: boolean)
         waited = 0;
         if (!got) break;
         read += got.size;
-        const batch: Batch =
-          form === 'raw'
-            ? { form, xs: got.images, ys: got.labels, size: got.size }
-            : { form, xs: got.images, ys: got.labels, labels: got.classIds ?? new Int32Array(0), size: got.size };
-        yield { batch, waitSeconds };
+        yield { batch: engineBatch(form, got), waitSeconds };
       }
       skipped = n - read;
     },
     skippedInLastPass: () => skipped,
     dispose: () => pipeline.dispose(),
   };
+}
+
+/**
+ * TFRecord shards: each pass reads the shards in an order shuffled by (seed, epoch) and mixes their records through
+ * the dataset's shuffle buffer, seeded the same way, so a pass is the same in every run; a resumed epoch skips the
+ * records of its finished batches. Records cannot be told apart by name, so a bad one fails with TensorFlow's
+ * reason (or is skipped with skipCorrupt).
+ */
+function recordsInput(split: RecordSplit, settings: InputSettings, augment: boolean): SplitInput {
+  const { task, batchSize, form } = settings;
+  const dataset = task.dataset as Extract<Task['dataset'], { format: 'tfrecord' }>;
+  const pipeline = imagePipeline(settings, augment, dataset.encoding, {
+    kind: 'records',
+    labelOffset: dataset.labelOffset,
+    shuffleBuffer: augment ? dataset.shuffleBuffer : 0,
+    imageKey: dataset.imageKey,
+    labelKey: dataset.labelKey,
+  });
+  const shards = shardPaths(split.shards);
+  let skipped = 0;
+  return {
+    count: split.count,
+    async *epoch({ shuffle, startBatch = 0 }) {
+      const t0 = performance.now();
+      const order = shuffle ? permutation(shards.length, seededRandom(shuffle.seed, shuffle.epoch)) : undefined;
+      const key = shuffle ? seededRandom(shuffle.seed, shuffle.epoch, 0xc809) : () => 0;
+      const encoder = new TextEncoder();
+      pipeline.start({
+        kind: 'records',
+        shards: (order ?? shards.map((_, i) => i)).map((i) => encoder.encode(shards[i])),
+        shuffleSeed: (key() * 2 ** 31) | 0,
+        epochSeed: (key() * 2 ** 31) | 0,
+        skip: startBatch * batchSize,
+        take: split.count,
+      });
+      let waited = (performance.now() - t0) / 1000;
+      let read = 0;
+      for (let b = startBatch; b < batchCount(split, batchSize); b++) {
+        const t1 = performance.now();
+        const got = nextOrRecordError(pipeline, form, split.description);
+        const waitSeconds = waited + (performance.now() - t1) / 1000;
+        waited = 0;
+        if (!got) break;
+        read += got.size;
+        yield { batch: engineBatch(form, got), waitSeconds };
+      }
+      skipped = Math.max(0, split.count - startBatch * batchSize - read);
+    },
+    skippedInLastPass: () => skipped,
+    dispose: () => pipeline.dispose(),
+  };
+}
+
+function nextOrRecordError(pipeline: ImagePipeline, form: BatchForm, description: string) {
+  try {
+    return pipeline.next(form);
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message.split('\n')[0] : String(error)).replace(
+      /^Session fail to run with error: /,
+      '',
+    );
+    throw new DatasetError(
+      `${description}: a record cannot be read or decoded: ${reason} (skipCorrupt: true skips such records)`,
+    );
+  }
 }
 
 /**

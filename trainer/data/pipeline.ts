@@ -7,13 +7,14 @@ type Tensor = import('@tensorflow/tfjs-node').Tensor;
 /** How an engine takes its batches: raw uint8 pixels (normalized inside its graph) or the network's float input. */
 export type BatchForm = 'raw' | 'normalized';
 
-/** One pass of files to read: each file's path (UTF-8 bytes), class id, and the [2] seed of its random draws. */
-export interface PipelinePass {
-  paths: Uint8Array[];
-  labels: Int32Array;
-  /** Row-major [n, 2]. */
-  seeds: Int32Array;
-}
+/**
+ * One pass to read: files, each with its path (UTF-8 bytes), class id and the [2] seed of its random draws
+ * (row-major [n, 2]); or TFRecord shards in the pass's order, with the seeds of the record shuffle and of the
+ * images, how many records a resumed pass skips and how many it reads (-1: all).
+ */
+export type PipelinePass =
+  | { kind: 'files'; paths: Uint8Array[]; labels: Int32Array; seeds: Int32Array }
+  | { kind: 'records'; shards: Uint8Array[]; shuffleSeed: number; epochSeed: number; skip: number; take: number };
 
 export interface PipelineBatch {
   images: Tensor;
@@ -47,16 +48,34 @@ export class ImagePipeline {
 
   /** Starts reading `pass` from its first file; decoding begins at once on TensorFlow's threads. */
   start(pass: PipelinePass): void {
+    const fed = this.feedsOf(pass);
+    const fetched = this.session.run(fed, [this.graph.start]);
+    this.tf.dispose([...fetched, ...this.fed]);
+    this.fed = fed.map(([, tensor]) => tensor);
+  }
+
+  private feedsOf(pass: PipelinePass): [string, Tensor][] {
     const { tf } = this;
-    const n = pass.labels.length;
-    const feeds: [string, Tensor][] = [
-      [this.graph.feeds.paths, tf.tensor(pass.paths, [n], 'string')],
-      [this.graph.feeds.labels, tf.tensor1d(pass.labels, 'int32')],
-      [this.graph.feeds.seeds, tf.tensor2d(pass.seeds, [n, 2], 'int32')],
-    ];
-    const fetched = this.session.run(feeds, [this.graph.start]);
-    tf.dispose([...fetched, ...this.fed]);
-    this.fed = feeds.map(([, tensor]) => tensor);
+    const { feeds } = this.graph;
+    if (pass.kind === 'files' && feeds.kind === 'files') {
+      const n = pass.labels.length;
+      return [
+        [feeds.paths, tf.tensor(pass.paths, [n], 'string')],
+        [feeds.labels, tf.tensor1d(pass.labels, 'int32')],
+        [feeds.seeds, tf.tensor2d(pass.seeds, [n, 2], 'int32')],
+      ];
+    }
+    if (pass.kind === 'records' && feeds.kind === 'records') {
+      const int = (value: number) => tf.scalar(value, 'int32');
+      return [
+        [feeds.shards, tf.tensor(pass.shards, [pass.shards.length], 'string')],
+        [feeds.shuffleSeed, int(pass.shuffleSeed)],
+        [feeds.epochSeed, int(pass.epochSeed)],
+        [feeds.skip, int(pass.skip)],
+        [feeds.take, int(pass.take)],
+      ];
+    }
+    throw new Error(`a ${feeds.kind} pipeline cannot read a pass of ${pass.kind}`);
   }
 
   /**

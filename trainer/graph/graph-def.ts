@@ -34,14 +34,20 @@ export type Attr =
   | { shapes: number[][] }
   | { func: string }
   | { funcs: string[] }
+  | { strings: string[] }
   | { tensor: ConstTensor };
 
-/** A constant's value: numbers of a shape (empty shape = scalar); int64 values must fit a double exactly. */
-export interface ConstTensor {
-  dtype: typeof DType.float | typeof DType.int32 | typeof DType.int64 | typeof DType.bool;
-  shape: number[];
-  values: Float32Array | Int32Array | number[];
-}
+/**
+ * A constant's value: numbers of a shape (empty shape = scalar; int64 values must fit a double exactly), or
+ * strings.
+ */
+export type ConstTensor =
+  | {
+      dtype: typeof DType.float | typeof DType.int32 | typeof DType.int64 | typeof DType.bool;
+      shape: number[];
+      values: Float32Array | Int32Array | number[];
+    }
+  | { dtype: typeof DType.string; shape: number[]; values: string[] };
 
 /** An argument or result of a function: a name and a dtype. */
 export interface FunctionArg {
@@ -150,12 +156,21 @@ export class FunctionBuilder {
   readonly nodes: any[] = [];
   private readonly names = new Set<string>();
 
-  /** Adds a node; returns `name:<output>:0` for its (first) output argument `output`. */
-  node(op: string, inputs: Endpoint[], attrs: Record<string, Attr> = {}, output = 'output', name = op): Endpoint {
-    let unique = name;
-    for (let k = 1; this.names.has(unique); k++) unique = `${name}_${k}`;
+  /**
+   * Adds a node; returns `name:<output>:0` for its (first) output argument `output`. `control` lists nodes that
+   * must run first (in a function, what makes a check such as Assert run at all).
+   */
+  node(
+    op: string,
+    inputs: Endpoint[],
+    attrs: Record<string, Attr> = {},
+    output = 'output',
+    control: Endpoint[] = [],
+  ): Endpoint {
+    let unique = op;
+    for (let k = 1; this.names.has(unique); k++) unique = `${op}_${k}`;
     this.names.add(unique);
-    this.nodes.push(nodeDef(unique, op, inputs, attrs));
+    this.nodes.push(nodeDef(unique, op, inputs, attrs, control));
     return `${unique}:${output}:0`;
   }
 }
@@ -181,16 +196,20 @@ function tensorShape(dims: number[]): any {
   return shape;
 }
 
-function tensorProto({ dtype, shape, values }: ConstTensor): any {
+function tensorProto(constant: ConstTensor): any {
   const tensor = new pb.Tensor();
-  tensor.setDtype(dtype);
-  tensor.setTensorShape(tensorShape(shape));
+  tensor.setDtype(constant.dtype);
+  tensor.setTensorShape(tensorShape(constant.shape));
+  if (constant.dtype === DType.string) {
+    for (const value of constant.values) tensor.addStringVal(new TextEncoder().encode(value));
+    return tensor;
+  }
   // Raw little-endian content: the compact encoding for weights frozen into an exported graph.
-  tensor.setTensorContent(tensorContent(dtype, values));
+  tensor.setTensorContent(tensorContent(constant.dtype, constant.values));
   return tensor;
 }
 
-function tensorContent(dtype: ConstTensor['dtype'], values: ConstTensor['values']): Uint8Array {
+function tensorContent(dtype: DType, values: Float32Array | Int32Array | number[]): Uint8Array {
   const bytes = (typed: ArrayBufferView) => new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
   if (dtype === DType.float) return bytes(Float32Array.from(values));
   if (dtype === DType.int32) return bytes(Int32Array.from(values));
@@ -213,7 +232,12 @@ function attrValue(attr: Attr): any {
 }
 
 type ListAttr =
-  { ints: number[] } | { floats: number[] } | { types: DType[] } | { shapes: number[][] } | { funcs: string[] };
+  | { ints: number[] }
+  | { floats: number[] }
+  | { types: DType[] }
+  | { shapes: number[][] }
+  | { funcs: string[] }
+  | { strings: string[] };
 
 function nameAttrList(name: string): any {
   const func = new pb.NameAttrList();
@@ -224,6 +248,7 @@ function nameAttrList(name: string): any {
 function listValue(attr: ListAttr) {
   const list = new pb.AttrValue.ListValue();
   if ('funcs' in attr) for (const f of attr.funcs) list.addFunc(nameAttrList(f));
+  else if ('strings' in attr) for (const text of attr.strings) list.addS(new TextEncoder().encode(text));
   else if ('ints' in attr) for (const i of attr.ints) list.addI(i);
   else if ('floats' in attr) for (const f of attr.floats) list.addF(f);
   else if ('types' in attr) for (const t of attr.types) list.addType(t);

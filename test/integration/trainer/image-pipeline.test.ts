@@ -149,8 +149,14 @@ test('crops and resizes match Python TensorFlow on the same image', async () => 
       flip: false,
       interpolation: 'bilinear',
       skipErrors: false,
+      source: { kind: 'files' },
     });
-    pipeline.start({ paths: [index.pathBytes(0)], labels: Int32Array.of(0), seeds: Int32Array.from(seed) });
+    pipeline.start({
+      kind: 'files',
+      paths: [index.pathBytes(0)],
+      labels: Int32Array.of(0),
+      seeds: Int32Array.from(seed),
+    });
     const batch = pipeline.next('raw');
     assert.ok(batch);
     const ours = pixelsOf(batch.images);
@@ -286,5 +292,82 @@ test('12-megapixel photos train in the memory of small ones (the JPEG decoder sc
   assert.ok(
     withLarge - withSmall < 40 * 2 ** 20,
     `peak RSS with 12 MP photos ${(withLarge / 2 ** 20).toFixed(0)} MiB vs ${(withSmall / 2 ** 20).toFixed(0)} MiB`,
+  );
+});
+
+/** TFRecord shards of tf.train.Example, written by Python TensorFlow the way TF's ImageNet scripts do (1-based). */
+const PYTHON_SHARDS = `
+import sys, os, tensorflow as tf
+folder, out, prefix, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+classes = sorted(os.listdir(folder))
+files = [(os.path.join(folder, c, f), k) for k, c in enumerate(classes) for f in sorted(os.listdir(os.path.join(folder, c)))]
+os.makedirs(out, exist_ok=True)
+writers = [tf.io.TFRecordWriter(os.path.join(out, f'{prefix}-{i:05d}-of-{count:05d}')) for i in range(count)]
+for n, (path, label) in enumerate(files):
+    feature = {'image/encoded': tf.train.Feature(bytes_list=tf.train.BytesList(value=[open(path, 'rb').read()])),
+               'image/class/label': tf.train.Feature(int64_list=tf.train.Int64List(value=[label + 1]))}
+    writers[n % count].write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+for w in writers: w.close()
+`;
+
+async function tfrecordShards(): Promise<string> {
+  const photos = await photoFolder({ classes: 4, train: 40, val: 16 });
+  const out = await tempDir('tfrecord');
+  const env = { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' };
+  await run(PYTHON, ['-c', PYTHON_SHARDS, join(photos, 'train'), out, 'train', '4'], { env });
+  await run(PYTHON, ['-c', PYTHON_SHARDS, join(photos, 'val'), out, 'validation', '1'], { env });
+  return out;
+}
+
+test('TFRecord shards written by Python TF train, with a deterministic, resumable record order', async () => {
+  const shards = await tfrecordShards();
+  const dataset = {
+    format: 'tfrecord' as const,
+    path: join(shards, 'train-*'),
+    valPath: join(shards, 'validation-*'),
+    labelOffset: 1,
+  };
+  const task = Task.parse({ dataset, augment: { flip: true, randomResizedCrop: {} }, input: { threads: 2 } });
+  const data = await openTaskData(task, Architecture.parse(rgb(4)), 1);
+  assert.equal(data.train.kind === 'records' && data.train.count, 40);
+  assert.equal(data.validation.kind === 'records' && data.validation.count, 16);
+
+  const architecture = Architecture.parse(rgb(4));
+  const pass = async (epoch: number, startBatch = 0) => {
+    const input = splitInput(data.train, { tf, architecture, task, batchSize: 8, form: 'raw' }, true);
+    const out: { pixels: Uint8Array; labels: Int32Array }[] = [];
+    try {
+      for await (const { batch } of input.epoch({ shuffle: { seed: 2, epoch }, startBatch })) {
+        out.push({ pixels: pixelsOf(batch.xs), labels: Int32Array.from(batch.ys.dataSync()) });
+        tf.dispose([batch.xs, batch.ys]);
+      }
+    } finally {
+      input.dispose();
+    }
+    return out;
+  };
+  const whole = await pass(0);
+  assert.equal(whole.length, 5);
+  const labels = whole.flatMap((b) => [...b.labels]);
+  assert.deepEqual([...new Set(labels)].sort(), [0, 1, 2, 3], 'labels 1–4 read back as classes 0–3');
+  assert.deepEqual(await pass(0), whole, 'the same (seed, epoch) reads the same records, cropped the same');
+  assert.deepEqual(await pass(0, 3), whole.slice(3), 'a resumed epoch skips its finished batches');
+  assert.notDeepEqual(
+    (await pass(1)).map((b) => [...b.labels]),
+    whole.map((b) => [...b.labels]),
+    'another epoch, another order',
+  );
+
+  const result = await trainCandidate(spec('tfrecord', dataset), await tempDir('tfrecord-out'));
+  assert.equal(result.epochs.length, 1);
+  assert.ok(result.inputWaitFraction !== undefined);
+
+  await assert.rejects(
+    trainCandidate(spec('offset', { ...dataset, labelOffset: 0 }), await tempDir('offset-out')),
+    (err) => {
+      assert.ok(err instanceof DatasetError, String(err));
+      assert.match(err.message, /image\/class\/label minus labelOffset 0 is not a class 0\.\.3/);
+      return true;
+    },
   );
 });
