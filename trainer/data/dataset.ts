@@ -112,7 +112,8 @@ async function imageFileSplits(
   const classNames = [...index.classNames];
   if (classNames.length !== arch.classes) {
     throw new DatasetError(
-      `${dataset.path} has ${classNames.length} classes (${classNames.join(', ') || 'none'}) but architecture.classes is ${arch.classes}`,
+      `${dataset.path} has ${classNames.length} ${dataset.format === 'image-folder' ? 'class folders' : 'classes'} ` +
+        `(${classNames.join(', ') || 'none'}) but architecture.classes is ${arch.classes}`,
     );
   }
   const all = (i: typeof index, description: string): FileSplit => ({

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -161,10 +161,11 @@ test('an image folder of generated PNGs loads, trains and is split for validatio
     DatasetError,
     /vertical\/broken\.png: not a JPEG\/PNG\/GIF\/BMP\/WebP image/,
   );
+  await rm(join(dir, 'vertical', 'broken.png'));
   await rejectsBeforeTraining(
     { ...spec, architecture: tinyArchitecture({ classes: 3 }) },
     DatasetError,
-    /2 classes \(horizontal, vertical\) but architecture\.classes is 3/,
+    /2 class folders \(horizontal, vertical\) but architecture\.classes is 3/,
   );
 });
 
