@@ -1,7 +1,7 @@
 import { access, constants, mkdir } from 'node:fs/promises';
 import { openTaskData } from '../trainer/data/dataset.js';
 import { buildDatasetIndexes, datasetIndexDir, writeDatasetIndexes } from '../trainer/data/dataset-index.js';
-import { splitCount } from '../trainer/data/input.js';
+import { splitCount } from '../trainer/data/splits.js';
 import { isImageFiles, type ImageFilesDataset } from '../spec/task.js';
 import { DatasetError } from '../trainer/data/source.js';
 import { SpecError } from '../scaling/validate.js';

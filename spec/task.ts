@@ -83,8 +83,9 @@ const range = (lo: number, hi: number) =>
 
 /**
  * Training augmentation and evaluation crop. Image files follow the EfficientNet recipe: a random-resized crop
- * (decoded only inside the crop window for JPEG) and a flip for training, a center crop of `cropPct` of the short
- * side for evaluation (and for training without randomResizedCrop); IDX and CIFAR arrays take a flip and a shift.
+ * (decoded only inside the crop window for JPEG), RandAugment if asked, and a flip for training, a center crop of
+ * `cropPct` of the short side for evaluation (and for training without randomResizedCrop); IDX and CIFAR arrays
+ * take a flip and a shift.
  */
 export const Augment = z
   .object({
@@ -98,6 +99,14 @@ export const Augment = z
       .strict()
       .optional()
       .describe('image files: Inception-style crop, then resize to the resolution'),
+    randAugment: z
+      .object({
+        n: z.number().int().min(1).max(10).default(2).describe('ops applied to each image, one after another'),
+        magnitude: z.number().min(0).max(30).default(9).describe('strength of every op, 0–30 (EfficientNet scale)'),
+      })
+      .strict()
+      .optional()
+      .describe('image files: RandAugment(n, magnitude) on the resized training image, before the flip'),
     cropPct: z.number().gt(0).max(1).default(0.875).describe('image files: center crop side / short side'),
     interpolation: z.enum(['bilinear', 'bicubic']).default('bilinear').describe('image files: resize method'),
   })
@@ -149,12 +158,14 @@ export const Task = z
         path: ['augment', 'crop'],
         message: 'a pixel shift applies to IDX and CIFAR arrays; image files use augment.randomResizedCrop',
       });
-    if (!files && task.augment.randomResizedCrop)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['augment', 'randomResizedCrop'],
-        message: 'applies to image files (image-folder, manifest, tfrecord), not to IDX or CIFAR arrays',
-      });
+    for (const key of ['randomResizedCrop', 'randAugment'] as const) {
+      if (!files && task.augment[key])
+        ctx.addIssue({
+          code: 'custom',
+          path: ['augment', key],
+          message: 'applies to image files (image-folder, manifest, tfrecord), not to IDX or CIFAR arrays',
+        });
+    }
   });
 export type Task = z.infer<typeof Task>;
 export type TaskInput = z.input<typeof Task>;

@@ -14,7 +14,8 @@ import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoi
 import { checkResolution } from './checks.js';
 import { batchCount } from './data/batches.js';
 import { openTaskData, skippedLines, type TaskData } from './data/dataset.js';
-import { splitInput, type SplitInput } from './data/input.js';
+import { splitInput } from './data/input.js';
+import type { SplitInput } from './data/splits.js';
 import { buildModel } from './model.js';
 import { saveModel } from './model-io.js';
 import { inferenceLatencyMs, noopLatencyMs } from './latency.js';

@@ -5,7 +5,7 @@ import { loadDatasetIndexes } from './dataset-index.js';
 import { type SkipReport } from './image-index.js';
 import { describeSkipped } from './image-index-build.js';
 import { openIdxSplit } from './idx.js';
-import { splitCount, type ArraySplit, type FileSplit, type RecordSplit, type Split } from './input.js';
+import { splitCount, type ArraySplit, type FileSplit, type RecordSplit, type Split } from './splits.js';
 import { shardCount, type ShardIndex } from './tfrecord-index.js';
 import { permutation, seededRandom } from './random.js';
 import { DatasetError, subset, type ImageSource } from './source.js';

@@ -1,4 +1,6 @@
-import { DType, type Attr, type Endpoint, type FunctionBuilder, type GraphBuilder } from '../graph/graph-def.js';
+import { DType, type Endpoint, type FunctionBuilder, type GraphBuilder } from '../graph/graph-def.js';
+import { FnOps, t } from './fn-ops.js';
+import { randAugment, type RandAugmentOptions } from './randaugment.js';
 
 /** Where the training image comes from: a random-resized crop (Inception / EfficientNet) or a center crop. */
 export type CropRule =
@@ -12,6 +14,8 @@ export interface DecodeOptions {
   decode: 'jpeg' | 'any';
   crop: CropRule;
   flip: boolean;
+  /** Training only: RandAugment on the resized image, before the flip. */
+  randAugment?: RandAugmentOptions;
   interpolation: 'bilinear' | 'bicubic';
 }
 
@@ -20,8 +24,6 @@ const FLIP_SEED_OFFSET = 1013904223;
 /** The EfficientNet reference's crop sampler: the crop covers at least 10 % of the image, ten tries. */
 const MIN_OBJECT_COVERED = 0.1;
 const MAX_ATTEMPTS = 10;
-
-export const t = (type: DType): Attr => ({ type });
 
 /**
  * The map function's image work: an encoded image (`contents`, a string) to one R×R×C uint8 image, its random
@@ -65,7 +67,9 @@ export function decodeImage(
   // A bilinear mix of uint8 pixels stays within 0–255; a bicubic one can overshoot.
   if (options.interpolation === 'bicubic')
     pixels = fn.node('ClipByValue', [pixels, ops.float(0), ops.float(255)], { T: t(DType.float) });
-  const image = fn.node('Cast', [pixels], { SrcT: t(DType.float), DstT: t(DType.uint8), Truncate: { b: false } }, 'y');
+  let image = fn.node('Cast', [pixels], { SrcT: t(DType.float), DstT: t(DType.uint8), Truncate: { b: false } }, 'y');
+  if (options.randAugment)
+    image = randAugment(graph, fn, image, seed, { ...options.randAugment, resolution: r, channels });
   return options.flip ? randomFlip(fn, ops, image, seed) : image;
 }
 
@@ -217,39 +221,4 @@ function randomFlip(fn: FunctionBuilder, ops: FnOps, pixels: Endpoint, imageSeed
   const length = fn.node('Pack', [count], { N: { i: 1 }, T: t(DType.int32), axis: { i: 0 } });
   const axes = fn.node('Slice', [ops.ints([1]), ops.ints([0]), length], { T: t(DType.int32), Index: t(DType.int32) });
   return fn.node('ReverseV2', [pixels, axes], { T: t(DType.uint8), Tidx: t(DType.int32) });
-}
-
-/** The few int32 helpers the map functions need, spelled once. */
-export class FnOps {
-  constructor(readonly fn: FunctionBuilder) {}
-
-  ints(values: number[], shape: number[] = [values.length]): Endpoint {
-    return this.fn.node('Const', [], {
-      dtype: t(DType.int32),
-      value: { tensor: { dtype: DType.int32, shape, values } },
-    });
-  }
-
-  float(value: number): Endpoint {
-    return this.fn.node('Const', [], {
-      dtype: t(DType.float),
-      value: { tensor: { dtype: DType.float, shape: [], values: [value] } },
-    });
-  }
-
-  /** `length` int32 values of a vector from `begin`. */
-  slice(x: Endpoint, begin: number, length: number): Endpoint {
-    return this.fn.node('Slice', [x, this.ints([begin]), this.ints([length])], {
-      T: t(DType.int32),
-      Index: t(DType.int32),
-    });
-  }
-
-  concat(parts: Endpoint[]): Endpoint {
-    return this.fn.node('ConcatV2', [...parts, this.ints([0], [])], {
-      N: { i: parts.length },
-      T: t(DType.int32),
-      Tidx: t(DType.int32),
-    });
-  }
 }

@@ -1,5 +1,6 @@
 import { DType, GraphBuilder, type Attr, type Endpoint } from '../graph/graph-def.js';
-import { decodeImage, t, type DecodeOptions } from './pipeline-decode.js';
+import { t } from './fn-ops.js';
+import { decodeImage, type DecodeOptions } from './pipeline-decode.js';
 import { buildSource, type SourceFeeds, type SourceOptions } from './pipeline-sources.js';
 
 /**

@@ -6,7 +6,7 @@ import {
   type FunctionBuilder,
   type GraphBuilder,
 } from '../graph/graph-def.js';
-import { FnOps, t } from './pipeline-decode.js';
+import { FnOps, t } from './fn-ops.js';
 
 /**
  * Where the input pipeline's images come from (see pipeline-graph.ts): files whose list is fed per pass, or

@@ -43,7 +43,7 @@ export type Attr =
  */
 export type ConstTensor =
   | {
-      dtype: typeof DType.float | typeof DType.int32 | typeof DType.int64 | typeof DType.bool;
+      dtype: typeof DType.float | typeof DType.int32 | typeof DType.uint8 | typeof DType.int64 | typeof DType.bool;
       shape: number[];
       values: Float32Array | Int32Array | number[];
     }
@@ -214,6 +214,7 @@ function tensorContent(dtype: DType, values: Float32Array | Int32Array | number[
   if (dtype === DType.float) return bytes(Float32Array.from(values));
   if (dtype === DType.int32) return bytes(Int32Array.from(values));
   if (dtype === DType.int64) return bytes(BigInt64Array.from(Array.from(values), (v) => BigInt(v)));
+  if (dtype === DType.uint8) return Uint8Array.from(values);
   return Uint8Array.from(values, (v) => (v ? 1 : 0));
 }
 
