@@ -2,12 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { photoFolder } from '../integration/trainer/photos.js';
 
 const run = promisify(execFile);
 const cli = fileURLToPath(new URL('../../../bin/effscale.js', import.meta.url));
@@ -78,4 +79,44 @@ test('effscale search SPEC --json: a real search end to end on the embedded dev 
   assert.match(text, /registered e2e-phi2@v1/);
   const { stdout: models } = await run(process.execPath, [cli, 'models', 'list', '--json', '--state-dir', stateDir]);
   assert.equal(JSON.parse(models).length, 1);
+});
+
+test('a real search on a folder of photos: indexed once by the plan step, every trainer reads the index', async () => {
+  const photos = await photoFolder({ classes: 4, train: 64, val: 24 });
+  const dir = await mkdtemp(join(tmpdir(), 'effscale-e2e-photos-'));
+  const spec = parse(await readFile(quick, 'utf8'));
+  spec.name = 'photos';
+  spec.baseline = { preset: 'micro-32', classes: 4 };
+  spec.task = {
+    dataset: { format: 'image-folder', path: join(photos, 'train'), valPath: join(photos, 'val') },
+    augment: { flip: true, randomResizedCrop: {} },
+  };
+  spec.training = { epochs: 1, batchSize: 16 };
+  spec.scaling.grid = {
+    ...spec.scaling.grid,
+    alpha: { min: 1, max: 1.1, step: 0.1 },
+    beta: { min: 1, max: 1.1, step: 0.1 },
+  };
+  spec.final.training = { epochs: 1, batchSize: 16 };
+  const file = join(dir, 'photos.yaml');
+  await writeFile(file, JSON.stringify(spec));
+  const stateDir = join(dir, 'state');
+  const { stdout } = await run(process.execPath, [cli, 'search', file, '--json', '--state-dir', stateDir], {
+    maxBuffer: 16 << 20,
+    timeout: 900_000,
+  });
+  const out = JSON.parse(stdout);
+  assert.equal(out.status, 'completed');
+  const searchDir = join(stateDir, 'searches', out.temporal.workflowId);
+  const [indexDir] = await readdir(join(searchDir, 'datasets'));
+  assert.match(indexDir, /^image-folder-[0-9a-f]{16}$/);
+  const candidates = await readdir(join(searchDir, 'candidates'));
+  assert.ok(candidates.length >= 2);
+  for (const id of candidates) {
+    const sent = JSON.parse(await readFile(join(searchDir, 'candidates', id, 'candidate.json'), 'utf8'));
+    assert.equal(sent.task.dataset.index, join(searchDir, 'datasets', indexDir), `${id} reads the plan's index`);
+    const result = JSON.parse(await readFile(join(searchDir, 'candidates', id, 'result.json'), 'utf8'));
+    assert.ok(result.inputWaitFraction >= 0 && result.inputWaitFraction < 1, `${id}: trained through the pipeline`);
+    assert.ok(result.epochs[0].imagesPerSecond > 0);
+  }
 });
