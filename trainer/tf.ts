@@ -84,7 +84,8 @@ function loadPureJs(): Tf {
   // it, plain tfjs.
   const node = tryRequire(nativePackage());
   const tf = node.tf ?? (require('@tensorflow/tfjs') as Tf);
-  tf.setBackend('cpu');
+  // The pure-JS backend initializes synchronously; the promise only reports it.
+  void tf.setBackend('cpu');
   return tf;
 }
 

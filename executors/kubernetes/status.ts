@@ -107,6 +107,9 @@ export function podState(pod: V1Pod, execution: KubernetesExecution, now = Date.
       return { kind: 'failed', failure: terminatedFailure(status, pod) };
     case 'Running':
       return { kind: 'running' };
+    default:
+      // Pending (or a phase not reported yet): the waiting reasons below tell why.
+      break;
   }
   const created = time(pod.metadata?.creationTimestamp);
   const waiting = status?.state?.waiting;
