@@ -144,6 +144,7 @@ export function trainCandidateActivity(
     const executor = executorFor(spec.execution);
     // The one heartbeat source: the latest progress, also while the trainer is silent (a pod waiting for a GPU).
     const beat = setInterval(() => ctx.heartbeat(details), executor.heartbeatSeconds * 1000);
+    const launches: Promise<void>[] = [];
     try {
       const result = await executor.train(
         { searchId: input.searchId, candidateId: input.candidateId, spec: candidate, outDir, labels: input.labels },
@@ -155,17 +156,22 @@ export function trainCandidateActivity(
             lastAt = now;
             ctx.heartbeat(details);
           },
-          onLaunch: (info) =>
-            void appendRun(searchDir, {
-              event: 'launch',
-              candidateId: input.candidateId,
-              attempt,
-              epochs: target,
-              ...info,
-              at: new Date().toISOString(),
-            }),
+          onLaunch: (info) => {
+            launches.push(
+              appendRun(searchDir, {
+                event: 'launch',
+                candidateId: input.candidateId,
+                attempt,
+                epochs: target,
+                ...info,
+                at: new Date().toISOString(),
+              }),
+            );
+          },
         },
       );
+      // The launch lines are written before the finish line, and a failed write fails the activity.
+      await Promise.all(launches);
       await appendRun(searchDir, {
         event: 'finish',
         candidateId: input.candidateId,
@@ -180,6 +186,7 @@ export function trainCandidateActivity(
       throw err;
     } finally {
       clearInterval(beat);
+      await Promise.allSettled(launches);
     }
   };
 }
