@@ -77,12 +77,16 @@ export function trainingMacs(points: readonly PlannedCandidate[]): number[] {
 }
 
 /** The grid (or an extension's) as candidate-table rows: the plan step's and `search --dry-run`'s one source. */
+/** The grid as the scaling core takes it: how the search spends its trainings is not the core's concern. */
+export function scalingGrid(grid: SearchSpec['scaling']['grid']) {
+  const { strategy: _strategy, halving: _halving, ...options } = grid;
+  return options;
+}
+
 export function planPoints(spec: SearchSpec, extension: SearchExtension | undefined, dedup = true): PlannedGrid {
   const ext = extension ?? {};
-  // How the search spends its trainings is not the scaling core's concern.
-  const { strategy: _strategy, halving: _halving, ...options } = spec.scaling.grid;
   const grid = {
-    ...options,
+    ...scalingGrid(spec.scaling.grid),
     ...(ext.alpha && { alpha: ext.alpha }),
     ...(ext.beta && { beta: ext.beta }),
     ...(ext.gamma && { gamma: ext.gamma }),

@@ -103,8 +103,8 @@ function tfdataRate(python: string, folder: string, threads: number, batches: nu
   return (JSON.parse(line) as { imagesPerSecond: number }).imagesPerSecond;
 }
 
-async function endToEnd(folder: string) {
-  const architecture = { ...getPreset('micro-32'), resolution: 64 };
+async function endToEnd(folder: string, classes: number) {
+  const architecture = { ...getPreset('micro-32'), resolution: 64, classes };
   const result = await trainCandidate(
     {
       id: 'bench-input',
@@ -142,7 +142,7 @@ async function main() {
       ratio: imagesPerSecond / tfdataImagesPerSecond,
     };
   });
-  const e2e = await endToEnd(folder);
+  const e2e = await endToEnd(folder, index.classNames.length);
   const report = { folder, images: index.count, cases, endToEnd: e2e };
   if (process.argv.includes('--json')) {
     console.log(JSON.stringify(report, null, 2));

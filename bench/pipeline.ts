@@ -9,6 +9,7 @@ import type { Executor } from '../executors/executor.js';
 import { InProcessNoop } from '../executors/in-process.js';
 import { createActivities } from '../activities/index.js';
 import { planGrid } from '../scaling/grid.js';
+import { scalingGrid } from '../activities/plan.js';
 import { resolveBaseline } from '../scaling/input.js';
 import { parseSpec } from '../scaling/validate.js';
 import { SearchSpec, type SearchSpecInput } from '../spec/search.js';
@@ -80,7 +81,7 @@ async function jobsOf(
 ): Promise<{ spec: unknown; outDir: string; file: string }[]> {
   const { writeFile } = await import('node:fs/promises');
   const baseline = resolveBaseline(spec.baseline, 'baseline');
-  const plan = planGrid(baseline, spec.scaling.grid);
+  const plan = planGrid(baseline, scalingGrid(spec.scaling.grid));
   const seen = new Set<number>();
   const jobs = [];
   for (const c of plan.candidates) {
