@@ -12,7 +12,8 @@
  * best with and without XLA are reported too. (Keras' default `jit_compile="auto"` means no XLA on a machine
  * without accelerators, so XLA is asked for explicitly.) `ratio` is the default engine over the best Keras.
  *
- * `BENCH_ROUNDS` (default 2) alternating rounds per case, best of each configuration; `BENCH_BATCH` (default 32).
+ * `BENCH_ROUNDS` (default 2) alternating rounds per case, best of each configuration; `BENCH_BATCH` (default 32);
+ * `BENCH_CASES=1` for the first case only.
  * `--json`: one JSON object on stdout (progress on stderr) instead of the table. Any failed measurement prints its
  * process's stderr and fails the bench.
  */
@@ -61,7 +62,7 @@ interface Case {
 
 const batchSize = Number(process.env.BENCH_BATCH ?? 32);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
-const cases: Case[] = [
+const allCases: Case[] = [
   { name: 'micro-28 (28×28×1)', arch: getPreset('micro-28'), warmup: 5, steps: 40 },
   {
     name: 'EfficientNet-B0 at 64×64',
@@ -70,6 +71,8 @@ const cases: Case[] = [
     steps: 12,
   },
 ];
+/** BENCH_CASES=1 measures only the first (small) case: the suite's smoke run. */
+const cases = allCases.slice(0, Number(process.env.BENCH_CASES ?? allCases.length));
 
 /** Child output goes to our stderr, so `--json` keeps stdout to the JSON object. */
 const toStderr = ['ignore', 2, 2] as const;

@@ -83,3 +83,26 @@ test('bench:serve: requests at 1 and 32 clients, batching on and off', async () 
   assert.match(out, /batching\s+clients\s+req\/s/);
   assert.ok(out.split('\n').filter((l) => /^\s*(on|off)\s+\d+\s+[\d.]+/.test(l)).length >= 2, out);
 });
+
+test('bench:train: the engines and Keras on micro-28, one round', async () => {
+  const report = lastJson(
+    await bench('train', ['--json'], { BENCH_ROUNDS: '1', BENCH_BATCH: '8', BENCH_CASES: '1' }),
+  ) as { cases: { name: string; engines: Record<string, { imagesPerSecond: number }>; ratio: number }[] };
+  assert.equal(report.cases.length, 1);
+  const [micro] = report.cases;
+  assert.match(micro.name, /micro-28/);
+  for (const engine of ['graph', 'eager']) assert.ok(micro.engines[engine]?.imagesPerSecond > 0, engine);
+  assert.ok(micro.ratio > 0);
+});
+
+test('bench:search: the same search exhaustive and with successive halving, one epoch', async () => {
+  const out = await bench('search', ['--json'], { BENCH_EPOCHS: '1' });
+  const report = lastJson(out) as {
+    exhaustive: { cost: unknown; chosen: unknown };
+    halving: { cost: unknown; chosen: unknown; rankInExhaustive: unknown };
+    costRatio: number;
+    macsRatio: number;
+  };
+  assert.ok(report.exhaustive.chosen && report.halving.chosen, out);
+  assert.ok(report.costRatio > 0 && report.macsRatio > 0, out);
+});
