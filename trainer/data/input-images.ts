@@ -9,7 +9,7 @@ import type { CropRule } from './pipeline-decode.js';
 import type { SourceOptions } from './pipeline-sources.js';
 import { permutation, seededRandom } from './random.js';
 import { DatasetError } from './source.js';
-import type { FileSplit, InputSettings, RecordSplit, SplitInput } from './splits.js';
+import type { EpochOptions, FileSplit, InputSettings, RecordSplit, SplitInput, TimedBatch } from './splits.js';
 import { shardPaths } from './tfrecord-index.js';
 
 /*
@@ -41,6 +41,39 @@ function imagePipeline(settings: InputSettings, augment: boolean, decode: 'jpeg'
   });
 }
 
+const seconds = (since: number) => (performance.now() - since) / 1000;
+
+/** The seeds of an epoch's draws: from (seed, epoch) when training, none for evaluation. */
+function epochKeys(shuffle: EpochOptions['shuffle']): () => number {
+  if (!shuffle) return () => 0;
+  const random = seededRandom(shuffle.seed, shuffle.epoch, 0xc809);
+  return () => (random() * 2 ** 31) | 0;
+}
+
+/**
+ * The batches of a started pass, from batch `first` to `end`, each timed as the training loop's wait (the first
+ * one also carries `startSeconds`, the time it took to start the pass). `next(b)` fetches batch b; an undefined
+ * batch ends the pass early (skipped corrupt images). Returns how many images were read.
+ */
+async function* timedBatches(
+  next: (b: number) => PipelineBatch | undefined,
+  form: BatchForm,
+  range: { first: number; end: number; startSeconds: number },
+): AsyncGenerator<TimedBatch, number> {
+  let waited = range.startSeconds;
+  let read = 0;
+  for (let b = range.first; b < range.end; b++) {
+    const t0 = performance.now();
+    const got = next(b);
+    const waitSeconds = waited + (performance.now() - t0) / 1000;
+    waited = 0;
+    if (!got) break;
+    read += got.size;
+    yield { batch: engineBatch(form, got), waitSeconds };
+  }
+  return read;
+}
+
 /** A batch as the engine takes it, from what the pipeline fetched. */
 function engineBatch(form: BatchForm, got: PipelineBatch): Batch {
   return form === 'raw'
@@ -66,7 +99,7 @@ export function filesInput(split: FileSplit, settings: InputSettings, augment: b
       const labels = new Int32Array(n);
       // Each image's draws are keyed by (seed, epoch, its position in the epoch): a resumed epoch repeats them.
       const seeds = new Int32Array(2 * n);
-      const epochSeed = shuffle ? (seededRandom(shuffle.seed, shuffle.epoch, 0xc809)() * 2 ** 31) | 0 : 0;
+      const epochSeed = epochKeys(shuffle)();
       for (let k = 0; k < n; k++) {
         const entry = positions[order ? order[first + k] : first + k];
         paths[k] = index.pathBytes(entry);
@@ -75,19 +108,13 @@ export function filesInput(split: FileSplit, settings: InputSettings, augment: b
         seeds[2 * k + 1] = first + k;
       }
       pipeline.start({ kind: 'files', paths, labels, seeds });
-      let waited = (performance.now() - t0) / 1000;
-      skipped = 0;
-      let read = 0;
-      for (let b = startBatch; b < batchCount({ count }, batchSize); b++) {
-        const t1 = performance.now();
-        const got = nextOrNamedError(tf, pipeline, form, paths.slice((b - startBatch) * batchSize).slice(0, batchSize));
-        const waitSeconds = waited + (performance.now() - t1) / 1000;
-        waited = 0;
-        if (!got) break;
-        read += got.size;
-        yield { batch: engineBatch(form, got), waitSeconds };
-      }
-      skipped = n - read;
+      // Only a failed batch needs its files, to name the bad one.
+      const next = (b: number) =>
+        nextOrNamedError(tf, pipeline, form, () =>
+          paths.slice((b - startBatch) * batchSize, (b - startBatch + 1) * batchSize),
+        );
+      const range = { first: startBatch, end: batchCount({ count }, batchSize), startSeconds: seconds(t0) };
+      skipped = n - (yield* timedBatches(next, form, range));
     },
     skippedInLastPass: () => skipped,
     dispose: () => pipeline.dispose(),
@@ -117,27 +144,19 @@ export function recordsInput(split: RecordSplit, settings: InputSettings, augmen
     async *epoch({ shuffle, startBatch = 0 }) {
       const t0 = performance.now();
       const order = shuffle ? permutation(shards.length, seededRandom(shuffle.seed, shuffle.epoch)) : undefined;
-      const key = shuffle ? seededRandom(shuffle.seed, shuffle.epoch, 0xc809) : () => 0;
+      const key = epochKeys(shuffle);
       const encoder = new TextEncoder();
       pipeline.start({
         kind: 'records',
         shards: (order ?? shards.map((_, i) => i)).map((i) => encoder.encode(shards[i])),
-        shuffleSeed: (key() * 2 ** 31) | 0,
-        epochSeed: (key() * 2 ** 31) | 0,
+        shuffleSeed: key(),
+        epochSeed: key(),
         skip: startBatch * batchSize,
         take: split.count,
       });
-      let waited = (performance.now() - t0) / 1000;
-      let read = 0;
-      for (let b = startBatch; b < batchCount(split, batchSize); b++) {
-        const t1 = performance.now();
-        const got = nextOrRecordError(pipeline, form, split.description);
-        const waitSeconds = waited + (performance.now() - t1) / 1000;
-        waited = 0;
-        if (!got) break;
-        read += got.size;
-        yield { batch: engineBatch(form, got), waitSeconds };
-      }
+      const next = () => nextOrRecordError(pipeline, form, split.description);
+      const range = { first: startBatch, end: batchCount(split, batchSize), startSeconds: seconds(t0) };
+      const read = yield* timedBatches(next, form, range);
       skipped = Math.max(0, split.count - startBatch * batchSize - read);
     },
     skippedInLastPass: () => skipped,
@@ -165,12 +184,12 @@ function tensorFlowReason(error: unknown): string {
  * tf.data reports a file it cannot read or decode without its name; the batch it was in is known, so its files
  * are decoded one by one to name the culprit.
  */
-function nextOrNamedError(tf: Tf, pipeline: ImagePipeline, form: BatchForm, batchPaths: Uint8Array[]) {
+function nextOrNamedError(tf: Tf, pipeline: ImagePipeline, form: BatchForm, batchPaths: () => Uint8Array[]) {
   try {
     return pipeline.next(form);
   } catch (error) {
     const reason = tensorFlowReason(error);
-    for (const bytes of batchPaths) {
+    for (const bytes of batchPaths()) {
       const path = new TextDecoder().decode(bytes);
       const problem = decodeProblem(tf, path);
       if (problem) throw new DatasetError(`${path}: ${problem}: ${reason} (skipCorrupt: true skips such files)`);
