@@ -1,4 +1,5 @@
 import { DType, GraphBuilder, type Attr, type Endpoint } from '../graph/graph-def.js';
+import { Ops } from '../graph/ops.js';
 import { t } from './fn-ops.js';
 import { decodeImage, type DecodeOptions } from './pipeline-decode.js';
 import { buildSource, type SourceFeeds, type SourceOptions } from './pipeline-sources.js';
@@ -43,15 +44,11 @@ export const pipelineTag = 'effscale-input';
  * over every image to round them would cost 5 % of the pipeline; the offset puts the half level back instead.
  */
 export const RAW_PIXEL = { scale: 1 / 127.5, offset: 1 - 0.5 / 127.5 } as const;
-const i64 = (graph: GraphBuilder, name: string, value: number) =>
-  graph.node('Const', name, [], {
-    dtype: t(DType.int64),
-    value: { tensor: { dtype: DType.int64, shape: [], values: [value] } },
-  });
 
 export function buildPipelineGraph(options: PipelineGraphOptions): PipelineGraph {
   const { resolution: r, channels } = options;
   const graph = new GraphBuilder();
+  const ops = new Ops(graph).scope('input');
   const source = buildSource(graph, options.source, options.classes);
   const mapFn = graph.function(
     'effscale_load_image',
@@ -69,27 +66,12 @@ export function buildPipelineGraph(options: PipelineGraphOptions): PipelineGraph
   const elementTypes: Attr = { types: [DType.uint8, DType.int32] };
   const batchShapes = { shapes: [[-1, r, r, channels], [-1]] };
   const batched = { output_types: elementTypes, output_shapes: batchShapes };
-  let dataset = decodeAndBatch(graph, source.dataset, { name: mapFn, captured: source.captured }, options);
-  dataset = graph.node(
-    'PrefetchDataset',
-    'input/prefetch',
-    [dataset, i64(graph, 'input/depth', options.prefetch)],
-    batched,
-  );
+  let dataset = decodeAndBatch(ops, source.dataset, { name: mapFn, captured: source.captured }, options);
+  dataset = graph.node('PrefetchDataset', 'input/prefetch', [dataset, ops.int64(options.prefetch)], batched);
   // Each decode runs on one thread, and the pipeline owns a pool of `threads`: its cores follow the pod's CPU
   // limit instead of competing with the training step's pool for every core of the node.
-  dataset = graph.node(
-    'MaxIntraOpParallelismDataset',
-    'input/one_thread_per_image',
-    [dataset, i64(graph, 'input/one', 1)],
-    batched,
-  );
-  dataset = graph.node(
-    'PrivateThreadPoolDataset',
-    'input/threads',
-    [dataset, i64(graph, 'input/pool', options.threads)],
-    batched,
-  );
+  dataset = graph.node('MaxIntraOpParallelismDataset', 'input/one_thread_per_image', [dataset, ops.int64(1)], batched);
+  dataset = graph.node('PrivateThreadPoolDataset', 'input/threads', [dataset, ops.int64(options.threads)], batched);
 
   const iterator = graph.node('IteratorV2', 'input/iterator', [], {
     ...batched,
@@ -97,14 +79,11 @@ export function buildPipelineGraph(options: PipelineGraphOptions): PipelineGraph
     container: { s: '' },
   });
   const made = graph.node('MakeIterator', 'input/make_iterator', [dataset, iterator]);
-  const start = graph.node('Const', 'input/started', [], {
-    dtype: t(DType.int32),
-    value: { tensor: { dtype: DType.int32, shape: [], values: [1] } },
-  });
-  const started = graph.node('Identity', 'input/start', [start], { T: t(DType.int32) }, [made]);
+  // Fetching this starts the pass: tfjs runs a session for its fetches only, never for a target op.
+  const started = graph.node('Identity', 'input/start', [ops.ints([1], [])], { T: t(DType.int32) }, [made]);
   const next = graph.node('IteratorGetNext', 'input/next', [iterator], batched);
   const raw = { images: `${next}:0`, labels: `${next}:1` };
-  const normalized = normalize(graph, raw, options.classes);
+  const normalized = normalize(ops, raw, options.classes);
   const savedModel = graph.savedModel([pipelineTag], {});
   return { savedModel, feeds: source.feeds, start: started, raw, normalized };
 }
@@ -115,7 +94,7 @@ export function buildPipelineGraph(options: PipelineGraphOptions): PipelineGraph
  * IgnoreErrorsDataset between the two.
  */
 function decodeAndBatch(
-  graph: GraphBuilder,
+  ops: Ops,
   elements: Endpoint,
   mapFn: { name: string; captured: Endpoint[] },
   options: PipelineGraphOptions,
@@ -130,8 +109,9 @@ function decodeAndBatch(
     Targuments: { types: mapFn.captured.map(() => DType.int32) },
     preserve_cardinality: { b: true },
   };
-  const parallel = i64(graph, 'input/parallel', options.threads);
-  const batchSize = i64(graph, 'input/batch_size', options.batchSize);
+  const { graph } = ops;
+  const parallel = ops.int64(options.threads);
+  const batchSize = ops.int64(options.batchSize);
   const keepRemainder = graph.node('Const', 'input/drop_remainder', [], {
     dtype: t(DType.bool),
     value: { tensor: { dtype: DType.bool, shape: [], values: [0] } },
@@ -161,32 +141,12 @@ function decodeAndBatch(
 }
 
 /** The network's input convention (trainer/preprocess.ts): values in [-1, 1]; labels one-hot. */
-function normalize(graph: GraphBuilder, raw: PipelineGraph['raw'], classes: number) {
-  const float = graph.node('Cast', 'input/to_float', [raw.images], { SrcT: t(DType.uint8), DstT: t(DType.float) });
-  const scalar = (name: string, value: number) =>
-    graph.node('Const', name, [], {
-      dtype: t(DType.float),
-      value: { tensor: { dtype: DType.float, shape: [], values: [value] } },
-    });
-  const scaled = graph.node('Mul', 'input/scale', [float, scalar('input/scale_by', RAW_PIXEL.scale)], {
-    T: t(DType.float),
-  });
-  const images = graph.node('Sub', 'input/center', [scaled, scalar('input/offset', RAW_PIXEL.offset)], {
-    T: t(DType.float),
-  });
-  const depth = graph.node('Const', 'input/classes', [], {
-    dtype: t(DType.int32),
-    value: { tensor: { dtype: DType.int32, shape: [], values: [classes] } },
-  });
-  const oneHot = graph.node(
-    'OneHot',
-    'input/one_hot',
-    [raw.labels, depth, scalar('input/on', 1), scalar('input/off', 0)],
-    {
-      T: t(DType.float),
-      TI: t(DType.int32),
-      axis: { i: -1 },
-    },
-  );
-  return { images, oneHot };
+function normalize(ops: Ops, raw: PipelineGraph['raw'], classes: number) {
+  return { images: normalizeRaw(ops, raw.images), oneHot: ops.oneHot(raw.labels, classes) };
+}
+
+/** uint8 pixels from the pipeline to the network's input range: what both this session and the training graph do. */
+export function normalizeRaw(ops: Ops, pixels: Endpoint): Endpoint {
+  const scaled = ops.mul(ops.cast(pixels, DType.uint8, DType.float), ops.floats([RAW_PIXEL.scale]));
+  return ops.sub(scaled, ops.floats([RAW_PIXEL.offset]));
 }

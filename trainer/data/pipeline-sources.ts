@@ -6,6 +6,7 @@ import {
   type FunctionBuilder,
   type GraphBuilder,
 } from '../graph/graph-def.js';
+import { Ops } from '../graph/ops.js';
 import { FnOps, t } from './fn-ops.js';
 
 /**
@@ -47,25 +48,16 @@ const AUTOTUNE = -1;
 /** Positions run past any dataset: RangeDataset needs an end. */
 const NO_END = 2 ** 53;
 
-const placeholder = (graph: GraphBuilder, name: string, dtype: DType, shape: number[]) =>
-  graph.node('Placeholder', `input/${name}`, [], { dtype: t(dtype), shape: { shape } });
-const i64 = (graph: GraphBuilder, name: string, value: number) =>
-  graph.node('Const', name, [], {
-    dtype: t(DType.int64),
-    value: { tensor: { dtype: DType.int64, shape: [], values: [value] } },
-  });
-const toI64 = (graph: GraphBuilder, x: Endpoint) =>
-  graph.node('Cast', 'input/to_int64', [x], { SrcT: t(DType.int32), DstT: t(DType.int64) });
-
 export function buildSource(graph: GraphBuilder, source: SourceOptions, classes: number): SourceGraph {
   return source.kind === 'files' ? filesSource(graph) : recordsSource(graph, source, classes);
 }
 
 /** One element per file: its path, class id and seed, all fed (the index knows them). */
 function filesSource(graph: GraphBuilder): SourceGraph {
-  const paths = placeholder(graph, 'paths', DType.string, [-1]);
-  const labels = placeholder(graph, 'labels', DType.int32, [-1]);
-  const seeds = placeholder(graph, 'seeds', DType.int32, [-1, 2]);
+  const ops = new Ops(graph).scope('input');
+  const paths = ops.placeholder('paths', DType.string, [-1]);
+  const labels = ops.placeholder('labels', DType.int32, [-1]);
+  const seeds = ops.placeholder('seeds', DType.int32, [-1, 2]);
   const dataset = graph.node('TensorSliceDataset', 'input/files', [paths, labels, seeds], {
     Toutput_types: { types: [DType.string, DType.int32, DType.int32] },
     output_shapes: { shapes: [[], [], [2]] },
@@ -89,11 +81,13 @@ function filesSource(graph: GraphBuilder): SourceGraph {
  * what an uninterrupted one does), skipped and limited. Each record is parsed in the map function.
  */
 function recordsSource(graph: GraphBuilder, source: Extract<SourceOptions, { kind: 'records' }>, classes: number) {
-  const shards = placeholder(graph, 'shards', DType.string, [-1]);
-  const shuffleSeed = placeholder(graph, 'shuffle_seed', DType.int32, []);
-  const epochSeed = placeholder(graph, 'epoch_seed', DType.int32, []);
-  const skip = placeholder(graph, 'skip', DType.int32, []);
-  const take = placeholder(graph, 'take', DType.int32, []);
+  const ops = new Ops(graph).scope('input');
+  const toI64 = (x: Endpoint) => ops.cast(x, DType.int32, DType.int64);
+  const shards = ops.placeholder('shards', DType.string, [-1]);
+  const shuffleSeed = ops.placeholder('shuffle_seed', DType.int32, []);
+  const epochSeed = ops.placeholder('epoch_seed', DType.int32, []);
+  const skip = ops.placeholder('skip', DType.int32, []);
+  const take = ops.placeholder('take', DType.int32, []);
   const records: Attr = { types: [DType.string] };
   const oneRecord = { output_types: records, output_shapes: { shapes: [[]] } };
   const readShard = graph.function(
@@ -119,42 +113,25 @@ function recordsSource(graph: GraphBuilder, source: Extract<SourceOptions, { kin
   dataset = graph.node(
     'ParallelInterleaveDatasetV4',
     'input/interleave',
-    [
-      dataset,
-      i64(graph, 'input/cycle', CYCLE_LENGTH),
-      i64(graph, 'input/block', 1),
-      i64(graph, 'input/buffered', AUTOTUNE),
-      i64(graph, 'input/prefetched', AUTOTUNE),
-      i64(graph, 'input/readers', CYCLE_LENGTH),
-    ],
+    [dataset, ops.int64(CYCLE_LENGTH), ops.int64(1), ops.int64(AUTOTUNE), ops.int64(AUTOTUNE), ops.int64(CYCLE_LENGTH)],
     { f: { func: readShard }, Targuments: { types: [] }, deterministic: { s: 'true' }, ...oneRecord },
   );
   if (source.shuffleBuffer > 0) {
     dataset = graph.node(
       'ShuffleDataset',
       'input/shuffle',
-      [
-        dataset,
-        i64(graph, 'input/shuffle_buffer', source.shuffleBuffer),
-        toI64(graph, shuffleSeed),
-        i64(graph, 'input/seed2', 1),
-      ],
+      [dataset, ops.int64(source.shuffleBuffer), toI64(shuffleSeed), ops.int64(1)],
       { reshuffle_each_iteration: { b: false }, ...oneRecord },
     );
   }
   const numbered = { output_types: { types: [DType.int64, DType.string] }, output_shapes: { shapes: [[], []] } };
-  const positions = graph.node(
-    'RangeDataset',
-    'input/positions',
-    [i64(graph, 'input/zero', 0), i64(graph, 'input/end', NO_END), i64(graph, 'input/step', 1)],
-    {
-      output_types: { types: [DType.int64] },
-      output_shapes: { shapes: [[]] },
-    },
-  );
+  const positions = graph.node('RangeDataset', 'input/positions', [ops.int64(0), ops.int64(NO_END), ops.int64(1)], {
+    output_types: { types: [DType.int64] },
+    output_shapes: { shapes: [[]] },
+  });
   dataset = graph.node('ZipDataset', 'input/numbered', [positions, dataset], { N: { i: 2 }, ...numbered });
-  dataset = graph.node('SkipDataset', 'input/skip_done', [dataset, toI64(graph, skip)], numbered);
-  dataset = graph.node('TakeDataset', 'input/limit', [dataset, toI64(graph, take)], numbered);
+  dataset = graph.node('SkipDataset', 'input/skip_done', [dataset, toI64(skip)], numbered);
+  dataset = graph.node('TakeDataset', 'input/limit', [dataset, toI64(take)], numbered);
   return {
     feeds: { kind: 'records' as const, shards, shuffleSeed, epochSeed, skip, take },
     dataset,

@@ -46,6 +46,14 @@ export class Ops {
     return this.op('Const', [], { dtype: T, value: { tensor: { dtype: DType.float, shape, values } } });
   }
 
+  /** An int64 scalar: what tf.data takes for sizes, counts and seeds. */
+  int64(value: number): Endpoint {
+    return this.op('Const', [], {
+      dtype: { type: DType.int64 },
+      value: { tensor: { dtype: DType.int64, shape: [], values: [value] } },
+    });
+  }
+
   ints(values: number[], shape: number[] = [values.length]): Endpoint {
     return this.op('Const', [], {
       dtype: { type: DType.int32 },

@@ -10,7 +10,7 @@ import {
 } from '../../scaling/layer-plan.js';
 import type { Training } from '../../spec/task.js';
 import { optimizerSlots } from '../optimizer.js';
-import { RAW_PIXEL } from '../data/pipeline-graph.js';
+import { normalizeRaw } from '../data/pipeline-graph.js';
 import { DType, GraphBuilder, type Endpoint } from './graph-def.js';
 import { emitOp, type Emitted, type Mode, type WeightSource } from './layers.js';
 import { emitOptimizer } from './optimizer.js';
@@ -274,12 +274,6 @@ export function compileTrainingProgram(
     },
   });
   return { savedModel, weights: net.weights, trainable, train, evaluate, weightIo, slotIo, nodeCount: graph.nodeCount };
-}
-
-/** uint8 pixels from the input pipeline to the network's input range [-1, 1]. */
-function normalizeRaw(ops: Ops, pixels: Endpoint): Endpoint {
-  const scaled = ops.mul(ops.cast(pixels, DType.uint8, DType.float), ops.floats([RAW_PIXEL.scale]));
-  return ops.sub(scaled, ops.floats([RAW_PIXEL.offset]));
 }
 
 function smoothLabels(ops: Ops, labels: Endpoint, classes: number, smoothing: number): Endpoint {

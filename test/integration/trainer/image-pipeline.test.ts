@@ -13,6 +13,7 @@ import { indexImageFolder } from '../../../trainer/data/image-index.js';
 import { splitInput } from '../../../trainer/data/input.js';
 import type { FileSplit } from '../../../trainer/data/splits.js';
 import { ImagePipeline } from '../../../trainer/data/pipeline.js';
+import { RAW_PIXEL } from '../../../trainer/data/pipeline-graph.js';
 import { DatasetError } from '../../../trainer/data/source.js';
 import { loadNativeTf } from '../../../trainer/tf.js';
 import { trainCandidate } from '../../../trainer/train.js';
@@ -371,4 +372,47 @@ test('TFRecord shards written by Python TF train, with a deterministic, resumabl
       return true;
     },
   );
+});
+
+test("the eager engine's normalized batches are the raw ones scaled as the training graph scales them", async () => {
+  const photos = await photoFolder({ classes: 4, train: 8, val: 4 });
+  const index = await indexImageFolder(join(photos, 'train'));
+  const pipeline = ImagePipeline.create(tf, {
+    resolution: 32,
+    channels: 3,
+    classes: 4,
+    batchSize: 8,
+    threads: 1,
+    prefetch: 1,
+    decode: 'jpeg',
+    crop: { kind: 'center', fraction: 0.875 },
+    flip: false,
+    interpolation: 'bilinear',
+    skipErrors: false,
+    source: { kind: 'files' },
+  });
+  const pass = {
+    kind: 'files' as const,
+    paths: Array.from({ length: 8 }, (_, i) => index.pathBytes(i)),
+    labels: Int32Array.from({ length: 8 }, (_, i) => index.label(i)),
+    seeds: new Int32Array(16),
+  };
+  pipeline.start(pass);
+  const raw = pipeline.next('raw');
+  pipeline.start(pass);
+  const normalized = pipeline.next('normalized');
+  assert.ok(raw && normalized);
+  const pixels = pixelsOf(raw.images);
+  const floats = normalized.images.dataSync();
+  let worst = 0;
+  pixels.forEach((p, i) => (worst = Math.max(worst, Math.abs(p * RAW_PIXEL.scale - RAW_PIXEL.offset - floats[i]))));
+  assert.ok(worst < 1e-6, `off by ${worst}`);
+  assert.deepEqual([...(normalized.classIds ?? [])], [...pass.labels]);
+  const oneHot = normalized.labels.arraySync() as number[][];
+  assert.deepEqual(
+    oneHot.map((row) => row.indexOf(1)),
+    [...pass.labels],
+  );
+  tf.dispose([raw.images, raw.labels, normalized.images, normalized.labels]);
+  pipeline.dispose();
 });
