@@ -38,9 +38,18 @@ export function modelInput(model: LayersModel, ref: string): InputShape {
     throw new ModelLoadError(
       `${ref}: expected a square image input N×H×W×C, the model takes ${JSON.stringify(model.inputs[0]?.shape)}`,
     );
-  const saved = (model.getUserDefinedMetadata() as { effscale?: { cropPct?: unknown } } | undefined)?.effscale;
-  const cropPct = typeof saved?.cropPct === 'number' ? saved.cropPct : undefined;
+  const { cropPct } = savedMetadata(model);
   return { resolution: h, inputChannels: c, ...(cropPct !== undefined && { cropPct }) };
+}
+
+/** What the trainer saved with the model (trainer/train.ts, modelMetadata) that serving uses, checked. */
+function savedMetadata(model: LayersModel): { cropPct?: number; classNames?: string[] } {
+  const saved = (model.getUserDefinedMetadata() as { effscale?: Record<string, unknown> } | undefined)?.effscale;
+  const { cropPct, classNames } = saved ?? {};
+  return {
+    ...(typeof cropPct === 'number' && { cropPct }),
+    ...(Array.isArray(classNames) && classNames.every((n) => typeof n === 'string') && { classNames }),
+  };
 }
 
 export function modelClasses(model: LayersModel): number {
@@ -80,10 +89,8 @@ function architectureSummary(data: Record<string, unknown> | undefined, input: I
  */
 function registeredLabels(entry: ModelEntry, model: LayersModel, classes: number): string[] {
   const dataset = Dataset.safeParse(entry.lineage.dataset);
-  const saved = (model.getUserDefinedMetadata() as { effscale?: { classNames?: unknown } } | undefined)?.effscale
-    ?.classNames;
   const named = dataset.success && isImageFiles(dataset.data);
-  const names = named && Array.isArray(saved) && saved.every((n) => typeof n === 'string') ? saved : undefined;
+  const names = named ? savedMetadata(model).classNames : undefined;
   return classLabels(classes, dataset.success ? dataset.data : undefined, names);
 }
 
