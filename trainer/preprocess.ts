@@ -14,8 +14,8 @@ const LUMA = [0.299, 0.587, 0.114];
 
 /**
  * Turns images with 0–255 values (H×W×C or N×H×W×C; 1, 3 or 4 channels) into the network input: bilinear resize to
- * the architecture's resolution (after the center crop of `cropPct`, when given), channels adapted (grayscale repeated to RGB, RGB to luma, alpha dropped) and values
- * scaled to [-1, 1]. Training and serving both call this, so a prediction request sees exactly what training saw.
+ * the architecture's resolution (after the center crop of `cropPct`, when given), channels adapted (grayscale
+ * repeated to RGB, RGB to luma, alpha dropped) and values scaled to [-1, 1]. Training and serving both call this, so a prediction request sees exactly what training saw.
  */
 export function preprocessImages(tf: Tf, images: Tensor3D | Tensor4D, input: InputShape): Tensor4D {
   return tf.tidy(() => {

@@ -46,6 +46,9 @@ async function closingOnError(opened: ImageSource, next: Promise<ImageSource>): 
   }
 }
 
+/** Class names of a dataset that has none: the label numbers. */
+const numberedClasses = (arch: Architecture) => Array.from({ length: arch.classes }, (_, i) => String(i));
+
 const arrays = (source: ImageSource): ArraySplit => ({ kind: 'arrays', source, description: source.description });
 
 /**
@@ -70,7 +73,7 @@ export async function openTaskData(task: Task, arch: Architecture, seed: number)
     data = {
       train: arrays(train),
       validation: arrays(validation),
-      classNames: Array.from({ length: arch.classes }, (_, i) => String(i)),
+      classNames: numberedClasses(arch),
       skipped: [],
     };
     close = async () => {
@@ -104,7 +107,7 @@ async function imageFileSplits(
       train: records(indexes.train, dataset.path),
       validation: records(indexes.validation, dataset.valPath ?? ''),
       // Records carry class numbers only.
-      classNames: Array.from({ length: arch.classes }, (_, i) => String(i)),
+      classNames: numberedClasses(arch),
       skipped: [],
     };
   }
