@@ -30,15 +30,20 @@ async function smallSpec(dir: string): Promise<string> {
   return file;
 }
 
-test('effscale search SPEC --json: a real search end to end on the embedded dev server', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'effscale-e2e-'));
-  const file = await smallSpec(dir);
-  const stateDir = join(dir, 'state');
+/** `effscale search FILE --json` to its end, parsed. */
+async function searchJson(file: string, stateDir: string) {
   const { stdout } = await run(process.execPath, [cli, 'search', file, '--json', '--state-dir', stateDir], {
     maxBuffer: 16 << 20,
     timeout: 900_000,
   });
-  const out = JSON.parse(stdout);
+  return JSON.parse(stdout);
+}
+
+test('effscale search SPEC --json: a real search end to end on the embedded dev server', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'effscale-e2e-'));
+  const file = await smallSpec(dir);
+  const stateDir = join(dir, 'state');
+  const out = await searchJson(file, stateDir);
   assert.equal(out.status, 'completed');
   for (const k of ['alpha', 'beta', 'gamma', 'score']) assert.equal(typeof out.best[k], 'number', `best.${k}`);
   assert.ok(out.candidates.length >= 2);
@@ -101,11 +106,7 @@ test('a real search on a folder of photos: indexed once by the plan step, every 
   const file = join(dir, 'photos.yaml');
   await writeFile(file, JSON.stringify(spec));
   const stateDir = join(dir, 'state');
-  const { stdout } = await run(process.execPath, [cli, 'search', file, '--json', '--state-dir', stateDir], {
-    maxBuffer: 16 << 20,
-    timeout: 900_000,
-  });
-  const out = JSON.parse(stdout);
+  const out = await searchJson(file, stateDir);
   assert.equal(out.status, 'completed');
   const searchDir = join(stateDir, 'searches', out.temporal.workflowId);
   const [indexDir] = await readdir(join(searchDir, 'datasets'));
