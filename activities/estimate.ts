@@ -1,6 +1,6 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { durationSeconds, repeatsOf, rungEpochs, type SearchSpec } from '../spec/search.js';
+import { durationSeconds, repeatsOf, rungEpochs, type SearchSpec } from '../schemas/search.js';
 import type { DatasetSize } from './preflight.js';
 import { readJsonIfExists, searchPaths } from './search-dir.js';
 

@@ -1,4 +1,4 @@
-import type { Execution } from '../spec/search.js';
+import type { Execution } from '../schemas/search.js';
 import type { SearchResult } from '../workflows/state.js';
 import type { Executor } from '../executors/executor.js';
 import { readChunk, writeOutcomes } from './candidate-table.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { planGrid, type GridCandidate } from '../scaling/grid.js';
 import { architectureKey } from '../scaling/scale.js';
 import { parseSpec, SpecError } from '../scaling/validate.js';
-import { SearchSpec, type Execution } from '../spec/search.js';
+import { SearchSpec, type Execution } from '../schemas/search.js';
 import type { Executor } from '../executors/executor.js';
 import { writePlan, type PlannedGrid } from './candidate-table.js';
 import { checkBudget, epochsPerTraining, estimate, imagesPerEpoch, throughputFor } from './estimate.js';

@@ -2,10 +2,10 @@ import { access, constants, mkdir } from 'node:fs/promises';
 import { openTaskData } from '../trainer/data/dataset.js';
 import { buildDatasetIndexes, datasetIndexDir, writeDatasetIndexes } from '../trainer/data/dataset-index.js';
 import { splitCount } from '../trainer/data/splits.js';
-import { isImageFiles, type ImageFilesDataset } from '../spec/task.js';
+import { isImageFiles, type ImageFilesDataset } from '../schemas/task.js';
 import { DatasetError } from '../trainer/data/source.js';
 import { SpecError } from '../scaling/validate.js';
-import type { SearchSpec } from '../spec/search.js';
+import type { SearchSpec } from '../schemas/search.js';
 import { baselineOf } from './search-dir.js';
 
 /** Images a training sees per epoch: the training split, and the validation split it is scored on. */

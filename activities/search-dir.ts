@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Architecture } from '../scaling/architecture.js';
 import { resolveBaseline } from '../scaling/input.js';
 import { parseSpec } from '../scaling/validate.js';
-import { SearchSpec } from '../spec/search.js';
+import { SearchSpec } from '../schemas/search.js';
 
 /**
  * The search directory of a search id under the WORKER's state directory (`$EFFSCALE_STATE_DIR`, the shared

@@ -1,5 +1,5 @@
-import type { Selection as SelectionSpec } from '../spec/search.js';
-import { TrainResult } from '../spec/candidate.js';
+import type { Selection as SelectionSpec } from '../schemas/search.js';
+import { TrainResult } from '../schemas/candidate.js';
 import { resultPath } from '../trainer/result.js';
 import { higherIsBetter as higherIsBetterFor } from '../trainer/score.js';
 import { atLastRung } from '../workflows/halving.js';

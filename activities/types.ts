@@ -1,4 +1,4 @@
-import type { SearchSpec } from '../spec/search.js';
+import type { SearchSpec } from '../schemas/search.js';
 
 /**
  * What crosses the Temporal boundary between the search workflow and its activities. Everything here is small:

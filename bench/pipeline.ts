@@ -12,7 +12,7 @@ import { planGrid } from '../scaling/grid.js';
 import { scalingGrid } from '../activities/plan.js';
 import { resolveBaseline } from '../scaling/input.js';
 import { parseSpec } from '../scaling/validate.js';
-import { SearchSpec, type SearchSpecInput } from '../spec/search.js';
+import { SearchSpec, type SearchSpecInput } from '../schemas/search.js';
 import { trainCandidate } from '../trainer/train.js';
 import { startOrAttach } from '../client/search.js';
 import { ensureDevServer } from '../client/dev-server.js';

@@ -207,7 +207,7 @@ async function worker(engineKey: string, archFile: string, warmup: number, steps
   const { loadNativeTf } = await import('../trainer/tf.js');
   const { buildModel, countParams } = await import('../trainer/model.js');
   const { createEngine } = await import('../trainer/engine.js');
-  const { Training } = await import('../spec/task.js');
+  const { Training } = await import('../schemas/task.js');
   // As trainCandidate loads it, so the step measured is the one a training runs.
   const tf = loadNativeTf('tensorflow', { onednn: true });
   const arch = JSON.parse(readFileSync(archFile, 'utf8')) as Architecture;

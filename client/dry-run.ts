@@ -4,7 +4,7 @@ import { checkSearchInputs } from '../activities/preflight.js';
 import { registryRoot } from '../activities/register.js';
 import { searchDirOf } from '../activities/search-dir.js';
 import type { PlannedCandidate } from '../activities/types.js';
-import { repeatsOf, rungEpochs, type SearchSpec } from '../spec/search.js';
+import { repeatsOf, rungEpochs, type SearchSpec } from '../schemas/search.js';
 import { workflowIdFor } from './search.js';
 
 const SHOWN = 20;

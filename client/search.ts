@@ -7,7 +7,7 @@ import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@tempor
 import { defaultPayloadConverter } from '@temporalio/common';
 import { resolveBaseline } from '../scaling/input.js';
 import { parseSpec, SpecError } from '../scaling/validate.js';
-import { durationSeconds, repeatsOf, rungEpochs, SearchSpec } from '../spec/search.js';
+import { durationSeconds, repeatsOf, rungEpochs, SearchSpec } from '../schemas/search.js';
 import { higherIsBetter } from '../trainer/score.js';
 import type { SearchExtension } from '../activities/types.js';
 import type { searchWorkflow } from '../workflows/search.js';

@@ -1,4 +1,4 @@
-import type { CandidateSpec, TrainProgress, TrainResult } from '../spec/candidate.js';
+import type { CandidateSpec, TrainProgress, TrainResult } from '../schemas/candidate.js';
 
 /**
  * Where a candidate trains. `local` runs the trainer entry point as a child process; `kubernetes` runs it as a

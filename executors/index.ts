@@ -1,4 +1,4 @@
-import type { Execution } from '../spec/search.js';
+import type { Execution } from '../schemas/search.js';
 import type { Executor } from './executor.js';
 import { LocalExecutor } from './local.js';
 import { KubernetesExecutor } from './kubernetes/executor.js';

@@ -1,6 +1,6 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { EpochMetrics } from '../spec/candidate.js';
+import type { EpochMetrics } from '../schemas/candidate.js';
 import type { Coefficients } from '../scaling/scale.js';
 import { paretoSet } from '../activities/select.js';
 import { epochsText, heatmapCells, rungLabel, type CandidateCurve, type CellState, type ReportData } from './data.js';

@@ -1,9 +1,9 @@
 import { baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from '../activities/search-dir.js';
 import type { FamilyMember } from '../activities/types.js';
 import { scalingFactors, type Coefficients, type ScalingFactors } from '../scaling/scale.js';
-import type { EpochMetrics, TrainResult } from '../spec/candidate.js';
-import { repeatsOf, rungEpochs, type SearchSpec } from '../spec/search.js';
-import type { Metric } from '../spec/task.js';
+import type { EpochMetrics, TrainResult } from '../schemas/candidate.js';
+import { repeatsOf, rungEpochs, type SearchSpec } from '../schemas/search.js';
+import type { Metric } from '../schemas/task.js';
 import { resultPath } from '../trainer/result.js';
 import { higherIsBetter } from '../trainer/score.js';
 import { spreadField } from '../workflows/noise.js';

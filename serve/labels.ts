@@ -1,4 +1,4 @@
-import type { Dataset } from '../spec/task.js';
+import type { Dataset } from '../schemas/task.js';
 
 /** Fashion-MNIST's class names by label, from the dataset's documentation (zalandoresearch/fashion-mnist). */
 export const FASHION_MNIST_LABELS = [

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelEntry, Registry } from '../registry/registry.js';
-import { Dataset, isImageFiles } from '../spec/task.js';
+import { Dataset, isImageFiles } from '../schemas/task.js';
 import { customLayers } from '../trainer/layers.js';
 import type { InputShape } from '../trainer/preprocess.js';
 import type { Tf } from '../trainer/tf.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { EpochMetrics } from '../spec/candidate.js';
+import { EpochMetrics } from '../schemas/candidate.js';
 import { writeFolderAtomically } from './model-io.js';
 import type { OptimizerState } from './engine.js';
 import type { Tf } from './tf.js';

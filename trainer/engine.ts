@@ -1,6 +1,6 @@
 import type { Architecture } from '../scaling/architecture.js';
-import type { EngineName } from '../spec/candidate.js';
-import type { Training } from '../spec/task.js';
+import type { EngineName } from '../schemas/candidate.js';
+import type { Training } from '../schemas/task.js';
 import type { Batch } from './data/batches.js';
 import type { BatchForm } from './data/pipeline.js';
 import { EagerEngine } from './eager-engine.js';

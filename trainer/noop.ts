@@ -1,5 +1,5 @@
 import type { ArchitectureCost } from '../scaling/cost.js';
-import type { CandidateSpec, EpochMetrics, TrainResult } from '../spec/candidate.js';
+import type { CandidateSpec, EpochMetrics, TrainResult } from '../schemas/candidate.js';
 import { targetEpochs } from './result.js';
 import { higherIsBetter, scoreOf } from './score.js';
 

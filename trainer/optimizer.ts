@@ -1,4 +1,4 @@
-import type { Training } from '../spec/task.js';
+import type { Training } from '../schemas/task.js';
 import type { Tf } from './tf.js';
 
 type Tensor = import('@tensorflow/tfjs-node').Tensor;

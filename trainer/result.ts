@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TrainResult, type CandidateSpec } from '../spec/candidate.js';
+import { TrainResult, type CandidateSpec } from '../schemas/candidate.js';
 import { scoreOf } from './score.js';
 
 /**

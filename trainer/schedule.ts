@@ -1,4 +1,4 @@
-import type { Training } from '../spec/task.js';
+import type { Training } from '../schemas/task.js';
 
 /**
  * Learning rate at an optimizer step: linear warmup over `warmupEpochs`, then constant or a cosine decay to zero

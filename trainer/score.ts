@@ -1,5 +1,5 @@
-import type { EpochMetrics } from '../spec/candidate.js';
-import type { Metric, ScoreRule } from '../spec/task.js';
+import type { EpochMetrics } from '../schemas/candidate.js';
+import type { Metric, ScoreRule } from '../schemas/task.js';
 
 export function higherIsBetter(metric: Metric): boolean {
   return metric === 'accuracy';

@@ -1,4 +1,4 @@
-import type { Training } from '../spec/task.js';
+import type { Training } from '../schemas/task.js';
 import { withBatchedMovingAverages } from './batch-norm.js';
 import type { FlatOptimizer } from './optimizer.js';
 import type { Tf } from './tf.js';

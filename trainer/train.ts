@@ -2,14 +2,14 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { architectureCost } from '../scaling/cost.js';
 import { parseSpec } from '../scaling/validate.js';
-import { isImageFiles } from '../spec/task.js';
+import { isImageFiles } from '../schemas/task.js';
 import {
   CandidateSpec,
   type EngineName,
   type EpochMetrics,
   type TrainProgress,
   type TrainResult,
-} from '../spec/candidate.js';
+} from '../schemas/candidate.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { checkResolution } from './checks.js';
 import { batchCount } from './data/batches.js';

@@ -8,7 +8,7 @@ import type {
   TrainingRecord,
   TrainingState,
 } from '../activities/types.js';
-import type { SearchSpec } from '../spec/search.js';
+import type { SearchSpec } from '../schemas/search.js';
 import { addRungCounts, type RungCounts } from './halving.js';
 import type { CostLimits } from './limits.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { getPreset } from '../../scaling/presets.js';
 import { parseSpec, SpecError } from '../../scaling/validate.js';
-import { CandidateSpec, EngineName, type TrainProgress, type TrainResult } from '../../spec/candidate.js';
+import { CandidateSpec, EngineName, type TrainProgress, type TrainResult } from '../../schemas/candidate.js';
 import { UsageError } from '../run.js';
 
 interface TrainFlags {

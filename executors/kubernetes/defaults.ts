@@ -6,7 +6,7 @@ import {
   resolveKubernetesExecution,
   type KubernetesExecution,
   type KubernetesSettingsInput,
-} from '../../spec/kubernetes.js';
+} from '../../schemas/kubernetes.js';
 
 /** The worker's `execution.kubernetes` defaults: a YAML file (the ConfigMap the k8s/ Deployment mounts). */
 export const DEFAULTS_ENV = 'EFFSCALE_KUBERNETES_DEFAULTS';

@@ -1,9 +1,9 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { posix, relative, isAbsolute } from 'node:path';
 import type { V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import { GPU_RESOURCE, type ClaimVolume, type KubernetesExecution } from '../../spec/kubernetes.js';
-import type { CandidateSpec } from '../../spec/candidate.js';
-import { isImageFiles } from '../../spec/task.js';
+import { GPU_RESOURCE, type ClaimVolume, type KubernetesExecution } from '../../schemas/kubernetes.js';
+import type { CandidateSpec } from '../../schemas/candidate.js';
+import { isImageFiles } from '../../schemas/task.js';
 import type { TrainingJob } from '../executor.js';
 import { LABEL, MANAGED_BY, annotationKey, labelValue } from './names.js';
 

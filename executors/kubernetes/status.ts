@@ -1,5 +1,5 @@
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
-import type { KubernetesExecution } from '../../spec/kubernetes.js';
+import type { KubernetesExecution } from '../../schemas/kubernetes.js';
 import { CONTAINER } from './pod.js';
 
 /**

@@ -8,9 +8,9 @@ import { ExecutorPool } from '../../executors/index.js';
 import { KubernetesExecutor } from '../../executors/kubernetes/executor.js';
 import { labelValue, podBaseName } from '../../executors/kubernetes/names.js';
 import { CandidateInputError, type TrainingHooks, type TrainingJob } from '../../executors/executor.js';
-import type { TrainProgress } from '../../spec/candidate.js';
-import type { KubernetesExecutionInput } from '../../spec/kubernetes.js';
-import { Execution } from '../../spec/search.js';
+import type { TrainProgress } from '../../schemas/candidate.js';
+import type { KubernetesExecutionInput } from '../../schemas/kubernetes.js';
+import { Execution } from '../../schemas/search.js';
 import { NAMESPACE, candidateSpec, startFixture, type K8sFixture } from './harness.js';
 
 const SEARCH = 'k8s-exec';

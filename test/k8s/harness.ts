@@ -11,8 +11,8 @@ import {
   KubernetesExecution,
   type KubernetesExecutionInput,
   type KubernetesSettingsInput,
-} from '../../spec/kubernetes.js';
-import { CandidateSpec } from '../../spec/candidate.js';
+} from '../../schemas/kubernetes.js';
+import { CandidateSpec } from '../../schemas/candidate.js';
 import { getPreset } from '../../scaling/presets.js';
 
 /**

@@ -9,7 +9,7 @@ import { stringify as toYaml } from 'yaml';
 import { AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { labelValue } from '../../executors/kubernetes/names.js';
-import type { SearchSpecInput } from '../../spec/search.js';
+import type { SearchSpecInput } from '../../schemas/search.js';
 import { chunkWorkflowId } from '../../workflows/chunk.js';
 import { k8sBinary } from './cluster.js';
 import { GPUS, NAMESPACE, bindClaims, logImage, logNode, stopNode } from './harness.js';

@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { ApiException, CoreV1Api } from '@kubernetes/client-node';
 import { startCluster, type TestCluster } from './cluster.js';
 import { renderKustomization, repoRoot } from './kustomize.js';
-import { KubernetesExecution } from '../../spec/kubernetes.js';
+import { KubernetesExecution } from '../../schemas/kubernetes.js';
 import { parseSpec } from '../../scaling/validate.js';
 
 describe('k8s manifests against a real kube-apiserver', () => {

@@ -11,9 +11,9 @@ import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common'
 import { NativeConnection } from '@temporalio/worker';
 import { labelValue } from '../../executors/kubernetes/names.js';
 import { DEFAULTS_ENV } from '../../executors/kubernetes/defaults.js';
-import { TrainResult } from '../../spec/candidate.js';
-import type { KubernetesSettingsInput } from '../../spec/kubernetes.js';
-import type { SearchSpecInput } from '../../spec/search.js';
+import { TrainResult } from '../../schemas/candidate.js';
+import type { KubernetesSettingsInput } from '../../schemas/kubernetes.js';
+import type { SearchSpecInput } from '../../schemas/search.js';
 import { ensureDevServer, type DevServer } from '../../client/dev-server.js';
 import { quietWorkerLogs } from '../../worker/worker.js';
 import { chunkWorkflowId } from '../../workflows/chunk.js';

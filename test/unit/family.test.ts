@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scaleFamily } from '../../activities/family.js';
 import { writeSearchSpec } from '../../activities/search-dir.js';
-import { SearchSpec } from '../../spec/search.js';
+import { SearchSpec } from '../../schemas/search.js';
 
 /** Each member states its real cost multiplier next to its target, and warns when they differ beyond tolerance. */
 async function family(cost: 'nominal' | 'measured') {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Training, TrainingRecord } from '../../activities/types.js';
 import { checkBudget, estimate, expectedEpochs } from '../../activities/estimate.js';
-import { rungEpochs, type SearchSpecInput } from '../../spec/search.js';
+import { rungEpochs, type SearchSpecInput } from '../../schemas/search.js';
 import { searchSpec } from './spec.js';
 import { nextPromotion, rungCounts } from '../../workflows/halving.js';
 

@@ -4,10 +4,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpecError } from '../../scaling/validate.js';
-import { KubernetesSettings, mergeSettings, resolveKubernetesExecution } from '../../spec/kubernetes.js';
+import { KubernetesSettings, mergeSettings, resolveKubernetesExecution } from '../../schemas/kubernetes.js';
 import { loadKubernetesDefaults } from '../../executors/kubernetes/defaults.js';
 import { candidateOnPod, toLocalPath } from '../../executors/kubernetes/pod.js';
-import { CandidateSpec } from '../../spec/candidate.js';
+import { CandidateSpec } from '../../schemas/candidate.js';
 import { getPreset } from '../../scaling/presets.js';
 
 const defaults = {

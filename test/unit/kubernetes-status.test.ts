@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
-import { KubernetesExecution } from '../../spec/kubernetes.js';
+import { KubernetesExecution } from '../../schemas/kubernetes.js';
 import { podState } from '../../executors/kubernetes/status.js';
 
 const execution = KubernetesExecution.parse({

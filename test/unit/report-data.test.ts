@@ -11,7 +11,7 @@ import {
   reportData,
   rungLabel,
 } from '../../report/data.js';
-import { SearchSpec } from '../../spec/search.js';
+import { SearchSpec } from '../../schemas/search.js';
 import { initialState, type BestCandidate, type SearchResult } from '../../workflows/state.js';
 
 /** A 100k-point search's report draws a sample that keeps the best and the failures, and counts everything. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SpecError } from '../../scaling/validate.js';
 import { loadSearchSpec, specHash, workflowIdFor } from '../../client/search.js';
-import { rungEpochs } from '../../spec/search.js';
+import { rungEpochs } from '../../schemas/search.js';
 
 async function specFile(text: string): Promise<string> {
   const file = join(await mkdtemp(join(tmpdir(), 'effscale-spec-')), 'spec.yaml');

@@ -5,7 +5,7 @@ import { paretoSet } from '../../activities/select.js';
 import { resolveBaseline } from '../../scaling/input.js';
 import { ABLATION_DIMENSIONS, scaleOneDimension } from '../../scaling/ablation.js';
 import { architectureTotals } from '../../scaling/cost.js';
-import { repeatsOf } from '../../spec/search.js';
+import { repeatsOf } from '../../schemas/search.js';
 import { searchSpec } from './spec.js';
 import { ablationVerdict } from '../../workflows/ablation.js';
 import { formatScore, mean, repeatCandidateId, spreadOf, tCritical95, tied } from '../../workflows/noise.js';

@@ -1,4 +1,4 @@
-import { SearchSpec, type SearchSpecInput } from '../../spec/search.js';
+import { SearchSpec, type SearchSpecInput } from '../../schemas/search.js';
 
 /** A minimal valid search spec (micro-28 on Fashion-MNIST) with the fields a unit test is about. */
 export function searchSpec(over: Partial<SearchSpecInput> = {}): SearchSpec {

@@ -1,4 +1,4 @@
-import type { Task } from '../../spec/task.js';
+import type { Task } from '../../schemas/task.js';
 import { preprocessImages, type InputShape } from '../preprocess.js';
 import type { Tf } from '../tf.js';
 import { permutation, seededRandom } from './random.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import type { ImageFilesDataset } from '../../spec/task.js';
+import type { ImageFilesDataset } from '../../schemas/task.js';
 import { indexImageFolder, indexManifest, readImageIndex, writeImageIndex, type ImageIndex } from './image-index.js';
 import { indexShards, readShardIndex, writeShardIndex, type ShardIndex } from './tfrecord-index.js';
 

@@ -1,5 +1,5 @@
 import type { Architecture } from '../../scaling/architecture.js';
-import { isImageFiles, type ImageFilesDataset, type Task } from '../../spec/task.js';
+import { isImageFiles, type ImageFilesDataset, type Task } from '../../schemas/task.js';
 import { openCifarSplit } from './cifar.js';
 import { loadDatasetIndexes } from './dataset-index.js';
 import { type SkipReport } from './image-index.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { Task } from '../../spec/task.js';
-import { isImageFiles } from '../../spec/task.js';
+import type { Task } from '../../schemas/task.js';
+import { isImageFiles } from '../../schemas/task.js';
 import type { Tf } from '../tf.js';
 import { batchCount, type Batch } from './batches.js';
 import { ImagePipeline, type BatchForm, type PipelineBatch } from './pipeline.js';

@@ -1,5 +1,5 @@
 import type { Architecture } from '../../scaling/architecture.js';
-import type { Task } from '../../spec/task.js';
+import type { Task } from '../../schemas/task.js';
 import type { Tf } from '../tf.js';
 import type { Batch } from './batches.js';
 import type { ImageIndex } from './image-index.js';

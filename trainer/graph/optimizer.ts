@@ -1,4 +1,4 @@
-import type { Training } from '../../spec/task.js';
+import type { Training } from '../../schemas/task.js';
 import { adamDefaults, rmspropDefaults } from '../optimizer.js';
 import { DType, type Endpoint } from './graph-def.js';
 import type { Ops } from './ops.js';

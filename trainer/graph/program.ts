@@ -8,7 +8,7 @@ import {
   type PlanShape,
   type PlanWeight,
 } from '../../scaling/layer-plan.js';
-import type { Training } from '../../spec/task.js';
+import type { Training } from '../../schemas/task.js';
 import { optimizerSlots } from '../optimizer.js';
 import { normalizeRaw } from '../data/pipeline-graph.js';
 import { DType, GraphBuilder, type Endpoint } from './graph-def.js';

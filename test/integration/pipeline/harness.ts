@@ -17,7 +17,7 @@ import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { parseSpec } from '../../../scaling/validate.js';
 import { resolveBaseline } from '../../../scaling/input.js';
-import { SearchSpec, type SearchSpecInput } from '../../../spec/search.js';
+import { SearchSpec, type SearchSpecInput } from '../../../schemas/search.js';
 import { createActivities, type ActivityOptions } from '../../../activities/index.js';
 import { readCandidateTable, type CandidateRow } from '../../../activities/candidate-table.js';
 import { readRuns, type RunRecord } from '../../../activities/search-dir.js';

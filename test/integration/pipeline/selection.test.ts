@@ -12,7 +12,7 @@ import { loadReportData } from '../../../report/data.js';
 import { renderReport } from '../../../report/html.js';
 import { Architecture } from '../../../scaling/architecture.js';
 import { resolveBaseline } from '../../../scaling/input.js';
-import { TrainResult } from '../../../spec/candidate.js';
+import { TrainResult } from '../../../schemas/candidate.js';
 import { resultPath } from '../../../trainer/result.js';
 import { mean, repeatCandidateId, tied } from '../../../workflows/noise.js';
 import { ablationCandidateId, type SearchResult } from '../../../workflows/state.js';

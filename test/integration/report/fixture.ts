@@ -5,8 +5,8 @@ import type { FamilyMember, PlannedCandidate, RegisteredModel } from '../../../a
 import { architectureCost, architectureTotals } from '../../../scaling/cost.js';
 import { getPreset } from '../../../scaling/presets.js';
 import { architectureKey, scaleArchitecture, scalingFactors } from '../../../scaling/scale.js';
-import type { EpochMetrics, TrainResult } from '../../../spec/candidate.js';
-import { rungEpochs, SearchSpec } from '../../../spec/search.js';
+import type { EpochMetrics, TrainResult } from '../../../schemas/candidate.js';
+import { rungEpochs, SearchSpec } from '../../../schemas/search.js';
 import { writeOutcomes, writePlan } from '../../../activities/candidate-table.js';
 import type { TrainingRecord } from '../../../activities/types.js';
 import { initialState, type SearchResult } from '../../../workflows/state.js';

@@ -8,7 +8,7 @@ import { CHROMIUM, CHROMIUM_ARGS } from '../../chromium.js';
 import { readCandidateTable } from '../../../activities/candidate-table.js';
 import { COEFFICIENTS, HEATMAP_PAIRS, UNSCORED_CELLS } from '../../../report/charts.js';
 import { heatmapCells, loadReportData, reportData, rungLabel, type ReportData } from '../../../report/data.js';
-import { SearchSpec } from '../../../spec/search.js';
+import { SearchSpec } from '../../../schemas/search.js';
 import type { SearchResult } from '../../../workflows/state.js';
 import { renderReport } from '../../../report/html.js';
 import { searchDirFixture } from './fixture.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Training } from '../../../spec/task.js';
+import { Training } from '../../../schemas/task.js';
 import { withBatchedMovingAverages } from '../../../trainer/batch-norm.js';
 import { customLayers, withNativeSwish } from '../../../trainer/layers.js';
 import { nativeOps } from '../../../trainer/native-ops.js';

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { TrainResult } from '../../../spec/candidate.js';
+import { TrainResult } from '../../../schemas/candidate.js';
 import { NATIVE_PACKAGES, nativePackage } from '../../../trainer/tf.js';
 import { tempDir } from './helpers.js';
 

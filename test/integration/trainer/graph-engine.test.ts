@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { Architecture, type ArchitectureInput } from '../../../scaling/architecture.js';
 import { getPreset } from '../../../scaling/presets.js';
-import { Training, type TrainingInput } from '../../../spec/task.js';
+import { Training, type TrainingInput } from '../../../schemas/task.js';
 import type { Batch } from '../../../trainer/data/batches.js';
 import { createEngine, type TrainingEngine } from '../../../trainer/engine.js';
 import { buildModel } from '../../../trainer/model.js';

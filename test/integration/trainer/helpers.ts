@@ -2,7 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ArchitectureInput } from '../../../scaling/architecture.js';
-import type { CandidateSpecInput } from '../../../spec/candidate.js';
+import type { CandidateSpecInput } from '../../../schemas/candidate.js';
 
 /** A small MBConv network (stem, two SE stages, head) that trains in seconds on 28×28 images. */
 export function tinyArchitecture(overrides: Partial<ArchitectureInput> = {}): ArchitectureInput {

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { Task } from '../../../spec/task.js';
+import { Task } from '../../../schemas/task.js';
 import { DType, GraphBuilder } from '../../../trainer/graph/graph-def.js';
 import { GraphSession } from '../../../trainer/graph/session.js';
 import { indexImageFolder, type ImageIndex } from '../../../trainer/data/image-index.js';

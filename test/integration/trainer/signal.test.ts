@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { TrainProgress } from '../../../spec/candidate.js';
+import { TrainProgress } from '../../../schemas/candidate.js';
 import { fashionSpec, tempDir } from './helpers.js';
 
 test('SIGTERM stops `effscale train` at a batch boundary with a checkpoint and exit 143; a rerun resumes', async () => {

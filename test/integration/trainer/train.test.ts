@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { TrainResult, type TrainProgress } from '../../../spec/candidate.js';
+import { TrainResult, type TrainProgress } from '../../../schemas/candidate.js';
 import { loadModel } from '../../../trainer/model-io.js';
 import { loadNativeTf } from '../../../trainer/tf.js';
 import { trainCandidate, TrainingStopped } from '../../../trainer/train.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { EpochMetrics } from '../../../spec/candidate.js';
-import { Training } from '../../../spec/task.js';
+import type { EpochMetrics } from '../../../schemas/candidate.js';
+import { Training } from '../../../schemas/task.js';
 import { permutation, seededRandom } from '../../../trainer/data/random.js';
 import { learningRateAt } from '../../../trainer/schedule.js';
 import { scoreOf } from '../../../trainer/score.js';

@@ -165,7 +165,7 @@ export const Execution = z
       ),
     local: LocalExecution.default(() => LocalExecution.parse({})),
     kubernetes: KubernetesSettings.optional().describe(
-      'pod template and executor settings (spec/kubernetes.ts); the worker fills the rest from EFFSCALE_KUBERNETES_DEFAULTS',
+      'pod template and executor settings (schemas/kubernetes.ts); the worker fills the rest from EFFSCALE_KUBERNETES_DEFAULTS',
     ),
   })
   .strict();
