@@ -206,7 +206,7 @@ async function worker(engineKey: string, archFile: string, warmup: number, steps
   const { readFileSync } = await import('node:fs');
   const { loadNativeTf } = await import('../trainer/tf.js');
   const { buildModel, countParams } = await import('../trainer/model.js');
-  const { createEngine } = await import('../trainer/engine.js');
+  const { createEngine } = await import('../trainer/create-engine.js');
   const { Training } = await import('../schemas/task.js');
   // As trainCandidate loads it, so the step measured is the one a training runs.
   const tf = loadNativeTf('tensorflow', { onednn: true });

@@ -3,8 +3,6 @@ import type { EngineName } from '../schemas/candidate.js';
 import type { Training } from '../schemas/task.js';
 import type { Batch } from './data/batches.js';
 import type { BatchForm } from './data/pipeline.js';
-import { EagerEngine } from './eager-engine.js';
-import { GraphEngine } from './graph/engine.js';
 import type { Tf } from './tf.js';
 
 type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
@@ -56,8 +54,4 @@ export interface EngineSetup {
   model: LayersModel;
   architecture: Architecture;
   training: Training;
-}
-
-export function createEngine(name: EngineName, setup: EngineSetup): TrainingEngine {
-  return name === 'graph' ? GraphEngine.create(setup) : new EagerEngine(setup);
 }

@@ -22,7 +22,8 @@ import { inferenceLatencyMs, noopLatencyMs } from './latency.js';
 import { noopResult } from './noop.js';
 import { existingResult, peakRssBytes, resultCovering, specHash, targetEpochs, writeResult } from './result.js';
 import { learningRateAt } from './schedule.js';
-import { createEngine, defaultEngine, type TrainingEngine } from './engine.js';
+import { createEngine } from './create-engine.js';
+import { defaultEngine, type TrainingEngine } from './engine.js';
 import { higherIsBetter, scoreOf } from './score.js';
 import { loadNativeTf, tensorflowVersion, tfjsPackage, type BackendChoice, type Tf } from './tf.js';
 

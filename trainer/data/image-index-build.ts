@@ -1,4 +1,4 @@
-import type { ImageIndex, SkipReport } from './image-index.js';
+import type { ImageIndex, SkipReport } from './image-index-types.js';
 import {
   describeStart,
   FORMAT_NAMES,

@@ -3,7 +3,7 @@ import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { CompactIndex, IndexBuilder } from './image-index-build.js';
-import type { ImageIndex } from './image-index.js';
+import type { ImageIndex } from './image-index-types.js';
 import { IMAGE_FORMATS } from './image-signature.js';
 import { DatasetError } from './source.js';
 

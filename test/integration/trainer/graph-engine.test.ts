@@ -5,7 +5,8 @@ import { Architecture, type ArchitectureInput } from '../../../scaling/architect
 import { getPreset } from '../../../scaling/presets.js';
 import { Training, type TrainingInput } from '../../../schemas/task.js';
 import type { Batch } from '../../../trainer/data/batches.js';
-import { createEngine, type TrainingEngine } from '../../../trainer/engine.js';
+import { createEngine } from '../../../trainer/create-engine.js';
+import type { TrainingEngine } from '../../../trainer/engine.js';
 import { buildModel } from '../../../trainer/model.js';
 import { loadNativeTf } from '../../../trainer/tf.js';
 
