@@ -8,7 +8,7 @@ import { isImageFiles, type Dataset } from '../schemas/task.js';
 import { datasetIndexDir } from '../trainer/data/dataset-index.js';
 import { resultCovering, resultPath, targetEpochs } from '../trainer/result.js';
 import { scaleArchitecture, scalingFactors } from '../scaling/scale.js';
-import { CandidateInputError, type Executor } from '../executors/executor.js';
+import { TrainingFailure, type Executor } from '../executors/executor.js';
 import { appendRun, baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from './search-dir.js';
 import { TRAINING_INTERRUPTED } from '../workflows/errors.js';
 import type { TrainInput, TrainOutcome } from './types.js';
@@ -182,13 +182,19 @@ export function trainCandidateActivity(
       return outcomeOf(result, false);
     } catch (err) {
       if (ctx.cancellationSignal.aborted) throw stopped(ctx.cancellationSignal.reason, input.candidateId);
-      if (err instanceof CandidateInputError) throw ApplicationFailure.nonRetryable(err.message, 'BadCandidateInput');
+      if (err instanceof TrainingFailure) throw activityFailure(err);
       throw err;
     } finally {
       clearInterval(beat);
       await Promise.allSettled(launches);
     }
   };
+}
+
+/** An executor's typed failure as Temporal reads it: its type names it, `nonRetryable` stops the retries. */
+function activityFailure(err: TrainingFailure): ApplicationFailure {
+  const details = Object.keys(err.details).length ? [err.details] : undefined;
+  return ApplicationFailure.create({ type: err.type, message: err.message, nonRetryable: !err.retryable, details });
 }
 
 /** An image dataset points its trainers at the index the plan step built (searches planned before it had none). */

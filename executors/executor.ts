@@ -41,9 +41,28 @@ export interface Executor {
   sweep?(): Promise<void>;
 }
 
+/**
+ * A training that ended without a result, typed (`PodDeleted`, `OOMKilled`, …: docs/kubernetes.md) and saying
+ * whether a retry can help. Executors throw it and know nothing of Temporal; the training activity turns it into
+ * the activity failure the workflow's retry policy reads.
+ */
+export class TrainingFailure extends Error {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly retryable: boolean,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = type;
+  }
+}
+
 /** The trainer rejected its input (exit code 2): retrying cannot help, the candidate is recorded as failed. */
-export class CandidateInputError extends Error {
-  override name = 'BadCandidateInput';
+export class CandidateInputError extends TrainingFailure {
+  constructor(message: string) {
+    super('BadCandidateInput', message, false);
+  }
 }
 
 /** Where a launched training runs, for the launch record (`runs.jsonl`) and orphan checks. */

@@ -3,10 +3,15 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { ApiException, CoreV1Api, KubeConfig, Log, type V1Pod } from '@kubernetes/client-node';
-import { ApplicationFailure } from '@temporalio/common';
 import { KubernetesExecution } from '../../schemas/kubernetes.js';
 import { TrainProgress, TrainResult, type CandidateSpec } from '../../schemas/candidate.js';
-import { CandidateInputError, type Executor, type TrainingHooks, type TrainingJob } from '../executor.js';
+import {
+  CandidateInputError,
+  TrainingFailure,
+  type Executor,
+  type TrainingHooks,
+  type TrainingJob,
+} from '../executor.js';
 import { MANAGED_SELECTOR, candidateSelector, podBaseName, podName } from './names.js';
 import { CONTAINER, SPEC_FILE, buildPod, candidateOnPod, localRoot, toLocalPath, toPodPath } from './pod.js';
 import { PodQuota, QuotaTurns } from './quota.js';
@@ -24,7 +29,7 @@ export function loadKubeConfig(execution: KubernetesExecution): KubeConfig {
 
 export function podFailure(type: FailureType, message: string, details: Record<string, unknown> = {}): Error {
   if (type === 'BadCandidateInput') return new CandidateInputError(message);
-  return ApplicationFailure.create({ type, message, nonRetryable: !RETRYABLE[type], details: [details] });
+  return new TrainingFailure(type, message, RETRYABLE[type], details);
 }
 
 function apiFailure(e: unknown, what: string): Error {

@@ -3,11 +3,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ApplicationFailure } from '@temporalio/common';
 import { ExecutorPool } from '../../executors/index.js';
 import { KubernetesExecutor } from '../../executors/kubernetes/executor.js';
 import { labelValue, podBaseName } from '../../executors/kubernetes/names.js';
-import { CandidateInputError, type TrainingHooks, type TrainingJob } from '../../executors/executor.js';
+import {
+  CandidateInputError,
+  TrainingFailure,
+  type TrainingHooks,
+  type TrainingJob,
+} from '../../executors/executor.js';
 import type { TrainProgress } from '../../schemas/candidate.js';
 import type { KubernetesExecutionInput } from '../../schemas/kubernetes.js';
 import { Execution } from '../../schemas/search.js';
@@ -134,9 +138,9 @@ describe(
     it('maps a non-zero exit to a retryable failure, keeps the failed pod, and a retry runs a new pod', async () => {
       const failing = new KubernetesExecutor(f.execution({ env: { FIXTURE_EXIT: '1' } }));
       const error = await failureOf(failing.train(job(f, 'fail-1'), hooks()));
-      assert.ok(error instanceof ApplicationFailure);
+      assert.ok(error instanceof TrainingFailure);
       assert.equal(error.type, 'TrainerFailed');
-      assert.equal(error.nonRetryable, false);
+      assert.equal(error.retryable, true);
       assert.match(error.message, /exit code 1.*fixture trainer failing/s);
       const result = await new KubernetesExecutor(f.execution()).train(job(f, 'fail-1'), hooks());
       assert.equal(result.candidateId, 'fail-1');
@@ -161,9 +165,9 @@ describe(
           }),
         ).train(job(f, 'oom-1'), hooks()),
       );
-      assert.ok(oom instanceof ApplicationFailure);
+      assert.ok(oom instanceof TrainingFailure);
       assert.equal(oom.type, 'OOMKilled');
-      assert.equal(oom.nonRetryable, true);
+      assert.equal(oom.retryable, false);
     });
 
     it('cancelling deletes the pod', async () => {
@@ -183,11 +187,11 @@ describe(
         f.execution({ resources: { requests: { cpu: '2' }, limits: { cpu: '1', memory: '1Gi' } } }),
       );
       const error = await failureOf(executor.preflight(SEARCH));
-      assert.ok(error instanceof ApplicationFailure);
+      assert.ok(error instanceof TrainingFailure);
       assert.equal(error.type, 'InvalidPodTemplate');
       assert.match(error.message, /spec\.containers\[0\]\.resources\.requests/);
       const again = await failureOf(executor.train(job(f, 'invalid-1'), hooks()));
-      assert.equal((again as ApplicationFailure).type, 'InvalidPodTemplate');
+      assert.equal((again as TrainingFailure).type, 'InvalidPodTemplate');
       assert.deepEqual(f.pods.podsFor('invalid-1'), []);
     });
 
@@ -195,9 +199,9 @@ describe(
       const error = await failureOf(
         new KubernetesExecutor(f.execution({ namespace: 'default' })).train(job(f, 'rbac-1'), hooks()),
       );
-      assert.ok(error instanceof ApplicationFailure);
+      assert.ok(error instanceof TrainingFailure);
       assert.equal(error.type, 'Forbidden');
-      assert.equal(error.nonRetryable, true);
+      assert.equal(error.retryable, false);
     });
 
     it('an image that cannot be pulled and an unschedulable pod fail after their timeouts', async () => {
@@ -210,13 +214,13 @@ describe(
           }),
         ).train(job(f, 'pull-1'), hooks()),
       );
-      assert.equal((pull as ApplicationFailure).type, 'ImagePullFailed');
+      assert.equal((pull as TrainingFailure).type, 'ImagePullFailed');
       const unschedulable = await failureOf(
         new KubernetesExecutor(
           f.execution({ nodeSelector: { 'cloud.example/pool': 'a100' }, unschedulableTimeoutSeconds: 2 }),
         ).train(job(f, 'sched-1'), hooks()),
       );
-      assert.equal((unschedulable as ApplicationFailure).type, 'Unschedulable');
+      assert.equal((unschedulable as TrainingFailure).type, 'Unschedulable');
       assert.match(unschedulable.message, /didn't match/);
       assert.deepEqual(await pods('sched-1'), [], 'the stuck pod is withdrawn');
     });
@@ -231,8 +235,8 @@ describe(
       );
       await f.admin.deleteNamespacedPod({ name: pod.metadata?.name ?? '', namespace: NAMESPACE });
       const error = await failureOf(training);
-      assert.equal((error as ApplicationFailure).type, 'PodDeleted');
-      assert.equal((error as ApplicationFailure).nonRetryable, false);
+      assert.equal((error as TrainingFailure).type, 'PodDeleted');
+      assert.equal((error as TrainingFailure).retryable, true);
     });
 
     it('the GPU quota holds under a wide grid, across the executors of one worker', async () => {
