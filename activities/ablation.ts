@@ -2,8 +2,8 @@ import { ABLATION_DIMENSIONS, scaleOneDimension } from '../scaling/ablation.js';
 import type { Architecture } from '../scaling/architecture.js';
 import { architectureTotals } from '../scaling/cost.js';
 import { round } from './family.js';
-import { baselineOf, readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
-import type { AblationArm, AblationInput } from './types.js';
+import { baselineOf, readSearchSpec, searchPaths, writeJsonAtomic } from '../store/search-dir.js';
+import type { AblationArm, AblationInput } from '../search/types.js';
 
 /**
  * The ablation's arms (`final.ablation`): the baseline itself, and the baseline scaled along depth only, width

@@ -7,8 +7,8 @@ import {
   scaleFamily as scaledMembers,
   type FamilyMember as ScaledMember,
 } from '../scaling/phi.js';
-import { baselineOf, readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
-import type { FamilyMember, ScaleInput } from './types.js';
+import { baselineOf, readSearchSpec, searchPaths, writeJsonAtomic } from '../store/search-dir.js';
+import type { FamilyMember, ScaleInput } from '../search/types.js';
 
 /** Factors, multipliers and φ as the family reports them: 4 decimals. */
 export const round = (x: number) => Number(x.toFixed(4));

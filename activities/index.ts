@@ -1,16 +1,23 @@
 import type { Execution } from '../schemas/search.js';
-import type { SearchResult } from '../workflows/state.js';
+import type { SearchResult } from '../search/state.js';
 import type { Executor } from '../executors/executor.js';
-import { readChunk, writeOutcomes } from './candidate-table.js';
+import { readChunk, writeOutcomes } from '../store/candidate-table.js';
 import { ExecutorPool } from '../executors/index.js';
 import { ablationArms } from './ablation.js';
 import { scaleFamily } from './family.js';
 import { plan } from './plan.js';
-import { readSummary, recordSummary, registerModel } from './register.js';
-import { searchDirOf } from './search-dir.js';
+import { recordSummary, registerModel } from './register.js';
+import { searchDirOf, readSummary } from '../store/search-dir.js';
 import { selectCandidate } from './select.js';
 import { trainCandidateActivity } from './train.js';
-import type { AblationInput, ChunkRef, PlanInput, RecordChunkInput, RegisterInput, ScaleInput } from './types.js';
+import type {
+  AblationInput,
+  ChunkRef,
+  PlanInput,
+  RecordChunkInput,
+  RegisterInput,
+  ScaleInput,
+} from '../search/types.js';
 
 export interface ActivityOptions {
   /**

@@ -4,10 +4,9 @@ import { architectureKey } from '../scaling/scale.js';
 import { parseSpec, SpecError } from '../scaling/validate.js';
 import { SearchSpec, type Execution } from '../schemas/search.js';
 import type { Executor } from '../executors/executor.js';
-import { writePlan, type PlannedGrid } from './candidate-table.js';
-import { checkBudget, epochsPerTraining, estimate, imagesPerEpoch, throughputFor } from './estimate.js';
-import { checkSearchInputs, type DatasetSize } from './preflight.js';
-import { registryRoot } from './register.js';
+import { writePlan, type PlannedGrid } from '../store/candidate-table.js';
+import { checkBudget, epochsPerTraining, estimate, imagesPerEpoch, type DatasetSize } from '../search/estimate.js';
+import { checkSearchInputs } from './preflight.js';
 import {
   baselineOf,
   readJsonIfExists,
@@ -15,8 +14,10 @@ import {
   stateDirOf,
   writeJsonAtomic,
   writeSearchSpec,
-} from './search-dir.js';
-import type { PlanInput, PlanOutput, PlannedCandidate, SearchExtension } from './types.js';
+  registryRoot,
+} from '../store/search-dir.js';
+import type { PlanInput, PlanOutput, PlannedCandidate, SearchExtension } from '../search/types.js';
+import { throughputFor } from './throughput.js';
 
 /** A short, stable id of a rounded architecture: the dedup group and the name of its training. */
 export function groupId(key: string): string {

@@ -6,13 +6,8 @@ import { isImageFiles, type ImageFilesDataset } from '../schemas/task.js';
 import { DatasetError } from '../trainer/data/source.js';
 import { SpecError } from '../scaling/validate.js';
 import type { SearchSpec } from '../schemas/search.js';
-import { baselineOf } from './search-dir.js';
-
-/** Images a training sees per epoch: the training split, and the validation split it is scored on. */
-export interface DatasetSize {
-  train: number;
-  validation: number;
-}
+import { baselineOf } from '../store/search-dir.js';
+import type { DatasetSize } from '../search/estimate.js';
 
 /**
  * Everything about a search that can be checked before a GPU is used, each failure naming the spec field: the

@@ -1,17 +1,11 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from '../registry/registry.js';
-import { readJsonIfExists, readSearchSpec, searchPaths, writeJsonAtomic } from './search-dir.js';
-import type { RegisteredModel, RegisterInput } from './types.js';
-import type { MeasuredThroughput } from './estimate.js';
-import type { SearchResult } from '../workflows/state.js';
-
-export function registryRoot(searchDir: string, configured?: string): string {
-  // searchDir is <stateDir>/searches/<id>: the default registry sits beside it.
-  return configured ?? join(dirname(dirname(searchDir)), 'registry');
-}
+import { readSearchSpec, registryRoot, searchPaths, writeJsonAtomic } from '../store/search-dir.js';
+import type { RegisteredModel, RegisterInput } from '../search/types.js';
+import type { MeasuredThroughput } from '../search/estimate.js';
+import type { SearchResult } from '../search/state.js';
 
 /** Registers a retrained family member with its architecture data, metrics and lineage; idempotent on retry. */
 export async function registerModel(searchDir: string, input: RegisterInput): Promise<RegisteredModel> {
@@ -63,9 +57,4 @@ async function measured(searchDir: string, result: SearchResult): Promise<Measur
   const { execution } = await readSearchSpec(searchDir);
   if (execution.local.noop && execution.executor === 'local') return undefined;
   return { executor: execution.executor, macsPerSecond: (work * images) / seconds, at: new Date().toISOString() };
-}
-
-/** The last recorded outcome, from which a failed or extended search resumes; undefined when none was recorded. */
-export async function readSummary(searchDir: string): Promise<SearchResult | undefined> {
-  return readJsonIfExists<SearchResult>(searchPaths(searchDir).summary);
 }

@@ -9,9 +9,9 @@ import { datasetIndexDir } from '../trainer/data/dataset-index.js';
 import { resultCovering, resultPath, targetEpochs } from '../trainer/result.js';
 import { scaleArchitecture, scalingFactors } from '../scaling/scale.js';
 import { TrainingFailure, type Executor } from '../executors/executor.js';
-import { appendRun, baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from './search-dir.js';
-import { TRAINING_INTERRUPTED } from '../workflows/errors.js';
-import type { TrainInput, TrainOutcome } from './types.js';
+import { appendRun, baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from '../store/search-dir.js';
+import { TRAINING_INTERRUPTED } from '../search/errors.js';
+import type { TrainingHeartbeat, TrainInput, TrainOutcome } from '../search/types.js';
 
 function outcomeOf(result: TrainResult, reused: boolean): TrainOutcome {
   return {
@@ -25,19 +25,6 @@ function outcomeOf(result: TrainResult, reused: boolean): TrainOutcome {
     epochs: result.epochs.length,
     reused,
   };
-}
-
-/** What a heartbeat carries: the latest progress, readable in the Temporal UI and by `effscale search`'s output. */
-export interface TrainingHeartbeat {
-  candidateId: string;
-  epoch?: number;
-  epochs?: number;
-  batch?: number;
-  batches?: number;
-  loss?: number;
-  imagesPerSecond?: number;
-  valAccuracy?: number;
-  done?: boolean;
 }
 
 /** Folds one progress line into the heartbeat; images/s from the batches seen since the previous line. */

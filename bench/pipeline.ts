@@ -18,8 +18,8 @@ import { startOrAttach } from '../client/search.js';
 import { ensureDevServer } from '../client/dev-server.js';
 import { TASK_QUEUE } from '../worker/temporal.js';
 import { quietWorkerLogs, workflowsPath } from '../worker/worker.js';
-import { chunkWorkflowId } from '../workflows/chunk.js';
-import type { SearchResult } from '../workflows/state.js';
+import type { SearchResult } from '../search/state.js';
+import { chunkWorkflowId } from '../search/ids.js';
 
 const { HistoryEvent } = proto.temporal.api.history.v1;
 

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
-import { readCandidateTable, type CandidateRow } from '../activities/candidate-table.js';
-import { searchDirOf, searchPaths } from '../activities/search-dir.js';
+import { readCandidateTable, type CandidateRow } from '../store/candidate-table.js';
+import { searchDirOf, searchPaths } from '../store/search-dir.js';
 import { parseSpec } from '../scaling/validate.js';
 import { TrainResult } from '../schemas/candidate.js';
 import { SearchSpec, type SearchSpecInput } from '../schemas/search.js';
@@ -12,8 +12,9 @@ import { startOrAttach } from '../client/search.js';
 import { ensureDevServer } from '../client/dev-server.js';
 import { TASK_QUEUE } from '../worker/temporal.js';
 import { quietWorkerLogs, workflowsPath } from '../worker/worker.js';
-import { ranksBefore, type SearchResult } from '../workflows/state.js';
+import { type SearchResult } from '../search/state.js';
 import { resultPath } from '../trainer/result.js';
+import { ranksBefore } from '../search/ranking.js';
 
 /**
  * The cost of the same real search run exhaustively and with successive halving, on this machine, in one run:

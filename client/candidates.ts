@@ -1,8 +1,9 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { chunkWorkflowId } from '../workflows/chunk.js';
 import { chunkCandidatesQuery, progressQuery } from '../workflows/messages.js';
-import { formatScore, spreadField } from '../workflows/noise.js';
-import type { ChunkCandidate } from '../workflows/state.js';
+import { spreadField } from '../search/noise.js';
+import type { ChunkCandidate } from '../search/state.js';
+import { formatScore } from '../report/format.js';
+import { chunkWorkflowId } from '../search/ids.js';
 
 /**
  * The whole candidate table as Temporal knows it, from any machine that reaches the server: each chunk workflow's

@@ -1,11 +1,11 @@
-import { checkBudget, estimate, hours, throughputFor } from '../activities/estimate.js';
+import { checkBudget, estimate, hours } from '../search/estimate.js';
 import { planPoints, trainingMacs } from '../activities/plan.js';
 import { checkSearchInputs } from '../activities/preflight.js';
-import { registryRoot } from '../activities/register.js';
-import { searchDirOf } from '../activities/search-dir.js';
-import type { PlannedCandidate } from '../activities/types.js';
+import { searchDirOf, registryRoot } from '../store/search-dir.js';
+import type { PlannedCandidate } from '../search/types.js';
 import { repeatsOf, rungEpochs, type SearchSpec } from '../schemas/search.js';
 import { workflowIdFor } from './search.js';
+import { throughputFor } from '../activities/throughput.js';
 
 const SHOWN = 20;
 

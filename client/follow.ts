@@ -1,13 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure, CancelledFailure, WorkflowFailedError, type Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import type { TrainingHeartbeat } from '../activities/train.js';
 import { chunkProgressQuery, progressQuery, resultQuery } from '../workflows/messages.js';
-import { withChunkProgress, type SearchProgress, type SearchResult } from '../workflows/state.js';
-import { readCandidateTable, type CandidateRow } from '../activities/candidate-table.js';
-import { readSummary } from '../activities/register.js';
-import { searchDirOf } from '../activities/search-dir.js';
+import { withChunkProgress, type SearchProgress, type SearchResult } from '../search/state.js';
+import { readCandidateTable, type CandidateRow } from '../store/candidate-table.js';
+import { searchDirOf, readSummary } from '../store/search-dir.js';
 import type { SearchHandle } from './search.js';
+import type { TrainingHeartbeat } from '../search/types.js';
 
 export interface Outcome {
   result?: SearchResult;

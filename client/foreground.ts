@@ -2,13 +2,13 @@ import { hostname } from 'node:os';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { processAlive } from '../executors/process.js';
-import type { TrainingHeartbeat } from '../activities/train.js';
-import { TRAINING_INTERRUPTED } from '../workflows/errors.js';
+import { TRAINING_INTERRUPTED } from '../search/errors.js';
 import { createSearchWorker, quietWorkerLogs } from '../worker/worker.js';
-import type { SearchProgress } from '../workflows/state.js';
+import type { SearchProgress } from '../search/state.js';
 import { followSearch, type Outcome } from './follow.js';
 import type { Attached } from './search.js';
 import type { Session } from './session.js';
+import type { TrainingHeartbeat } from '../search/types.js';
 
 /**
  * A search run in the foreground of this process (single-machine mode): this session's worker polls the search's

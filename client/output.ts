@@ -1,10 +1,11 @@
-import type { CandidateRow } from '../activities/candidate-table.js';
-import { hours } from '../activities/estimate.js';
-import { selectionVerdict } from '../activities/select.js';
-import { formatScore, spreadField } from '../workflows/noise.js';
-import type { SearchProgress, SearchResult, SelectionOutcome } from '../workflows/state.js';
+import type { CandidateRow } from '../store/candidate-table.js';
+import { hours } from '../search/estimate.js';
+import { spreadField } from '../search/noise.js';
+import type { SearchProgress, SearchResult, SelectionOutcome } from '../search/state.js';
 import type { Outcome } from './follow.js';
-import type { TrainingHeartbeat } from '../activities/train.js';
+import { formatScore } from '../report/format.js';
+import { selectionVerdict } from '../search/selection.js';
+import type { TrainingHeartbeat } from '../search/types.js';
 
 /** How a search looks to a user: the `--json` document and the one-line live progress. */
 

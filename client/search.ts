@@ -8,12 +8,12 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { resolveBaseline } from '../scaling/input.js';
 import { parseSpec, SpecError } from '../scaling/validate.js';
 import { durationSeconds, repeatsOf, rungEpochs, SearchSpec } from '../schemas/search.js';
-import { higherIsBetter } from '../trainer/score.js';
-import type { SearchExtension } from '../activities/types.js';
+import type { SearchExtension } from '../search/types.js';
 import type { searchWorkflow } from '../workflows/search.js';
 import { SearchNameAttribute, StageAttribute } from '../workflows/messages.js';
-import type { SearchInput, SearchOptions } from '../workflows/state.js';
+import type { SearchInput, SearchOptions } from '../search/state.js';
 import { TASK_QUEUE } from '../worker/temporal.js';
+import { higherIsBetter } from '../search/ranking.js';
 
 /** The client side of a search: spec loading, the deterministic workflow id, start-or-attach, extension. */
 

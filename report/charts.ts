@@ -2,8 +2,8 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { EpochMetrics } from '../schemas/candidate.js';
 import type { Coefficients } from '../scaling/scale.js';
-import { paretoSet } from '../activities/select.js';
 import { epochsText, heatmapCells, rungLabel, type CandidateCurve, type CellState, type ReportData } from './data.js';
+import { paretoSet } from '../search/selection.js';
 
 /**
  * The report's plots as vega-lite specs, rendered to SVG in Node (no browser, no network to view). Mark layers

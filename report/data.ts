@@ -1,23 +1,21 @@
-import { baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from '../activities/search-dir.js';
-import type { FamilyMember } from '../activities/types.js';
+import { baselineOf, readJsonIfExists, readSearchSpec, searchPaths, readSummary } from '../store/search-dir.js';
+import type { FamilyMember } from '../search/types.js';
 import { scalingFactors, type Coefficients, type ScalingFactors } from '../scaling/scale.js';
 import type { EpochMetrics, TrainResult } from '../schemas/candidate.js';
 import { repeatsOf, rungEpochs, type SearchSpec } from '../schemas/search.js';
 import type { Metric } from '../schemas/task.js';
 import { resultPath } from '../trainer/result.js';
-import { higherIsBetter } from '../trainer/score.js';
-import { spreadField } from '../workflows/noise.js';
+import { beats, higherIsBetter, lead } from '../search/ranking.js';
+import { spreadField } from '../search/noise.js';
 import {
-  ablationCandidateId,
-  finalCandidateId,
   type AblationRecord,
   type SearchResult,
   type SelectionOutcome,
   type Spend,
   type TrainingState,
-} from '../workflows/state.js';
-import { readCandidateTable, type CandidateRow as TableRow } from '../activities/candidate-table.js';
-import { readSummary } from '../activities/register.js';
+} from '../search/state.js';
+import { readCandidateTable, type CandidateRow as TableRow } from '../store/candidate-table.js';
+import { ablationCandidateId, finalCandidateId } from '../search/ids.js';
 
 /**
  * Everything the report shows, gathered from a search directory: the recorded search result (`summary.json`),
@@ -158,13 +156,12 @@ export function heatmapCells(
   y: keyof Coefficients,
   higherIsBetter: boolean,
 ): HeatmapCell[] {
-  const better = (a: number, b: number) => (higherIsBetter ? a > b : a < b);
   const cells = new Map<string, HeatmapCell>();
   for (const c of candidates) {
     const key = `${c[x]} ${c[y]}`;
     const cell: HeatmapCell = cells.get(key) ?? { x: c[x], y: c[y], state: 'excluded' };
     if (c.score !== undefined) {
-      if (cell.score === undefined || better(c.score, cell.score)) {
+      if (cell.score === undefined || beats(c.score, cell.score, higherIsBetter)) {
         cell.state = 'scored';
         cell.score = c.score;
       }
@@ -300,7 +297,7 @@ export function curvedCandidates(table: TableRow[], higherIsBetter: boolean): Ta
     .sort(
       (a, b) =>
         finishedScores(b).length - finishedScores(a).length ||
-        (higherIsBetter ? last(b) - last(a) : last(a) - last(b)) ||
+        lead(last(b), last(a), higherIsBetter) ||
         a.index - b.index,
     )
     .slice(0, CANDIDATE_CURVES);

@@ -1,8 +1,8 @@
 import { cp, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJsonIfExists } from '../activities/search-dir.js';
+import { readJsonIfExists } from '../store/search-dir.js';
 import type { ModelEntry, Registry } from '../registry/registry.js';
-import type { SearchResult } from '../workflows/state.js';
+import type { SearchResult } from '../search/state.js';
 import { locateSearch, SearchNotFoundError } from './locate.js';
 
 /**

@@ -13,9 +13,9 @@ import {
   type HeatmapPair,
 } from './charts.js';
 import { CANDIDATE_CURVES, epochsText, rungLabel, type CandidateRow, type ReportData } from './data.js';
-import { hours } from '../activities/estimate.js';
-import { selectionVerdict } from '../activities/select.js';
-import { formatScore } from '../workflows/noise.js';
+import { hours } from '../search/estimate.js';
+import { formatScore } from './format.js';
+import { selectionVerdict } from '../search/selection.js';
 
 /**
  * One self-contained HTML page: inline CSS and inline SVG plots, no script and no external resource, so it opens

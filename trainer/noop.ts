@@ -1,7 +1,8 @@
 import type { ArchitectureCost } from '../scaling/cost.js';
 import type { CandidateSpec, EpochMetrics, TrainResult } from '../schemas/candidate.js';
 import { targetEpochs } from './result.js';
-import { higherIsBetter, scoreOf } from './score.js';
+import { scoreOf } from './score.js';
+import { higherIsBetter } from '../search/ranking.js';
 
 /**
  * Synthetic validation accuracy of a noop run: a deterministic function of the candidate's multiply-adds, rising

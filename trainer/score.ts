@@ -1,9 +1,6 @@
 import type { EpochMetrics } from '../schemas/candidate.js';
 import type { Metric, ScoreRule } from '../schemas/task.js';
-
-export function higherIsBetter(metric: Metric): boolean {
-  return metric === 'accuracy';
-}
+import { higherIsBetter } from '../search/ranking.js';
 
 /** The validation value of the task metric in one epoch; error is 1 − accuracy. */
 export function metricValue(metric: Metric, epoch: EpochMetrics): number {

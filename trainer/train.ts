@@ -24,8 +24,9 @@ import { existingResult, peakRssBytes, resultCovering, specHash, targetEpochs, w
 import { learningRateAt } from './schedule.js';
 import { createEngine } from './create-engine.js';
 import { defaultEngine, type TrainingEngine } from './engine.js';
-import { higherIsBetter, scoreOf } from './score.js';
+import { scoreOf } from './score.js';
 import { loadNativeTf, tensorflowVersion, tfjsPackage, type BackendChoice, type Tf } from './tf.js';
+import { higherIsBetter } from '../search/ranking.js';
 
 type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
 

@@ -1,8 +1,8 @@
 import { ActivityCancellationType, ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import { NON_RETRYABLE_ERRORS, TRAINING_INTERRUPTED } from './errors.js';
+import { NON_RETRYABLE_ERRORS, TRAINING_INTERRUPTED } from '../search/errors.js';
 import type { SearchActivities } from '../activities/index.js';
-import type { TrainInput, TrainOutcome } from '../activities/types.js';
-import type { SearchOptions } from './state.js';
+import type { TrainInput, TrainOutcome } from '../search/types.js';
+import type { SearchOptions } from '../search/state.js';
 
 /** The short activities (plan, load a chunk, scale, register, record). */
 export function bookkeeping() {

@@ -9,9 +9,9 @@ import {
   workflowInfo,
   type SignalDefinition,
 } from '@temporalio/workflow';
-import type { Training, TrainingRecord } from '../activities/types.js';
-import { atLastRung, nextPromotion, rungCounts, scoresOf } from './halving.js';
-import { mean, repeatCandidateId } from './noise.js';
+import type { Training, TrainingRecord, BestCandidate } from '../search/types.js';
+import { atLastRung, nextPromotion, rungCounts, scoresOf } from '../search/halving.js';
+import { mean } from '../search/noise.js';
 import { bookkeeping, failureMessage, isInterruption, train, trainings, type TrainingOptions } from './activities.js';
 import {
   chunkBestSignal,
@@ -20,18 +20,10 @@ import {
   chunkSettingsSignal,
   chunkSpendSignal,
 } from './messages.js';
-import {
-  emptyCounts,
-  LEADERS,
-  mergeLeaders,
-  ranksBefore,
-  type BestCandidate,
-  type ChunkProgress,
-  type ChunkSummary,
-  type SearchOptions,
-  type Spend,
-} from './state.js';
+import { emptyCounts, type ChunkProgress, type ChunkSummary, type SearchOptions, type Spend } from '../search/state.js';
 import { TrainingWindow } from './window.js';
+import { LEADERS, mergeLeaders, ranksBefore } from '../search/ranking.js';
+import { repeatCandidateId } from '../search/ids.js';
 
 export interface ChunkInput {
   searchId: string;
@@ -50,11 +42,6 @@ export interface ChunkInput {
 export interface ChunkBudget {
   deviceSeconds?: number;
   deadline?: number;
-}
-
-/** One stable id per chunk: a chunk started again (a resumed search) continues the same records. */
-export function chunkWorkflowId(searchId: string, chunk: number): string {
-  return `${searchId}/chunk-${chunk}`;
 }
 
 const SPEND_REPORT_MS = 60_000;

@@ -1,7 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { SearchExtension } from '../activities/types.js';
-import type { BestCandidate, ChunkCandidate, ChunkProgress, SearchProgress, SearchResult, Spend } from './state.js';
+import type { SearchExtension, BestCandidate } from '../search/types.js';
+import type { ChunkCandidate, ChunkProgress, SearchProgress, SearchResult, Spend } from '../search/state.js';
 
 /** The search workflow's message contract, shared by the workflow and every client (CLI, tests). */
 

@@ -12,11 +12,11 @@ import {
   workflowInfo,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
-import type { PlanOutput, SearchExtension, TrainingState, TrainOutcome } from '../activities/types.js';
+import type { PlanOutput, SearchExtension, TrainingState, TrainOutcome, BestCandidate } from '../search/types.js';
 import { bookkeeping, failureMessage, failureType, isInterruption, train, trainings } from './activities.js';
-import { ablationVerdict } from './ablation.js';
-import { chunkWorkflow, chunkWorkflowId, type ChunkBudget } from './chunk.js';
-import { addsGridPoints, validateExtension } from './extension.js';
+import { ablationVerdict } from '../search/ablation.js';
+import { chunkWorkflow, type ChunkBudget } from './chunk.js';
+import { addsGridPoints, validateExtension } from '../search/extension.js';
 import {
   BestScoreAttribute,
   SpendAttribute,
@@ -32,15 +32,11 @@ import {
   setParallelismUpdate,
 } from './messages.js';
 import {
-  ablationCandidateId,
   addSpend,
-  finalCandidateId,
   initialState,
   keepErrors,
-  mergeLeaders,
   progressOf,
   resumedState,
-  type BestCandidate,
   type Spend,
   type ChunkSummary,
   type SearchInput,
@@ -48,8 +44,10 @@ import {
   type SearchResult,
   type SearchState,
   type Stage,
-} from './state.js';
+} from '../search/state.js';
 import { TrainingWindow } from './window.js';
+import { mergeLeaders } from '../search/ranking.js';
+import { chunkWorkflowId, ablationCandidateId, finalCandidateId } from '../search/ids.js';
 
 /**
  * One compound-scaling search: plan the α/β/γ grid into the candidate table, train its distinct architectures

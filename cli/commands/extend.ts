@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import type { SearchExtension } from '../../activities/types.js';
+import type { SearchExtension } from '../../search/types.js';
 import { parseSpec } from '../../scaling/validate.js';
 import { UsageError } from '../run.js';
 import { connectionOptions, type ConnectionFlags } from './common.js';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { processAlive } from '../../executors/process.js';
-import { readRuns, type RunRecord } from '../../activities/search-dir.js';
+import { readRuns, type RunRecord } from '../../store/search-dir.js';
 import { loadSearchSpec, workflowIdFor } from '../../client/search.js';
 import { retrainedAfterFinish } from '../integration/pipeline/harness.js';
 

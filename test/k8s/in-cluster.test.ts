@@ -10,13 +10,13 @@ import { AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { labelValue } from '../../executors/kubernetes/names.js';
 import type { SearchSpecInput } from '../../schemas/search.js';
-import { chunkWorkflowId } from '../../workflows/chunk.js';
 import { k8sBinary } from './cluster.js';
 import { GPUS, NAMESPACE, bindClaims, logImage, logNode, stopNode } from './harness.js';
 import { trainerImage, workerImage, type LocalImage } from './images.js';
 import { repoRoot } from './kustomize.js';
 import { startRealNode, type RealNode } from './node.js';
 import { PodHistory } from './pod-history.js';
+import { chunkWorkflowId } from '../../search/ids.js';
 
 /**
  * The worker deployed the way a user deploys it: `kubectl apply -k` of an overlay of the repository's k8s/base for

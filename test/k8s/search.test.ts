@@ -16,8 +16,7 @@ import type { KubernetesSettingsInput } from '../../schemas/kubernetes.js';
 import type { SearchSpecInput } from '../../schemas/search.js';
 import { ensureDevServer, type DevServer } from '../../client/dev-server.js';
 import { quietWorkerLogs } from '../../worker/worker.js';
-import { chunkWorkflowId } from '../../workflows/chunk.js';
-import type { SearchResult } from '../../workflows/state.js';
+import type { SearchResult } from '../../search/state.js';
 import {
   candidateTable,
   createTestWorker,
@@ -29,6 +28,7 @@ import {
   until,
 } from '../integration/pipeline/harness.js';
 import { FIXTURE_TRAINER, GPUS, NAMESPACE, pipelineDefaults, startFixture, type K8sFixture } from './harness.js';
+import { chunkWorkflowId } from '../../search/ids.js';
 
 quietWorkerLogs();
 

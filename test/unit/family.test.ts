@@ -4,7 +4,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scaleFamily } from '../../activities/family.js';
-import { writeSearchSpec } from '../../activities/search-dir.js';
+import { writeSearchSpec } from '../../store/search-dir.js';
 import { SearchSpec } from '../../schemas/search.js';
 
 /** Each member states its real cost multiplier next to its target, and warns when they differ beyond tolerance. */

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Training, TrainingRecord } from '../../activities/types.js';
-import { checkBudget, estimate, expectedEpochs } from '../../activities/estimate.js';
+import type { Training, TrainingRecord } from '../../search/types.js';
+import { checkBudget, estimate, expectedEpochs } from '../../search/estimate.js';
 import { rungEpochs, type SearchSpecInput } from '../../schemas/search.js';
 import { searchSpec } from './spec.js';
-import { nextPromotion, rungCounts } from '../../workflows/halving.js';
+import { nextPromotion, rungCounts } from '../../search/halving.js';
 
 const halving = (h: object, epochs = 9) =>
   searchSpec({ training: { epochs }, scaling: { grid: { strategy: 'halving', halving: h } } });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { CandidateRow } from '../../activities/candidate-table.js';
+import type { CandidateRow } from '../../store/candidate-table.js';
 import { epochTicks } from '../../report/charts.js';
 import {
   CANDIDATE_CURVES,
@@ -12,7 +12,8 @@ import {
   rungLabel,
 } from '../../report/data.js';
 import { SearchSpec } from '../../schemas/search.js';
-import { initialState, type BestCandidate, type SearchResult } from '../../workflows/state.js';
+import { initialState, type SearchResult } from '../../search/state.js';
+import type { BestCandidate } from '../../search/types.js';
 
 /** A 100k-point search's report draws a sample that keeps the best and the failures, and counts everything. */
 test('the report samples a large candidate table and keeps the leaders and failures', () => {

@@ -1,14 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { estimate } from '../../activities/estimate.js';
-import { paretoSet } from '../../activities/select.js';
+import { estimate } from '../../search/estimate.js';
 import { resolveBaseline } from '../../scaling/input.js';
 import { ABLATION_DIMENSIONS, scaleOneDimension } from '../../scaling/ablation.js';
 import { architectureTotals } from '../../scaling/cost.js';
 import { repeatsOf } from '../../schemas/search.js';
 import { searchSpec } from './spec.js';
-import { ablationVerdict } from '../../workflows/ablation.js';
-import { formatScore, mean, repeatCandidateId, spreadOf, tCritical95, tied } from '../../workflows/noise.js';
+import { ablationVerdict } from '../../search/ablation.js';
+import { mean, spreadOf, tCritical95, tied } from '../../search/noise.js';
+import { formatScore } from '../../report/format.js';
+import { paretoSet } from '../../search/selection.js';
+import { repeatCandidateId } from '../../search/ids.js';
 
 test('repeats: mean and sample spread; fewer than two seeds leave the noise unknown', () => {
   assert.equal(mean([0.6, 0.62, 0.64]), 0.62);

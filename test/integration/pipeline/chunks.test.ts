@@ -4,9 +4,8 @@ import { fileURLToPath } from 'node:url';
 import proto from '@temporalio/proto';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { searchProgress } from '../../../client/follow.js';
-import { chunkWorkflowId } from '../../../workflows/chunk.js';
 import { extendUpdate, pauseSignal, resumeSignal } from '../../../workflows/messages.js';
-import { ranksBefore, type SearchResult } from '../../../workflows/state.js';
+import { type SearchResult } from '../../../search/state.js';
 import {
   candidateTable,
   createTestWorker,
@@ -20,6 +19,8 @@ import {
   trainingsOf,
   until,
 } from './harness.js';
+import { ranksBefore } from '../../../search/ranking.js';
+import { chunkWorkflowId } from '../../../search/ids.js';
 
 /** A search split into many chunk workflows behaves as one: window, pause, extension, failure budget, payloads. */
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ensureDevServer } from '../../../client/dev-server.js';
-import type { SearchResult } from '../../../workflows/state.js';
+import type { SearchResult } from '../../../search/state.js';
 import { readJson, startWorkerProcess, tempStateDir, testSpec } from './harness.js';
 
 const run = promisify(execFile);

@@ -9,7 +9,7 @@ import {
   resumeSignal,
   setParallelismUpdate,
 } from '../../../workflows/messages.js';
-import type { SearchResult } from '../../../workflows/state.js';
+import type { SearchResult } from '../../../search/state.js';
 import { searchProgress } from '../../../client/follow.js';
 import {
   candidateTable,

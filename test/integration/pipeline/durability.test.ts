@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { ensureDevServer, freePort } from '../../../client/dev-server.js';
-import type { SearchResult } from '../../../workflows/state.js';
+import type { SearchResult } from '../../../search/state.js';
 import { quietWorkerLogs } from '../../../worker/worker.js';
 import {
   candidateTable,

@@ -11,8 +11,7 @@ import { extendFinished, searchOptions } from '../../../client/search.js';
 import { searchProgress } from '../../../client/follow.js';
 import { humanSummary, resultDocument } from '../../../client/output.js';
 import { chunkCandidatesQuery, SpendAttribute } from '../../../workflows/messages.js';
-import { chunkWorkflowId } from '../../../workflows/chunk.js';
-import type { SearchResult } from '../../../workflows/state.js';
+import type { SearchResult } from '../../../search/state.js';
 import {
   candidateTable,
   createTestWorker,
@@ -29,6 +28,7 @@ import {
   testSpec,
   trainingsOf,
 } from './harness.js';
+import { chunkWorkflowId } from '../../../search/ids.js';
 
 /** Successive halving over the grid, and the compute budget: rungs, promotions, refusal, a budget reached. */
 

@@ -19,14 +19,14 @@ import { parseSpec } from '../../../scaling/validate.js';
 import { resolveBaseline } from '../../../scaling/input.js';
 import { SearchSpec, type SearchSpecInput } from '../../../schemas/search.js';
 import { createActivities, type ActivityOptions } from '../../../activities/index.js';
-import { readCandidateTable, type CandidateRow } from '../../../activities/candidate-table.js';
-import { readRuns, type RunRecord } from '../../../activities/search-dir.js';
+import { readCandidateTable, type CandidateRow } from '../../../store/candidate-table.js';
+import { readRuns, type RunRecord } from '../../../store/search-dir.js';
 import { searchAttributeKeys } from '../../../workflows/messages.js';
-import { chunkWorkflowId } from '../../../workflows/chunk.js';
 import { startOrAttach, type Attached } from '../../../client/search.js';
 import { temporalCliPath } from '../../../client/dev-server.js';
 import { quietWorkerLogs, workflowsPath } from '../../../worker/worker.js';
 import { TASK_QUEUE } from '../../../worker/temporal.js';
+import { chunkWorkflowId } from '../../../search/ids.js';
 
 /** Shared by the pipeline tests: a real dev server, one workflow bundle, small specs on Fashion-MNIST. */
 

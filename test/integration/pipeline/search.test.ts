@@ -8,7 +8,7 @@ import { processAlive } from '../../../executors/process.js';
 import { Registry } from '../../../registry/registry.js';
 import { BestScoreAttribute, StageAttribute } from '../../../workflows/messages.js';
 import { searchProgress } from '../../../client/follow.js';
-import type { SearchResult } from '../../../workflows/state.js';
+import type { SearchResult } from '../../../search/state.js';
 import {
   candidateTable,
   createTestWorker,

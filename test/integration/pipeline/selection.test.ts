@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import { paretoSet } from '../../../activities/select.js';
-import { searchPaths } from '../../../activities/search-dir.js';
-import type { AblationArm } from '../../../activities/types.js';
+import { searchPaths } from '../../../store/search-dir.js';
+import type { AblationArm } from '../../../search/types.js';
 import { candidateTableText, searchCandidates } from '../../../client/candidates.js';
 import { humanSummary, resultDocument } from '../../../client/output.js';
 import { loadReportData } from '../../../report/data.js';
@@ -14,8 +13,8 @@ import { Architecture } from '../../../scaling/architecture.js';
 import { resolveBaseline } from '../../../scaling/input.js';
 import { TrainResult } from '../../../schemas/candidate.js';
 import { resultPath } from '../../../trainer/result.js';
-import { mean, repeatCandidateId, tied } from '../../../workflows/noise.js';
-import { ablationCandidateId, type SearchResult } from '../../../workflows/state.js';
+import { mean, tied } from '../../../search/noise.js';
+import { type SearchResult } from '../../../search/state.js';
 import { launchChromium } from '../../chromium.js';
 import {
   activitySummaries,
@@ -32,6 +31,8 @@ import {
   testSpec,
   trainingsOf,
 } from './harness.js';
+import { paretoSet } from '../../../search/selection.js';
+import { repeatCandidateId, ablationCandidateId } from '../../../search/ids.js';
 
 /**
  * Honest selection: seeds per candidate and the noise they measure, the selection rules over the whole candidate

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { ensureDevServer } from '../../../client/dev-server.js';
-import { chunkWorkflowId } from '../../../workflows/chunk.js';
-import type { SearchResult } from '../../../workflows/state.js';
+import type { SearchResult } from '../../../search/state.js';
 import { quietWorkerLogs } from '../../../worker/worker.js';
 import { launchChromium } from '../../chromium.js';
 import {
@@ -17,6 +16,7 @@ import {
   testSpec,
   trainingsOf,
 } from './harness.js';
+import { chunkWorkflowId } from '../../../search/ids.js';
 
 quietWorkerLogs();
 

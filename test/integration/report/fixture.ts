@@ -1,15 +1,15 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FamilyMember, PlannedCandidate, RegisteredModel } from '../../../activities/types.js';
+import type { FamilyMember, PlannedCandidate, RegisteredModel } from '../../../search/types.js';
 import { architectureCost, architectureTotals } from '../../../scaling/cost.js';
 import { getPreset } from '../../../scaling/presets.js';
 import { architectureKey, scaleArchitecture, scalingFactors } from '../../../scaling/scale.js';
 import type { EpochMetrics, TrainResult } from '../../../schemas/candidate.js';
 import { rungEpochs, SearchSpec } from '../../../schemas/search.js';
-import { writeOutcomes, writePlan } from '../../../activities/candidate-table.js';
-import type { TrainingRecord } from '../../../activities/types.js';
-import { initialState, type SearchResult } from '../../../workflows/state.js';
+import { writeOutcomes, writePlan } from '../../../store/candidate-table.js';
+import type { TrainingRecord } from '../../../search/types.js';
+import { initialState, type SearchResult } from '../../../search/state.js';
 
 /**
  * Per-epoch metrics whose validation accuracy ends each rung at its score (`rungs[k]` epochs, `scores[k]`),

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { CHROMIUM, CHROMIUM_ARGS } from '../../chromium.js';
-import { readCandidateTable } from '../../../activities/candidate-table.js';
+import { readCandidateTable } from '../../../store/candidate-table.js';
 import { COEFFICIENTS, HEATMAP_PAIRS, UNSCORED_CELLS } from '../../../report/charts.js';
 import { heatmapCells, loadReportData, reportData, rungLabel, type ReportData } from '../../../report/data.js';
 import { SearchSpec } from '../../../schemas/search.js';
-import type { SearchResult } from '../../../workflows/state.js';
+import type { SearchResult } from '../../../search/state.js';
 import { renderReport } from '../../../report/html.js';
 import { searchDirFixture } from './fixture.js';
 

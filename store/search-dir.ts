@@ -4,6 +4,7 @@ import type { Architecture } from '../scaling/architecture.js';
 import { resolveBaseline } from '../scaling/input.js';
 import { parseSpec } from '../scaling/validate.js';
 import { SearchSpec } from '../schemas/search.js';
+import type { SearchResult } from '../search/state.js';
 
 /**
  * The search directory of a search id under the WORKER's state directory (`$EFFSCALE_STATE_DIR`, the shared
@@ -16,6 +17,12 @@ export function searchDirOf(stateDir: string, searchId: string): string {
 /** The state directory a search directory belongs to (the inverse of `searchDirOf`). */
 export function stateDirOf(searchDir: string): string {
   return dirname(dirname(resolve(searchDir)));
+}
+
+/** The model registry's directory: the spec's `registry.path`, else `<stateDir>/registry`. */
+export function registryRoot(searchDir: string, configured?: string): string {
+  // searchDir is <stateDir>/searches/<id>: the default registry sits beside it.
+  return configured ?? join(dirname(dirname(searchDir)), 'registry');
 }
 
 /**
@@ -98,4 +105,9 @@ export async function readRuns(searchDir: string): Promise<RunRecord[]> {
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as RunRecord);
+}
+
+/** The last recorded outcome, from which a failed or extended search resumes; undefined when none was recorded. */
+export async function readSummary(searchDir: string): Promise<SearchResult | undefined> {
+  return readJsonIfExists<SearchResult>(searchPaths(searchDir).summary);
 }

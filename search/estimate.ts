@@ -1,8 +1,10 @@
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { durationSeconds, repeatsOf, rungEpochs, type SearchSpec } from '../schemas/search.js';
-import type { DatasetSize } from './preflight.js';
-import { readJsonIfExists, searchPaths } from './search-dir.js';
+
+/** Images a training sees per epoch: the training split, and the validation split it is scored on. */
+export interface DatasetSize {
+  train: number;
+  validation: number;
+}
 
 /**
  * What a search will cost before anything is launched. Work is counted in epoch × multiply-adds per image (the
@@ -62,21 +64,6 @@ export function estimate(
     deviceSeconds,
     wallSeconds: deviceSeconds === null ? null : deviceSeconds / trainings,
   };
-}
-
-/** The spec's figure, else the one the most recent finished search in this store measured on the same executor. */
-export async function throughputFor(spec: SearchSpec, stateDir: string): Promise<Throughput | null> {
-  if (spec.execution.throughput) return { macsPerSecond: spec.execution.throughput, source: 'execution.throughput' };
-  const searches = join(stateDir, 'searches');
-  const ids = await readdir(searches).catch(() => [] as string[]);
-  let latest: (Throughput & { at: string }) | null = null;
-  for (const id of ids) {
-    const summary = await readJsonIfExists<{ measured?: MeasuredThroughput }>(searchPaths(join(searches, id)).summary);
-    const m = summary?.measured;
-    if (m && m.executor === spec.execution.executor && (!latest || m.at > latest.at))
-      latest = { macsPerSecond: m.macsPerSecond, source: `measured by ${id}`, at: m.at };
-  }
-  return latest && { macsPerSecond: latest.macsPerSecond, source: latest.source };
 }
 
 /** What a finished search records about its trainings' speed, for the next search's estimate. */

@@ -1,16 +1,17 @@
 import type {
   AblationArm,
-  Coefficients,
+  BestCandidate,
   FamilyMember,
   RegisteredModel,
   SearchExtension,
   Training,
   TrainingRecord,
   TrainingState,
-} from '../activities/types.js';
+} from './types.js';
 import type { SearchSpec } from '../schemas/search.js';
 import { addRungCounts, type RungCounts } from './halving.js';
 import type { CostLimits } from './limits.js';
+import { mergeLeaders } from './ranking.js';
 
 /**
  * The search's durable state: counts, chunk summaries and the few best candidates, never a row per grid point
@@ -23,19 +24,6 @@ export type { TrainingState };
 
 /** Trainings (dedup groups) by state. */
 export type StateCounts = Record<TrainingState, number>;
-
-export interface BestCandidate extends Coefficients {
-  /** The score at `rung`, the last rung it finished. */
-  score: number;
-  /** Successive halving: a candidate that survived more rungs ranks first (absent: 0). */
-  rung?: number;
-  /** With `task.repeats` > 1: each seed's score at `rung`; `score` is their mean. */
-  samples?: number[];
-  macs: number;
-  /** The grid point (its group's representative). */
-  index: number;
-  group: string;
-}
 
 /**
  * What trainings have cost so far: device-seconds (one device per training, stopped and failed attempts
@@ -67,10 +55,6 @@ export interface ChunkRecord {
   rungs?: RungCounts[];
 }
 
-/** The training (and output directory) of a finalist, and of an ablation arm. */
-export const finalCandidateId = (member: string) => `final-${member}`;
-export const ablationCandidateId = (arm: string) => `ablation-${arm}`;
-
 export interface FinalRecord {
   member: string;
   state: TrainingState;
@@ -79,7 +63,7 @@ export interface FinalRecord {
   modelUri?: string;
 }
 
-/** What the select step decided, and how sure it can be (selectCandidate, activities/select.ts). */
+/** What the select step decided, and how sure it can be (selectFrom, search/selection.ts). */
 export interface SelectionOutcome {
   rule: 'max' | 'max-under' | 'pareto';
   chosen: BestCandidate | null;
@@ -137,7 +121,7 @@ export interface SearchState {
   selection?: SelectionOutcome;
   /** `final.ablation`: the arms compared with the largest finalist. */
   ablation?: AblationRecord[];
-  /** Did compound scaling beat the single-dimension arms (workflows/ablation.ts)? */
+  /** Did compound scaling beat the single-dimension arms (search/ablation.ts)? */
   ablationVerdict?: string;
   registered: RegisteredModel[];
 }
@@ -234,7 +218,6 @@ export interface SearchResult {
   state: SearchState;
 }
 
-export const LEADERS = 10;
 const ERRORS = 5;
 
 export function initialState(parallelism: number, startedAt: number): SearchState {
@@ -278,25 +261,6 @@ export function addCounts(a: StateCounts, b: StateCounts): StateCounts {
   const sum = emptyCounts();
   for (const k of Object.keys(sum) as TrainingState[]) sum[k] = a[k] + b[k];
   return sum;
-}
-
-/**
- * A candidate further through successive halving ranks first (its score is over more epochs); then the best
- * score wins; ties go to the cheaper candidate (fewer multiply-adds), then the earlier grid point.
- */
-export function ranksBefore(a: BestCandidate, b: BestCandidate, higherIsBetter: boolean): boolean {
-  if ((a.rung ?? 0) !== (b.rung ?? 0)) return (a.rung ?? 0) > (b.rung ?? 0);
-  if (a.score !== b.score) return higherIsBetter ? a.score > b.score : a.score < b.score;
-  return a.macs < b.macs || (a.macs === b.macs && a.index < b.index);
-}
-
-/** The best `LEADERS` of both lists, best first; a training in both counts once, at its later rung. */
-export function mergeLeaders(a: BestCandidate[], b: BestCandidate[], higherIsBetter: boolean): BestCandidate[] {
-  const seen = new Set<string>();
-  return [...a, ...b]
-    .sort((x, y) => (ranksBefore(x, y, higherIsBetter) ? -1 : ranksBefore(y, x, higherIsBetter) ? 1 : 0))
-    .filter((c) => !seen.has(c.group) && seen.add(c.group))
-    .slice(0, LEADERS);
 }
 
 export function keepErrors(errors: string[], more: string[]): string[] {

@@ -1,6 +1,6 @@
-import type { Training, TrainingRecord } from '../activities/types.js';
+import type { Training, TrainingRecord, BestCandidate } from './types.js';
 import { withinCostLimits, type CostLimits } from './limits.js';
-import { ranksBefore, type BestCandidate } from './state.js';
+import { ranksBefore } from './ranking.js';
 
 /**
  * Asynchronous successive halving (ASHA, Li et al. 2020) over a chunk's trainings. Rung k trains a candidate to

@@ -1,4 +1,5 @@
 import { spreadOf } from './noise.js';
+import { beats, lead as leadOf } from './ranking.js';
 
 /**
  * The ablation's verdict in one sentence: did the compound member beat the single-dimension scalings of the same
@@ -18,9 +19,8 @@ export function ablationVerdict(
 ): string {
   const single = arms.filter((a) => a.name !== 'baseline' && a.score !== undefined) as Required<ArmScore>[];
   if (compound.score === undefined || single.length === 0) return 'the ablation did not finish: no verdict';
-  const better = (a: number, b: number) => (higherIsBetter ? a > b : a < b);
-  const best = single.reduce((a, b) => (better(b.score, a.score) ? b : a));
-  const lead = higherIsBetter ? compound.score - best.score : best.score - compound.score;
+  const best = single.reduce((a, b) => (beats(b.score, a.score, higherIsBetter) ? b : a));
+  const lead = leadOf(compound.score, best.score, higherIsBetter);
   const outcome = lead > 0 ? 'won' : lead < 0 ? 'lost' : 'tied';
   return (
     `compound scaling (${compound.name}, ${compound.score.toFixed(4)}) ${outcome} ` +

@@ -1,4 +1,4 @@
-import type { SearchExtension } from '../activities/types.js';
+import type { SearchExtension } from './types.js';
 import type { Stage } from './state.js';
 
 /** The one rule for whether an extension plans new grid points (a tolerance of 0 is a request too). */

@@ -5,11 +5,6 @@
  * share it.
  */
 
-/** The candidate's training of seed `repeat`: the first keeps the group's id, so repeats: 1 changes nothing. */
-export function repeatCandidateId(group: string, repeat: number): string {
-  return repeat === 0 ? group : `${group}-r${repeat}`;
-}
-
 export function mean(samples: readonly number[]): number {
   return samples.reduce((a, b) => a + b, 0) / samples.length;
 }
@@ -58,12 +53,4 @@ export function tied(a: Scored, b: Scored): boolean | undefined {
   if (va + vb === 0) return diff === 0;
   const df = (va + vb) ** 2 / (va ** 2 / (a.samples.length - 1) + vb ** 2 / (b.samples.length - 1));
   return diff / Math.sqrt(va + vb) < tCritical95(df);
-}
-
-/** A score as it should be read: mean ± spread with the spread's precision, or 4 decimals without repeats. */
-export function formatScore(score: number, samples?: readonly number[]): string {
-  const spread = spreadOf(samples);
-  if (spread === undefined) return score.toFixed(4);
-  const decimals = spread > 0 ? Math.min(6, Math.max(1, 1 - Math.floor(Math.log10(spread)))) : 4;
-  return `${score.toFixed(decimals)} ± ${spread.toFixed(decimals)}`;
 }

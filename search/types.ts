@@ -1,3 +1,4 @@
+import type { Coefficients } from '../scaling/scale.js';
 import type { SearchSpec } from '../schemas/search.js';
 
 /**
@@ -5,12 +6,6 @@ import type { SearchSpec } from '../schemas/search.js';
  * architectures and models stay in the search directory and travel as URIs (absolute paths on shared storage).
  * Inputs name the search by id: each worker resolves its directory under its own state directory.
  */
-
-export interface Coefficients {
-  alpha: number;
-  beta: number;
-  gamma: number;
-}
 
 /** A grid extension requested while (or after) a search runs: more grid points and/or more family members. */
 export interface SearchExtension {
@@ -190,4 +185,31 @@ export interface RegisteredModel {
   version: string;
   uri: string;
   member: string;
+}
+
+/** A scored candidate as the search ranks it and carries it (leaders, the chosen one). */
+export interface BestCandidate extends Coefficients {
+  /** The score at `rung`, the last rung it finished. */
+  score: number;
+  /** Successive halving: a candidate that survived more rungs ranks first (absent: 0). */
+  rung?: number;
+  /** With `task.repeats` > 1: each seed's score at `rung`; `score` is their mean. */
+  samples?: number[];
+  macs: number;
+  /** The grid point (its group's representative). */
+  index: number;
+  group: string;
+}
+
+/** What a heartbeat carries: the latest progress, readable in the Temporal UI and by `effscale search`'s output. */
+export interface TrainingHeartbeat {
+  candidateId: string;
+  epoch?: number;
+  epochs?: number;
+  batch?: number;
+  batches?: number;
+  loss?: number;
+  imagesPerSecond?: number;
+  valAccuracy?: number;
+  done?: boolean;
 }

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { readJsonIfExists, writeJsonAtomic } from './search-dir.js';
-import type { LoadedChunk, PlannedCandidate, PlanOutput, Training, TrainingRecord } from './types.js';
+import type { LoadedChunk, PlannedCandidate, PlanOutput, Training, TrainingRecord } from '../search/types.js';
 
 /**
  * The candidate table: every grid point, every distinct training and its outcome, kept in the search directory
