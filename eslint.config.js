@@ -1,6 +1,53 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const IO = ['node:*', 'fs', 'path', 'child_process', 'os'];
+/** Outside Temporal code, the rules live in search/: only the workflow's messages and type are imported. */
+const NOT_WORKFLOWS = {
+  group: ['**/workflows/*', '!**/workflows/messages*', '!**/workflows/search*'],
+  allowTypeImports: true,
+  message: 'the search rules live in search/; import only workflows/messages and the workflow type',
+};
+const NOT_ACTIVITIES = { group: ['**/activities/*', '**/executors/*'], message: 'read the store, not activities' };
+
+/** What each folder may not import, and why: scaling/ and search/ are pure; workflows/ is Temporal code. */
+const FORBIDDEN_IMPORTS = {
+  scaling: [{ group: [...IO, '../*/**'], message: 'scaling/ is pure and imports nothing outside itself' }],
+  search: [
+    {
+      group: [...IO, '@temporalio/*', '../*', '!../scaling', '!../schemas'],
+      message: 'search/ holds the pure rules of the search: it imports only scaling/ and schemas/',
+    },
+  ],
+  workflows: [
+    { group: IO, message: 'workflows must stay deterministic' },
+    {
+      group: ['../activities/*'],
+      allowTypeImports: true,
+      message: 'workflows call activities through proxyActivities: import their types only',
+    },
+    {
+      group: ['../trainer/*', '../registry/*', '../store/*', '../executors/*', '../client/*', '../report/*'],
+      message: 'workflows import only scaling/, schemas/, search/ and activity types',
+    },
+  ],
+  activities: [NOT_WORKFLOWS],
+  executors: [
+    { group: ['**/workflows/*', '**/activities/*'], message: 'executors launch trainings; the activity calls them' },
+    { group: ['@temporalio/*'], message: 'executors throw TrainingFailure; the activity makes it a Temporal failure' },
+  ],
+  store: [NOT_WORKFLOWS, NOT_ACTIVITIES],
+  report: [NOT_WORKFLOWS, NOT_ACTIVITIES],
+  trainer: [
+    {
+      group: ['**/activities/*', '**/workflows/*', '**/executors/*', '**/store/*', '**/client/*', '**/report/*'],
+      message: 'the trainer runs alone in a process or pod: it imports only scaling/, schemas/ and search/',
+    },
+  ],
+  client: [NOT_WORKFLOWS],
+  cli: [NOT_WORKFLOWS],
+};
+
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'coverage/', '.cache/', '.effscale/'] },
   js.configs.recommended,
@@ -29,40 +76,9 @@ export default tseslint.config(
   },
   // Plain JavaScript (this file, bin/) has no types to check against.
   { files: ['**/*.js', '**/*.cjs', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
-  {
-    // Workflow code runs in Temporal's deterministic sandbox: no I/O modules, no activity implementations.
-    files: ['workflows/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['node:*', 'fs', 'path', 'child_process', 'os'], message: 'workflows must stay deterministic' },
-            {
-              group: ['../activities/*', '../trainer/*', '../registry/*'],
-              allowTypeImports: true,
-              message: 'import activity types only',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    // The scaling core is pure math, importable from workflows.
-    files: ['scaling/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['node:*', 'fs', 'path', 'child_process', '../*/**'],
-              message: 'scaling/ is pure and imports nothing outside itself',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  // Layers (README's layout table): one rule set per folder, so the config says what a folder may import.
+  ...Object.entries(FORBIDDEN_IMPORTS).map(([folder, patterns]) => ({
+    files: [`${folder}/**/*.ts`],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/dist/**'] }, ...patterns] }] },
+  })),
 );
