@@ -5,12 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { LocalExecution } from '../schemas/local.js';
 import { TrainProgress, TrainResult } from '../schemas/candidate.js';
+import { TRAINER_EXIT, TRAINER_FILES, trainerArgv } from '../schemas/trainer-process.js';
 import { CandidateInputError, type Executor, type TrainingHooks, type TrainingJob } from './executor.js';
 import { processAlive, stopProcess } from './process.js';
 import { resultPath } from '../trainer/result.js';
 
-const defaultTrainer = [process.execPath, fileURLToPath(new URL('../../bin/effscale.js', import.meta.url)), 'train'];
-const EXIT_BAD_INPUT = 2;
+const defaultTrainer = [process.execPath, fileURLToPath(new URL('../../bin/effscale-trainer.js', import.meta.url))];
 const STDERR_TAIL = 4000;
 
 /** A recorded pid may have been reused by an unrelated process: only a trainer for this directory counts. */
@@ -35,14 +35,16 @@ export class LocalExecutor implements Executor {
 
   async train(job: TrainingJob, hooks: TrainingHooks): Promise<TrainResult> {
     await mkdir(job.outDir, { recursive: true });
-    const specPath = join(job.outDir, 'candidate.json');
-    const pidPath = join(job.outDir, 'trainer.pid');
+    const specPath = join(job.outDir, TRAINER_FILES.spec);
+    const pidPath = join(job.outDir, TRAINER_FILES.pid);
     await writeFile(specPath, JSON.stringify(job.spec, null, 2));
     await this.stopStale(pidPath, job.outDir);
     if (hooks.signal.aborted) throw new Error('training cancelled before it started');
 
-    const args = [...this.command.slice(1), '--spec', specPath, '--out', job.outDir, '--progress', 'jsonl'];
-    if (this.options.noop) args.push('--noop');
+    const args = [
+      ...this.command.slice(1),
+      ...trainerArgv({ spec: specPath, out: job.outDir, progress: 'jsonl', noop: this.options.noop }),
+    ];
     // Its own process group: a Ctrl-C in the session's terminal reaches the session, which stops the trainer
     // through cancellation; EFFSCALE_PARENT_PID makes the trainer stop if this worker dies.
     const child = spawn(this.command[0], args, {
@@ -85,7 +87,7 @@ export class LocalExecutor implements Executor {
 
     if (hooks.signal.aborted) throw new Error(`training of ${job.candidateId} cancelled (pid ${child.pid})`);
     const tail = stderr.trim().split('\n').slice(-5).join('\n');
-    if (code === EXIT_BAD_INPUT) throw new CandidateInputError(`trainer rejected ${job.candidateId}: ${tail}`);
+    if (code === TRAINER_EXIT.badInput) throw new CandidateInputError(`trainer rejected ${job.candidateId}: ${tail}`);
     if (code !== 0) {
       throw new Error(
         `trainer for ${job.candidateId} exited with ${signal ?? `code ${code}`}: ${tail || '(no output)'}`,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TRAINER_IMAGE_COMMAND } from './trainer-process.js';
 import { parseSpec } from '../scaling/validate.js';
 
 /**
@@ -92,8 +93,8 @@ export const KubernetesExecution = z
     command: z
       .array(z.string().min(1))
       .min(1)
-      .default(['node', '/app/bin/effscale.js', 'train'])
-      .describe('trainer entry point; the executor appends --spec, --out, --termination-log and --progress'),
+      .default(TRAINER_IMAGE_COMMAND)
+      .describe('trainer entry point; the executor appends the trainer arguments (schemas/trainer-process.ts)'),
     noop: z.boolean().default(false).describe('pass --noop to the trainer: synthetic scores, no training (tests)'),
     resources: Resources.default({ requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } }),
     nodeSelector: z.record(z.string().regex(QUALIFIED_NAME), z.string().max(63)).default({}),

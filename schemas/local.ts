@@ -7,7 +7,7 @@ export const LocalExecution = z
       .array(z.string().min(1))
       .min(1)
       .optional()
-      .describe('command that runs the trainer entry; default: node <effscale>/bin/effscale.js train'),
+      .describe('command that runs the trainer entry; default: node <effscale>/bin/effscale-trainer.js'),
     noop: z.boolean().default(false).describe('synthetic deterministic scores, no training (pipeline tests, bench)'),
     graceSeconds: z.number().min(0).default(10).describe('after SIGTERM, wait this long before SIGKILL'),
   })

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TrainResult, type CandidateSpec } from '../schemas/candidate.js';
+import { TRAINER_FILES } from '../schemas/trainer-process.js';
 import { scoreOf } from './score.js';
 
 /**
@@ -31,7 +32,7 @@ export function resultCovering(result: TrainResult, spec: CandidateSpec): TrainR
 }
 
 export function resultPath(outDir: string): string {
-  return join(outDir, 'result.json');
+  return join(outDir, TRAINER_FILES.result);
 }
 
 /**

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { ApiException, CoreV1Api, KubeConfig, Log, type V1Pod } from '@kubernetes/client-node';
 import { KubernetesExecution } from '../../schemas/kubernetes.js';
 import { TrainProgress, TrainResult, type CandidateSpec } from '../../schemas/candidate.js';
+import { TRAINER_FILES } from '../../schemas/trainer-process.js';
 import {
   CandidateInputError,
   TrainingFailure,
@@ -13,7 +14,7 @@ import {
   type TrainingJob,
 } from '../executor.js';
 import { MANAGED_SELECTOR, candidateSelector, podBaseName, podName } from './names.js';
-import { CONTAINER, SPEC_FILE, buildPod, candidateOnPod, localRoot, toLocalPath, toPodPath } from './pod.js';
+import { CONTAINER, buildPod, candidateOnPod, localRoot, toLocalPath, toPodPath } from './pod.js';
 import { PodQuota, QuotaTurns } from './quota.js';
 import { RETRYABLE, isActive, podState, type FailureType, type PodFailure } from './status.js';
 import { PodWatch } from './watch.js';
@@ -151,11 +152,11 @@ export class KubernetesExecutor implements Executor {
     }
     const spec = candidateOnPod(job.spec, this.execution.volumes);
     await mkdir(job.outDir, { recursive: true });
-    const specFile = join(job.outDir, SPEC_FILE);
+    const specFile = join(job.outDir, TRAINER_FILES.spec);
     await writeFile(`${specFile}.tmp`, JSON.stringify(spec, null, 2));
     await rename(`${specFile}.tmp`, specFile);
 
-    const body = buildPod(name, job, this.execution, { spec: `${out}/${SPEC_FILE}`, out });
+    const body = buildPod(name, job, this.execution, { spec: `${out}/${TRAINER_FILES.spec}`, out });
     const namespace = this.execution.namespace;
     try {
       await this.core.createNamespacedPod({ namespace, body, dryRun: 'All' });

@@ -3,13 +3,13 @@ import { posix, relative, isAbsolute } from 'node:path';
 import type { V1Pod, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { GPU_RESOURCE, type ClaimVolume, type KubernetesExecution } from '../../schemas/kubernetes.js';
 import type { CandidateSpec } from '../../schemas/candidate.js';
+import { trainerArgv } from '../../schemas/trainer-process.js';
 import { isImageFiles } from '../../schemas/task.js';
 import type { TrainingJob } from '../executor.js';
 import { LABEL, MANAGED_BY, annotationKey, labelValue } from './names.js';
 
 export const CONTAINER = 'trainer';
 export const TERMINATION_LOG = '/dev/termination-log';
-export const SPEC_FILE = 'candidate.json';
 
 /** Where the worker sees a volume (it writes specs and reads results there). */
 export const localRoot = (volume: ClaimVolume) => volume.localPath ?? volume.mountPath;
@@ -87,8 +87,13 @@ export function buildPod(name: string, job: TrainingJob, execution: KubernetesEx
     'effscale.dev/candidate-id': job.candidateId,
   };
   for (const [key, value] of Object.entries(job.labels)) annotations[annotationKey(key)] = value;
-  const args = ['--spec', paths.spec, '--out', paths.out, '--termination-log', TERMINATION_LOG, '--progress', 'jsonl'];
-  if (execution.noop) args.push('--noop');
+  const args = trainerArgv({
+    spec: paths.spec,
+    out: paths.out,
+    'termination-log': TERMINATION_LOG,
+    progress: 'jsonl',
+    noop: execution.noop,
+  });
 
   return {
     apiVersion: 'v1',

@@ -1,3 +1,4 @@
+import { TRAINER_EXIT } from '../../schemas/trainer-process.js';
 import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import type { KubernetesExecution } from '../../schemas/kubernetes.js';
 import { CONTAINER } from './pod.js';
@@ -48,7 +49,6 @@ export type PodState =
   | { kind: 'succeeded'; message?: string }
   | { kind: 'failed'; failure: PodFailure };
 
-const EXIT_BAD_INPUT = 2;
 const IMAGE_PULL = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull']);
 const CONFIG_ERROR = new Set(['CreateContainerConfigError', 'CreateContainerError', 'RunContainerError']);
 
@@ -83,7 +83,7 @@ function terminatedFailure(status: V1ContainerStatus | undefined, pod: V1Pod): P
     return { type: 'OOMKilled', exitCode, message: 'the trainer exceeded its memory limit (resources.limits.memory)' };
   }
   if (lost) return { type: 'NodeLost', exitCode, message: lost };
-  if (exitCode === EXIT_BAD_INPUT) return { type: 'BadCandidateInput', exitCode, message: tail || 'bad input' };
+  if (exitCode === TRAINER_EXIT.badInput) return { type: 'BadCandidateInput', exitCode, message: tail || 'bad input' };
   return {
     type: 'TrainerFailed',
     exitCode,

@@ -14,6 +14,7 @@ import {
 } from '../../schemas/kubernetes.js';
 import { CandidateSpec } from '../../schemas/candidate.js';
 import { getPreset } from '../../scaling/presets.js';
+import { TRAINER_IMAGE_COMMAND } from '../../schemas/trainer-process.js';
 
 /**
  * A real node (node.ts) with nvidia.com/gpu capacity 2, the trainer image (infra/Dockerfile.trainer, cpu target)
@@ -151,7 +152,7 @@ export function pipelineDefaults(f: K8sFixture): KubernetesSettingsInput {
     namespace: NAMESPACE,
     image: f.trainer.name,
     imagePullPolicy: 'Never',
-    command: ['node', '/app/bin/effscale.js', 'train'],
+    command: TRAINER_IMAGE_COMMAND,
     resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '2Gi', 'nvidia.com/gpu': '1' } },
     volumes: {
       artifacts: { claimName: 'effscale-artifacts', mountPath: '/artifacts', localPath: f.artifacts },

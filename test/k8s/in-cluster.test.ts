@@ -17,6 +17,7 @@ import { repoRoot } from './kustomize.js';
 import { startRealNode, type RealNode } from './node.js';
 import { PodHistory } from './pod-history.js';
 import { chunkWorkflowId } from '../../search/ids.js';
+import { TRAINER_IMAGE_COMMAND } from '../../schemas/trainer-process.js';
 
 /**
  * The worker deployed the way a user deploys it: `kubectl apply -k` of an overlay of the repository's k8s/base for
@@ -85,7 +86,7 @@ function writeOverlay(dir: string, { trainer, worker, temporal, node }: OverlayV
           image: trainer.name,
           imagePullPolicy: 'Never',
           serviceAccountName: 'effscale-trainer',
-          command: ['node', '/app/bin/effscale.js', 'train'],
+          command: TRAINER_IMAGE_COMMAND,
           resources: {
             requests: { cpu: '100m', memory: '256Mi' },
             limits: { memory: '2Gi', 'nvidia.com/gpu': '1' },

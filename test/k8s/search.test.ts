@@ -29,6 +29,7 @@ import {
 } from '../integration/pipeline/harness.js';
 import { FIXTURE_TRAINER, GPUS, NAMESPACE, pipelineDefaults, startFixture, type K8sFixture } from './harness.js';
 import { chunkWorkflowId } from '../../search/ids.js';
+import { TRAINER_IMAGE_COMMAND } from '../../schemas/trainer-process.js';
 
 quietWorkerLogs();
 
@@ -145,7 +146,7 @@ describe(
         assert.equal(pod.status?.phase, 'Succeeded', id);
         assert.equal(pod.spec?.nodeName, f.node.nodeName, `${id}: bound by the scheduler, run by the kubelet`);
         assert.equal(container.image, f.trainer.name);
-        assert.deepEqual(container.command, ['node', '/app/bin/effscale.js', 'train'], 'the real trainer ran');
+        assert.deepEqual(container.command, TRAINER_IMAGE_COMMAND, 'the real trainer ran');
         assert.ok(!container.args?.includes('--noop'));
         const message = pod.status?.containerStatuses?.[0].state?.terminated?.message ?? '';
         const fromPod = TrainResult.parse(JSON.parse(message));
