@@ -1,3 +1,4 @@
+import { defaultStateDir } from '../store/search-dir.js';
 import { resolve } from 'node:path';
 import { Client, type Connection } from '@temporalio/client';
 import { ensureDevServer, type DevServer } from './dev-server.js';
@@ -26,10 +27,6 @@ export interface Session {
   uiUrl?: string;
   server?: DevServer;
   close(): Promise<void>;
-}
-
-export function defaultStateDir(): string {
-  return resolve(process.env.EFFSCALE_STATE_DIR ?? '.effscale');
 }
 
 export async function openSession(options: SessionOptions): Promise<Session> {

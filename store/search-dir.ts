@@ -6,6 +6,11 @@ import { parseSpec } from '../scaling/validate.js';
 import { SearchSpec } from '../schemas/search.js';
 import type { SearchResult } from '../search/state.js';
 
+/** The state directory a command uses unless told otherwise: `$EFFSCALE_STATE_DIR`, else `.effscale` here. */
+export function defaultStateDir(): string {
+  return resolve(process.env.EFFSCALE_STATE_DIR ?? '.effscale');
+}
+
 /**
  * The search directory of a search id under the WORKER's state directory (`$EFFSCALE_STATE_DIR`, the shared
  * artifacts volume on a cluster): clients never send paths, so a worker pod never sees a laptop's filesystem.

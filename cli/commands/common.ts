@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { defaultStateDir } from '../../store/search-dir.js';
 
 /** Flags every command that talks to Temporal shares. */
 export interface ConnectionFlags {
@@ -16,11 +17,7 @@ export function connectionOptions(command: Command): Command {
       'Temporal namespace (default: $TEMPORAL_NAMESPACE, else default)',
       process.env.TEMPORAL_NAMESPACE ?? 'default',
     )
-    .option(
-      '--state-dir <dir>',
-      'state directory: dev-server database, search artifacts, registry',
-      process.env.EFFSCALE_STATE_DIR ?? '.effscale',
-    )
+    .option('--state-dir <dir>', 'state directory: dev-server database, search artifacts, registry', defaultStateDir())
     .option('--ui-port <port>', 'dev-server web UI port (default: a free one)', (v) => Number(v));
 }
 

@@ -7,6 +7,7 @@ import { exportJson, exportTfjs, modelToExport, resolveExportTarget } from '../.
 import { SearchNotFoundError } from '../../report/locate.js';
 import { parseSpec } from '../../scaling/validate.js';
 import { UsageError } from '../run.js';
+import { defaultStateDir } from '../../store/search-dir.js';
 
 const ExportFormat = z.enum(['json', 'tfjs', 'savedmodel']);
 
@@ -40,7 +41,7 @@ export function registerExport(program: Command): void {
     )
     .option('--out <path>', 'json: a file (default stdout); tfjs, savedmodel: a folder (default ./<ref>-<format>)')
     .option('--registry <dir>', 'registry folder (default <state-dir>/registry)')
-    .option('--state-dir <dir>', 'state directory', process.env.EFFSCALE_STATE_DIR ?? '.effscale')
+    .option('--state-dir <dir>', 'state directory', defaultStateDir())
     .action(async (ref: string, flags: ExportFlags) => {
       const format = parseSpec(ExportFormat, flags.format, 'export --format');
       const stateDir = resolve(flags.stateDir);

@@ -40,7 +40,7 @@ export function registerInspect(program: Command): void {
         // A search spec: check it as `search --dry-run` does and show its plan.
         const { loadSearchSpec } = await import('../../client/search.js');
         const { dryRun, dryRunSummary } = await import('../../client/dry-run.js');
-        const { defaultStateDir } = await import('../../client/session.js');
+        const { defaultStateDir } = await import('../../store/search-dir.js');
         const plan = await dryRun(await loadSearchSpec(target), defaultStateDir());
         console.log(flags.json ? JSON.stringify(plan, null, 2) : `${target} is a search spec.\n${dryRunSummary(plan)}`);
         return;

@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { defaultStateDir } from '../../store/search-dir.js';
 
 interface ModelsFlags {
   registry?: string;
@@ -9,7 +10,7 @@ interface ModelsFlags {
 
 async function registryOf(flags: ModelsFlags) {
   const { Registry } = await import('../../registry/registry.js');
-  return new Registry(flags.registry ?? join(resolve(flags.stateDir ?? '.effscale'), 'registry'));
+  return new Registry(flags.registry ?? join(resolve(flags.stateDir ?? defaultStateDir()), 'registry'));
 }
 
 export function registerModels(program: Command): void {
@@ -17,7 +18,7 @@ export function registerModels(program: Command): void {
   const common = (c: Command) =>
     c
       .option('--registry <dir>', 'registry folder (default <state-dir>/registry)')
-      .option('--state-dir <dir>', 'state directory', process.env.EFFSCALE_STATE_DIR ?? '.effscale')
+      .option('--state-dir <dir>', 'state directory', defaultStateDir())
       .option('--json', 'print JSON');
   common(models.command('list').description('every registered model version')).action(async (flags: ModelsFlags) => {
     const entries = await (await registryOf(flags)).list();

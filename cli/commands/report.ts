@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { loadReportData } from '../../report/data.js';
 import { locateSearch, SearchNotFoundError } from '../../report/locate.js';
 import { UsageError } from '../run.js';
+import { defaultStateDir } from '../../store/search-dir.js';
 
 export function registerReport(program: Command): void {
   program
@@ -11,7 +12,7 @@ export function registerReport(program: Command): void {
     .description('write a self-contained HTML report of a search (summary, candidates, Pareto plot, heatmaps, curves)')
     .argument('<id>', 'workflow id of the search (or its name)')
     .requiredOption('--out <file.html>', 'where to write the report')
-    .option('--state-dir <dir>', 'state directory', process.env.EFFSCALE_STATE_DIR ?? '.effscale')
+    .option('--state-dir <dir>', 'state directory', defaultStateDir())
     .action(async (id: string, flags: { out: string; stateDir: string }) => {
       const searchDir = await locateSearch(flags.stateDir, id).catch((error: unknown) => {
         throw error instanceof SearchNotFoundError ? new UsageError(error.message) : error;

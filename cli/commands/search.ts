@@ -43,7 +43,7 @@ export function registerSearch(program: Command): void {
         : loaded;
     if (flags.dryRun) {
       const { dryRun, dryRunSummary } = await import('../../client/dry-run.js');
-      const { defaultStateDir } = await import('../../client/session.js');
+      const { defaultStateDir } = await import('../../store/search-dir.js');
       const plan = await dryRun(spec, flags.stateDir ?? defaultStateDir());
       console.log(flags.json ? JSON.stringify(plan, null, 2) : dryRunSummary(plan));
       return;

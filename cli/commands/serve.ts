@@ -7,6 +7,7 @@ import { ServeOptions } from '../../serve/options.js';
 import { PredictionServer } from '../../serve/server.js';
 import { loadNativeTf } from '../../trainer/tf.js';
 import { UsageError } from '../run.js';
+import { defaultStateDir } from '../../store/search-dir.js';
 
 interface ServeFlags {
   model: string;
@@ -28,7 +29,7 @@ export function registerServe(program: Command): void {
     .description('serve a registered model over the TensorFlow Serving REST API (POST /v1/models/NAME:predict)')
     .requiredOption('--model <name[@version]>', 'registered model (latest version unless @vN is given)')
     .option('--registry <dir>', 'registry folder (default <state-dir>/registry)')
-    .option('--state-dir <dir>', 'state directory', process.env.EFFSCALE_STATE_DIR ?? '.effscale')
+    .option('--state-dir <dir>', 'state directory', defaultStateDir())
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--port <port>', 'port (0 picks a free one)', '8501')
     .option('--max-batch-size <n>', 'instances per model invocation (1 turns batching off)', '32')

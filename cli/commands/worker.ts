@@ -15,7 +15,7 @@ export function registerWorker(program: Command): void {
     .action(async (flags: { address?: string; namespace: string; maxTrainings: number }) => {
       // Loaded on use: `effscale train` (one process per candidate) must start fast.
       const { createSearchWorker, quietWorkerLogs } = await import('../../worker/worker.js');
-      const { defaultStateDir } = await import('../../client/session.js');
+      const { defaultStateDir } = await import('../../store/search-dir.js');
       const { connect, registerSearchAttributes, TASK_QUEUE } = await import('../../worker/temporal.js');
       const address = flags.address ?? process.env.TEMPORAL_ADDRESS;
       if (!address) throw new UsageError('worker needs --address host:port (or TEMPORAL_ADDRESS)');
