@@ -14,6 +14,7 @@ import {
   stateDirOf,
   writeJsonAtomic,
   writeSearchSpec,
+  readSearchSpec,
   registryRoot,
 } from '../store/search-dir.js';
 import type { PlanInput, PlanOutput, PlannedCandidate, SearchExtension } from '../search/types.js';
@@ -27,8 +28,8 @@ export function groupId(key: string): string {
 /**
  * Plans the α/β/γ grid (or an extension of it) with the scaling core into the candidate table of the search
  * directory; the workflow gets counts and chunk numbers only. Deterministic, and keyed by `planId`, so a retried
- * plan returns the same answer. `dedup: false` (benchmarks only) makes every grid point its own training. Each plan writes the spec the workflow carries into the search directory, where
- * the other activities read it.
+ * plan returns the same answer. `dedup: false` (benchmarks only) makes every grid point its own training. A run's
+ * first plan writes the spec its client sent into the search directory, where every other step reads it.
  */
 export async function plan(
   searchDir: string,
@@ -36,8 +37,7 @@ export async function plan(
   executorFor: (execution: Execution) => Executor,
   dedup = true,
 ): Promise<PlanOutput> {
-  const spec = parseSpec(SearchSpec, input.spec, `search ${input.searchId}: spec`);
-  await writeSearchSpec(searchDir, spec);
+  const spec = await specFor(searchDir, input);
   // Bad input (dataset, classes, registry, pod template, cluster access, budget) fails here, before any training.
   const size = await datasetSize(searchDir, spec, input.planId);
   await executorFor(spec.execution).preflight?.(input.searchId, searchDir);
@@ -48,6 +48,14 @@ export async function plan(
     imagesPerEpoch: imagesPerEpoch(size),
   };
   return writePlan(searchDir, input.planId, spec.execution.chunkSize, grid, cost);
+}
+
+/** The spec a client sent is validated and written to the store, where every later step reads it. */
+async function specFor(searchDir: string, input: PlanInput): Promise<SearchSpec> {
+  if (input.spec === undefined) return readSearchSpec(searchDir);
+  const spec = parseSpec(SearchSpec, input.spec, `search ${input.searchId}: spec`);
+  await writeSearchSpec(searchDir, spec);
+  return spec;
 }
 
 /** The grid's checks read the dataset once; extensions reuse the size it found. */

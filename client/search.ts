@@ -7,13 +7,13 @@ import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@tempor
 import { defaultPayloadConverter } from '@temporalio/common';
 import { resolveBaseline } from '../scaling/input.js';
 import { parseSpec, SpecError } from '../scaling/validate.js';
-import { durationSeconds, repeatsOf, rungEpochs, SearchSpec } from '../schemas/search.js';
+import { SearchSpec } from '../schemas/search.js';
 import type { SearchExtension } from '../search/types.js';
 import type { searchWorkflow } from '../workflows/search.js';
 import { SearchNameAttribute, StageAttribute } from '../workflows/messages.js';
 import type { SearchInput, SearchOptions } from '../search/state.js';
 import { TASK_QUEUE } from '../worker/temporal.js';
-import { higherIsBetter } from '../search/ranking.js';
+import { runOptions } from '../search/run.js';
 
 /** The client side of a search: spec loading, the deterministic workflow id, start-or-attach, extension. */
 
@@ -77,39 +77,9 @@ export function workflowIdFor(spec: SearchSpec): string {
   return `effscale-${spec.name}-${specHash(spec).slice(0, 10)}`;
 }
 
+/** The options a search starts with: its identity, and the run options the spec gives (search/run.ts). */
 export function searchOptions(spec: SearchSpec): SearchOptions {
-  const searchId = workflowIdFor(spec);
-  const x = spec.execution;
-  return {
-    searchId,
-    name: spec.name,
-    specHash: specHash(spec),
-    spec,
-    higherIsBetter: higherIsBetter(spec.task.metric),
-    parallelism: x.parallelism,
-    maxAttempts: x.retries + 1,
-    failureBudget: x.failureBudget,
-    heartbeatTimeout: x.heartbeatTimeout,
-    candidateTimeout: x.candidateTimeout,
-    continueAsNewAfter: x.continueAsNewAfter,
-    finalists: spec.final.finalists,
-    rungs: rungEpochs(spec),
-    eta: spec.scaling.grid.halving.eta,
-    repeats: repeatsOf(spec),
-    ablation: spec.final.ablation ?? false,
-    ...(spec.selection?.rule === 'max-under' && {
-      costLimits: {
-        ...(spec.selection.maxMacs !== undefined && { maxMacs: spec.selection.maxMacs }),
-        ...(spec.selection.maxParams !== undefined && { maxParams: spec.selection.maxParams }),
-      },
-    }),
-    budget: x.budget
-      ? {
-          ...(x.budget.gpuHours !== undefined && { deviceSeconds: x.budget.gpuHours * 3600 }),
-          ...(x.budget.wallTime !== undefined && { wallSeconds: durationSeconds(x.budget.wallTime) }),
-        }
-      : null,
-  };
+  return { searchId: workflowIdFor(spec), name: spec.name, specHash: specHash(spec), ...runOptions(spec) };
 }
 
 /**
@@ -147,7 +117,7 @@ export async function startOrAttach(
     const { status, taskQueue: current } = await existing.describe();
     // A failed search is resumed (finished candidates kept); a running, completed or cancelled one re-attached.
     if (!RESUMABLE.includes(status.name)) return { handle: existing, workflowId, started: false, taskQueue: current };
-    const handle = await extendFinished(client, workflowId, options, undefined, taskQueue);
+    const handle = await extendFinished(client, workflowId, { options, spec }, undefined, taskQueue);
     return { handle, workflowId, started: true, taskQueue };
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err;
@@ -155,7 +125,7 @@ export async function startOrAttach(
   const handle = await client.workflow.start<typeof searchWorkflow>('searchWorkflow', {
     taskQueue,
     workflowId,
-    args: [{ options }],
+    args: [{ options, spec }],
     workflowIdConflictPolicy: 'USE_EXISTING',
     typedSearchAttributes: [
       { key: SearchNameAttribute, value: spec.name },
@@ -182,14 +152,14 @@ export async function searchOptionsOf(handle: SearchHandle): Promise<SearchOptio
 export async function extendFinished(
   client: Client,
   workflowId: string,
-  options: SearchOptions,
+  { options, spec }: Pick<SearchInput, 'options' | 'spec'>,
   extension: SearchExtension | undefined,
   taskQueue = TASK_QUEUE,
 ): Promise<SearchHandle> {
   return client.workflow.start<typeof searchWorkflow>('searchWorkflow', {
     taskQueue,
     workflowId,
-    args: [{ options, resume: true, extensions: extension ? [extension] : [] }],
+    args: [{ options, ...(spec && { spec }), resume: true, extensions: extension ? [extension] : [] }],
     typedSearchAttributes: [
       { key: SearchNameAttribute, value: options.name },
       { key: StageAttribute, value: 'search' },

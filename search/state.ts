@@ -126,15 +126,8 @@ export interface SearchState {
   registered: RegisteredModel[];
 }
 
-export interface SearchOptions {
-  searchId: string;
-  name: string;
-  specHash: string;
-  /**
-   * The validated spec (a few KB, no secrets): the first plan writes it into the search directory, which each
-   * worker resolves from the search id under its own state directory.
-   */
-  spec: SearchSpec;
+/** What the workflows need of the spec (search/run.ts derives it); the spec itself stays in the store. */
+export interface RunOptions {
   /** Loss-type metrics are minimized. */
   higherIsBetter: boolean;
   parallelism: number;
@@ -157,6 +150,13 @@ export interface SearchOptions {
   budget: Budget | null;
 }
 
+/** A search's identity and run options: what its workflows carry from run to run. */
+export interface SearchOptions extends RunOptions {
+  searchId: string;
+  name: string;
+  specHash: string;
+}
+
 export interface Budget {
   deviceSeconds?: number;
   wallSeconds?: number;
@@ -164,6 +164,12 @@ export interface Budget {
 
 export interface SearchInput {
   options: SearchOptions;
+  /**
+   * The validated spec (a few KB, no secrets), given when a client starts or resumes the search: the next plan
+   * writes it into the search directory, which each worker resolves from the search id under its own state
+   * directory. Continued runs do not carry it; later plans read it from the store.
+   */
+  spec?: SearchSpec;
   carried?: SearchState;
   /** Start from the state the previous run recorded on the worker side (a failed search resumed, or extended). */
   resume?: boolean;

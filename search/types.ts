@@ -41,8 +41,8 @@ export interface Training extends Coefficients {
 
 export interface PlanInput {
   searchId: string;
-  /** The validated search spec the workflow carries: written (again, idempotently) to the search directory. */
-  spec: SearchSpec;
+  /** The validated spec, on a run's first plan: written to the search directory; absent: read from there. */
+  spec?: SearchSpec;
   extension?: SearchExtension;
   /** 0 for the search's grid, then 1, 2, … for each extension: a retried plan returns what it planned before. */
   planId: number;

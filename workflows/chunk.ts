@@ -12,7 +12,7 @@ import {
 import type { Training, TrainingRecord, BestCandidate } from '../search/types.js';
 import { atLastRung, nextPromotion, rungCounts, scoresOf } from '../search/halving.js';
 import { mean } from '../search/noise.js';
-import { bookkeeping, failureMessage, isInterruption, train, trainings, type TrainingOptions } from './activities.js';
+import { bookkeeping, failureMessage, isInterruption, train, trainings } from './activities.js';
 import {
   chunkBestSignal,
   chunkCandidatesQuery,
@@ -28,8 +28,8 @@ import { repeatCandidateId } from '../search/ids.js';
 export interface ChunkInput {
   searchId: string;
   chunk: number;
-  options: TrainingOptions &
-    Pick<SearchOptions, 'higherIsBetter' | 'continueAsNewAfter' | 'rungs' | 'eta' | 'repeats' | 'costLimits'>;
+  /** The search's options (search/run.ts). */
+  options: SearchOptions;
   settings: { parallelism: number; paused: boolean };
   /** Failed trainings this chunk may hold before the search's failure budget is exceeded. */
   failuresAllowed: number;

@@ -46,6 +46,7 @@ import {
   type Stage,
 } from '../search/state.js';
 import { TrainingWindow } from './window.js';
+import type { SearchSpec } from '../schemas/search.js';
 import { mergeLeaders } from '../search/ranking.js';
 import { chunkWorkflowId, ablationCandidateId, finalCandidateId } from '../search/ids.js';
 
@@ -70,6 +71,8 @@ class Search {
   constructor(
     private readonly o: SearchOptions,
     private readonly state: SearchState,
+    /** The spec the client sent, until this run's first plan has written it to the store. */
+    private spec: SearchSpec | undefined,
   ) {
     this.training = trainings(o);
     this.window = new TrainingWindow(state.parallelism, state.paused);
@@ -147,9 +150,11 @@ class Search {
 
   /** Plans (the grid, or an extension) into the candidate table and adds its chunks. */
   private async planned(extension: SearchExtension | undefined): Promise<PlanOutput> {
-    const { searchId, spec } = this.o;
+    const { searchId } = this.o;
+    const { spec } = this;
     const planId = this.state.plans;
-    const out = await this.acts.plan({ searchId, spec, planId, ...(extension && { extension }) });
+    const out = await this.acts.plan({ searchId, planId, ...(spec && { spec }), ...(extension && { extension }) });
+    this.spec = undefined;
     if (out.firstChunk !== this.state.chunks.length)
       throw ApplicationFailure.nonRetryable(`plan ${planId} starts at chunk ${out.firstChunk}`, 'CorruptTable');
     this.state.plans++;
@@ -208,17 +213,7 @@ class Search {
         {
           searchId: this.o.searchId,
           chunk,
-          options: {
-            higherIsBetter: this.o.higherIsBetter,
-            rungs: this.o.rungs,
-            eta: this.o.eta,
-            ...(this.o.repeats !== undefined && { repeats: this.o.repeats }),
-            ...(this.o.costLimits && { costLimits: this.o.costLimits }),
-            continueAsNewAfter: this.o.continueAsNewAfter,
-            maxAttempts: this.o.maxAttempts,
-            heartbeatTimeout: this.o.heartbeatTimeout,
-            candidateTimeout: this.o.candidateTimeout,
-          },
+          options: this.o,
           settings,
           failuresAllowed: this.o.failureBudget - this.failed(),
           best: this.state.leaders[0] ?? null,
@@ -460,7 +455,7 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
     !input.carried && input.resume ? await bookkeeping().previousRun({ searchId: o.searchId }) : undefined;
   const state =
     input.carried ?? (previous && resumedState(previous.state, Date.now())) ?? initialState(o.parallelism, Date.now());
-  const search = new Search(o, state);
+  const search = new Search(o, state, input.spec);
   search.handle();
   return search.run(input.extensions ?? []);
 }

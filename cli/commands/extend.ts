@@ -77,13 +77,13 @@ export function registerExtend(program: Command): void {
       // The new run resumes from the state the workers recorded: this client needs no access to their store.
       const options = await searchOptionsOf(handle);
       if (!session.server) {
-        await extendFinished(session.client, id, options, extension);
+        await extendFinished(session.client, id, { options }, extension);
         console.log(`extended ${id} in a new run; follow it with: effscale result ${id}`);
         return;
       }
       // Single machine: like `search`, the extension runs in this session, in the foreground.
       const taskQueue = sessionQueue(id);
-      const extended = await extendFinished(session.client, id, options, extension, taskQueue);
+      const extended = await extendFinished(session.client, id, { options }, extension, taskQueue);
       console.error(
         `effscale: extended ${id} in a new run; it runs here (Ctrl-C stops it, \`effscale search\` continues it)`,
       );

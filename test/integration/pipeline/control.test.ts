@@ -60,7 +60,7 @@ test('pause, resume, parallelism and extension of a running search; extension of
   // A finished search continues in a new run of the same id, from the state its worker recorded.
   const options = await searchOptionsOf(handle);
   assert.deepEqual({ ...options, parallelism: 1 }, searchOptions(spec));
-  const next = await extendFinished(env().client, workflowId, options, { phis: [4] });
+  const next = await extendFinished(env().client, workflowId, { options }, { phis: [4] });
   const extended: SearchResult = await (
     await createTestWorker(env().nativeConnection, { stateDir })
   ).runUntil(next.result());

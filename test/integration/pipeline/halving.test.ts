@@ -109,7 +109,7 @@ describe('successive halving and the compute budget', () => {
 
     // An extension's new points enter at rung 0, in chunks of their own, and run their own rungs.
     const extension = { gamma: { min: 1, max: 1.6, step: 0.1 }, tolerance: 0.15 };
-    const next = await extendFinished(env().client, workflowId, searchOptions(spec), extension);
+    const next = await extendFinished(env().client, workflowId, { options: searchOptions(spec) }, extension);
     const extended: SearchResult = await (await createTestWorker(env().nativeConnection, noop)).runUntil(next.result());
     const all = trainingsOf(await candidateTable(stateDir, workflowId));
     const added = all.filter((t) => !trainings.some((u) => u.group === t.group));
