@@ -26,7 +26,8 @@ const program = new Command()
   .description('Compound scaling (EfficientNet) of convolutional networks to a compute budget')
   .showHelpAfterError();
 
-// Each command lives in its own module under commands/ and registers itself here.
+// Each command lives in its own module under commands/ and registers itself here. A command imports what it
+// runs (Temporal, TensorFlow, vega) inside its action, so `effscale --help` and each command load only their own.
 const commands: ((program: Command) => void)[] = [
   registerScale,
   registerGrid,

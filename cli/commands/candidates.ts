@@ -11,7 +11,6 @@ export function registerCandidates(program: Command): void {
       .argument('<id>', 'workflow id of the search')
       .option('--json', 'print JSON'),
   ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
-    // Loaded on use: `effscale train` (one process per candidate) must start fast.
     const { candidateTableJson, candidateTableText, searchCandidates } = await import('../../client/candidates.js');
     const { openSession } = await import('../../client/session.js');
     const session = await openSession(flags);

@@ -27,7 +27,6 @@ export async function withSearchHandle<T>(
   flags: ConnectionFlags,
   act: (handle: import('@temporalio/client').WorkflowHandle) => Promise<T>,
 ): Promise<T> {
-  // Loaded on use: `effscale train` (one process per candidate) must start fast.
   const { openSession } = await import('../../client/session.js');
   const session = await openSession(flags);
   try {

@@ -12,7 +12,6 @@ export function registerDev(program: Command): void {
         'listen on every interface (0.0.0.0), not only 127.0.0.1: workers elsewhere, such as pods, reach it at this machine’s address',
       ),
   ).action(async (flags: ConnectionFlags & { listenAll?: boolean; worker: boolean }) => {
-    // Loaded on use: `effscale train` (one process per candidate) must start fast.
     const { createSearchWorker, quietWorkerLogs } = await import('../../worker/worker.js');
     const { openSession } = await import('../../client/session.js');
     const session = await openSession({ ...flags, address: undefined });

@@ -43,7 +43,6 @@ export function registerExtend(program: Command): void {
       .option('--random <count[:seed]>', 'sample extra points at random')
       .option('--json', 'print the result as JSON when the extension runs here'),
   ).action(async (id: string, raw: ConnectionFlags & Record<string, unknown>) => {
-    // Loaded on use: `effscale train` (one process per candidate) must start fast.
     const { WorkflowUpdateFailedError } = await import('@temporalio/client');
     const { extendUpdate } = await import('../../workflows/messages.js');
     const { extendFinished, searchOptionsOf, sessionQueue } = await import('../../client/search.js');

@@ -10,7 +10,6 @@ export function registerList(program: Command): void {
       .option('--stage <stage>', 'only searches in this stage (plan, search, final, done, cancelled, failed…)')
       .option('--json', 'print JSON'),
   ).action(async (flags: ConnectionFlags & { name?: string; stage?: string; json?: boolean }) => {
-    // Loaded on use: `effscale train` (one process per candidate) must start fast.
     const { BestScoreAttribute, SearchNameAttribute, StageAttribute } = await import('../../workflows/messages.js');
     const { openSession } = await import('../../client/session.js');
     const session = await openSession(flags);

@@ -24,7 +24,6 @@ export function registerReport(program: Command): void {
         );
       const out = resolve(flags.out);
       await mkdir(dirname(out), { recursive: true });
-      // Loaded on use: vega and vega-lite take ~0.2 s to load, and every trainer process parses this CLI.
       const { renderReport } = await import('../../report/html.js');
       await writeFile(out, await renderReport(data));
       console.log(out);

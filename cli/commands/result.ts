@@ -23,7 +23,6 @@ export function registerResult(program: Command): void {
       id: string,
       flags: ConnectionFlags & { json?: boolean; offset: number; limit: number; waitWorker: number },
     ) => {
-      // Loaded on use: `effscale train` (one process per candidate) must start fast.
       const { followSearch } = await import('../../client/follow.js');
       const { humanSummary, resultDocument } = await import('../../client/output.js');
       const { openSession, workflowUiUrl } = await import('../../client/session.js');

@@ -26,7 +26,6 @@ export function registerSearch(program: Command): void {
       )
       .option('--over-budget', 'start even when the estimate exceeds execution.budget (execution.budget.proceed)'),
   ).action(async (file: string, flags: SearchFlags) => {
-    // Loaded on use: `effscale train` (one process per candidate) must start fast.
     const { loadSearchSpec, sessionQueue, startOrAttach } = await import('../../client/search.js');
     const { followSearch } = await import('../../client/follow.js');
     const { runInForeground } = await import('../../client/foreground.js');

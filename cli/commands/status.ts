@@ -9,7 +9,6 @@ export function registerStatus(program: Command): void {
       .argument('<id>', 'workflow id of the search')
       .option('--json', 'print JSON'),
   ).action(async (id: string, flags: ConnectionFlags & { json?: boolean }) => {
-    // Loaded on use: `effscale train` (one process per candidate) must start fast.
     const { searchProgress } = await import('../../client/follow.js');
     const { hasWorker, workerHint } = await import('../../client/pollers.js');
     const { openSession, workflowUiUrl } = await import('../../client/session.js');

@@ -13,7 +13,6 @@ export function registerWorker(program: Command): void {
     )
     .option('--max-trainings <n>', 'concurrent trainings on this worker', (v) => Number(v), 64)
     .action(async (flags: { address?: string; namespace: string; maxTrainings: number }) => {
-      // Loaded on use: `effscale train` (one process per candidate) must start fast.
       const { createSearchWorker, quietWorkerLogs } = await import('../../worker/worker.js');
       const { defaultStateDir } = await import('../../store/search-dir.js');
       const { connect, registerSearchAttributes, TASK_QUEUE } = await import('../../worker/temporal.js');
