@@ -1,4 +1,4 @@
-import type { Training, TrainingRecord, BestCandidate } from './types.js';
+import type { PlannedTraining, TrainingRecord, BestCandidate } from './types.js';
 import { withinCostLimits, type CostLimits } from './limits.js';
 import { ranksBefore } from './ranking.js';
 
@@ -12,7 +12,7 @@ import { ranksBefore } from './ranking.js';
  */
 
 export interface Promotion {
-  training: Training;
+  training: PlannedTraining;
   /** The rung it is promoted to. */
   rung: number;
 }
@@ -27,7 +27,7 @@ export function scoresOf(record: Pick<TrainingRecord, 'scores'> | undefined): nu
  * The chunk's leaders and the select step both read candidates this way.
  */
 export function atLastRung(
-  t: Training,
+  t: PlannedTraining,
   record: Pick<TrainingRecord, 'scores' | 'samples'> | undefined,
 ): (BestCandidate & { params?: number }) | undefined {
   const scores = scoresOf(record);
@@ -48,7 +48,7 @@ export function atLastRung(
 
 /** The next promotion, from the highest rung down (ASHA's order), or undefined when none is due. */
 export function nextPromotion(
-  trainings: readonly Training[],
+  trainings: readonly PlannedTraining[],
   records: ReadonlyMap<string, TrainingRecord>,
   rungs: number,
   eta: number,
@@ -73,7 +73,11 @@ export function nextPromotion(
 }
 
 /** No candidate is training towards rung k or below, or waiting to: rung k has all the results it will get. */
-function closed(trainings: readonly Training[], records: ReadonlyMap<string, TrainingRecord>, k: number): boolean {
+function closed(
+  trainings: readonly PlannedTraining[],
+  records: ReadonlyMap<string, TrainingRecord>,
+  k: number,
+): boolean {
   return trainings.every((t) => {
     const r = records.get(t.group);
     return !r || !(r.state === 'pending' || r.state === 'running') || (r.rung ?? 0) > k;

@@ -4,7 +4,7 @@ import type {
   FamilyMember,
   RegisteredModel,
   SearchExtension,
-  Training,
+  PlannedTraining,
   TrainingRecord,
   TrainingState,
 } from './types.js';
@@ -203,7 +203,7 @@ export interface SearchProgress {
 }
 
 /** One training as its chunk knows it: the representative grid point and its record. */
-export type ChunkCandidate = Training & TrainingRecord;
+export type ChunkCandidate = PlannedTraining & TrainingRecord;
 
 /** A chunk workflow's live progress. */
 export interface ChunkProgress {

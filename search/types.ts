@@ -30,7 +30,7 @@ export interface PlannedCandidate extends Coefficients {
 }
 
 /** One distinct training (a dedup group) as its chunk lists it: the grid point whose coefficients it trains. */
-export interface Training extends Coefficients {
+export interface PlannedTraining extends Coefficients {
   group: string;
   /** The representative grid point. */
   index: number;
@@ -87,7 +87,7 @@ export interface ChunkRef {
 }
 
 export interface LoadedChunk {
-  trainings: Training[];
+  trainings: PlannedTraining[];
   /** What earlier runs of this chunk recorded, by group: finished trainings are never launched again. */
   recorded: Record<string, TrainingRecord>;
 }

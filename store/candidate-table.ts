@@ -1,7 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { readJsonIfExists, writeJsonAtomic } from './search-dir.js';
-import type { LoadedChunk, PlannedCandidate, PlanOutput, Training, TrainingRecord } from '../search/types.js';
+import type { LoadedChunk, PlannedCandidate, PlanOutput, PlannedTraining, TrainingRecord } from '../search/types.js';
 
 /**
  * The candidate table: every grid point, every distinct training and its outcome, kept in the search directory
@@ -69,7 +69,7 @@ export async function writePlan(
   const firstChunk = plans.reduce((n, p) => n + p.chunks, 0);
   const seen = await plannedGroups(searchDir, manifest);
   const points = grid.points.map((p) => ({ ...p, index: firstIndex + p.index }));
-  const trainings: Training[] = [];
+  const trainings: PlannedTraining[] = [];
   for (const p of points) {
     if (p.excluded || seen.has(p.group)) continue;
     seen.add(p.group);
@@ -109,9 +109,9 @@ async function writeJsonLines(file: string, rows: unknown[]): Promise<void> {
   await rename(tmp, file);
 }
 
-async function readChunkTrainings(searchDir: string, chunk: number): Promise<Training[]> {
+async function readChunkTrainings(searchDir: string, chunk: number): Promise<PlannedTraining[]> {
   const file = tablePaths(searchDir).chunk(chunk);
-  const trainings = await readJsonIfExists<Training[]>(file);
+  const trainings = await readJsonIfExists<PlannedTraining[]>(file);
   if (!trainings) throw new Error(`chunk ${chunk}: ${file} is missing (the candidate table is incomplete)`);
   return trainings;
 }

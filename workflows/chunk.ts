@@ -9,7 +9,7 @@ import {
   workflowInfo,
   type SignalDefinition,
 } from '@temporalio/workflow';
-import type { Training, TrainingRecord, BestCandidate } from '../search/types.js';
+import type { PlannedTraining, TrainingRecord, BestCandidate } from '../search/types.js';
 import { atLastRung, nextPromotion, rungCounts, scoresOf } from '../search/halving.js';
 import { mean } from '../search/noise.js';
 import { bookkeeping, failureMessage, isInterruption, train, trainings } from './activities.js';
@@ -66,7 +66,7 @@ class ChunkRun {
   private readonly launchedAt = new Map<string, number>();
   private budgetReached = false;
   private spendReportedAt = 0;
-  private trainings: Training[] = [];
+  private trainings: PlannedTraining[] = [];
   private cursor = 0;
   private best: BestCandidate | null;
 
@@ -146,7 +146,7 @@ class ChunkRun {
   }
 
   /** ASHA: a due promotion first (highest rung first), else a training that has not finished its rung. */
-  private nextWork(): Training | undefined {
+  private nextWork(): PlannedTraining | undefined {
     const { rungs, eta, higherIsBetter, costLimits } = this.input.options;
     const promotion = nextPromotion(this.trainings, this.records, rungs.length, eta, higherIsBetter, costLimits);
     if (promotion) {
@@ -168,7 +168,7 @@ class ChunkRun {
     return left;
   }
 
-  private nextPending(): Training | undefined {
+  private nextPending(): PlannedTraining | undefined {
     while (this.cursor < this.trainings.length) {
       const t = this.trainings[this.cursor];
       if (this.records.get(t.group)?.state === 'pending') return t;
@@ -177,7 +177,7 @@ class ChunkRun {
     return undefined;
   }
 
-  private launch(t: Training): void {
+  private launch(t: PlannedTraining): void {
     const before = this.records.get(t.group) ?? { state: 'pending' };
     const rung = before.rung ?? 0;
     const scores = scoresOf(before).slice(0, rung);
@@ -217,7 +217,7 @@ class ChunkRun {
    * One rung of a candidate: each of its seeds in turn, in the candidate's slot (a slot is one device). A seed that
    * finished the rung before (an interrupted slot run again) returns its result without training.
    */
-  private async trainRung(t: Training, rung: number): Promise<number[]> {
+  private async trainRung(t: PlannedTraining, rung: number): Promise<number[]> {
     const { rungs, repeats = 1 } = this.input.options;
     const halving = rungs.length > 1;
     const samples: number[] = [];
@@ -257,7 +257,7 @@ class ChunkRun {
   }
 
   /** A new best of the whole search goes to the search at once: its query and best-score attribute stay live. */
-  private noteScore(t: Training, score: number, rung: number, samples: number[]): void {
+  private noteScore(t: PlannedTraining, score: number, rung: number, samples: number[]): void {
     const candidate: BestCandidate = { ...t, score, rung, ...(samples.length > 1 && { samples }) };
     if (this.best && !ranksBefore(candidate, this.best, this.input.options.higherIsBetter)) return;
     this.best = candidate;

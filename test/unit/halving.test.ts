@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Training, TrainingRecord } from '../../search/types.js';
+import type { PlannedTraining, TrainingRecord } from '../../search/types.js';
 import { checkBudget, estimate, expectedEpochs } from '../../search/estimate.js';
 import { rungEpochs, type SearchSpecInput } from '../../schemas/search.js';
 import { searchSpec } from './spec.js';
@@ -23,7 +23,7 @@ test('the expected epochs per training count rung k for 1/η^k of the trainings'
   assert.equal(expectedEpochs([1, 3, 9], 3), 1 + 2 / 3 + 6 / 9);
 });
 
-function trainings(n: number): Training[] {
+function trainings(n: number): PlannedTraining[] {
   return Array.from({ length: n }, (_, i) => ({
     group: `g${i}`,
     index: i,
