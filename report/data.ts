@@ -1,5 +1,5 @@
 import { baselineOf, readJsonIfExists, readSearchSpec, searchPaths, readSummary } from '../store/search-dir.js';
-import type { FamilyMember } from '../search/types.js';
+import type { FamilyMember, TrainingState } from '../search/types.js';
 import { scalingFactors, type Coefficients, type ScalingFactors } from '../scaling/scale.js';
 import type { EpochMetrics, TrainResult } from '../schemas/candidate.js';
 import { repeatsOf, rungEpochs, type SearchSpec } from '../schemas/search.js';
@@ -7,13 +7,7 @@ import type { Metric } from '../schemas/task.js';
 import { resultPath } from '../trainer/result.js';
 import { beats, higherIsBetter, lead } from '../search/ranking.js';
 import { spreadField } from '../search/noise.js';
-import {
-  type AblationRecord,
-  type SearchResult,
-  type SelectionOutcome,
-  type Spend,
-  type TrainingState,
-} from '../search/state.js';
+import { type AblationRecord, type SearchResult, type SelectionOutcome, type Spend } from '../search/state.js';
 import { readCandidateTable, type CandidateRow as TableRow } from '../store/candidate-table.js';
 import { ablationCandidateId, finalCandidateId } from '../search/ids.js';
 

@@ -20,8 +20,6 @@ import { mergeLeaders } from './ranking.js';
 
 export type Stage = 'plan' | 'search' | 'select' | 'scale' | 'final' | 'register' | 'done' | 'cancelled' | 'failed';
 
-export type { TrainingState };
-
 /** Trainings (dedup groups) by state. */
 export type StateCounts = Record<TrainingState, number>;
 
