@@ -29,12 +29,25 @@ case "$VARIANT" in
 esac
 [ -d "$PKG" ] || { echo "setup-tfjs: $PKG is missing: run npm ci --ignore-scripts first" >&2; exit 1; }
 
-# Ready: the addon loads the wanted TensorFlow (and, for gpu, deps/nvidia leads to a complete CUDA tree).
+# tfjs-node(-gpu) 4.22.0, the last release, calls util.isNullOrUndefined, which Node.js 23 removed (every op then
+# throws "util_1.isNullOrUndefined is not a function"), and util.isArray, deprecated. The fix is upstream
+# (tensorflow/tfjs#8425) but has never been released (tensorflow/tfjs#8609), so its replacements are made here in
+# the compiled files: `value == null` and `Array.isArray`. Idempotent; after an `npm ci` it is simply done again.
+{ grep -rlE --include='*.js' 'util_1\.(isNullOrUndefined|isArray)\)' "$PKG/dist" || true; } | xargs -r sed -i -E \
+  -e 's/\(0, util_1\.isNullOrUndefined\)/((value) => value == null)/g' -e 's/\(0, util_1\.isArray\)/Array.isArray/g'
+
+# Ready: the addon loads the wanted TensorFlow and computes (and, for gpu, deps/nvidia leads to a complete CUDA tree).
 loads() {
-  node -e "const tf=require('./$PKG');if(tf.backend().binding.TF_Version!=='$TF_VERSION')process.exit(1)" 2>/dev/null &&
+  node -e "const tf=require('./$PKG');if(tf.backend().binding.TF_Version!=='$TF_VERSION'||
+    tf.add(tf.scalar(2),tf.scalar(3)).dataSync()[0]!==5)process.exit(1)" 2>/dev/null &&
     { [ "$VARIANT" = cpu ] || [ -f "$PKG/deps/nvidia/wheels.txt" ]; }
 }
-if loads; then echo "setup-tfjs: native TensorFlow $TF_VERSION ready ($PKG)"; exit 0; fi
+# The addon is built against the headers of the `node` on PATH (infra/setup.sh puts the one of .nvmrc there) and
+# records that version in deps/node-version: an N-API addon built for another Node.js would still load, so a change
+# of Node.js is caught here, and rebuilds it.
+NODE_VERSION="$(node --version)"
+built_for_node() { [ "$(cat "$PKG/deps/node-version" 2>/dev/null)" = "$NODE_VERSION" ]; }
+if built_for_node && loads; then echo "setup-tfjs: native TensorFlow $TF_VERSION ready ($PKG)"; exit 0; fi
 
 WHL="$(ls "$CACHE/${DIST//-/_}-$TF_VERSION"-*.whl 2>/dev/null | head -1 || true)"
 if [ -z "$WHL" ]; then
@@ -78,7 +91,10 @@ fi
 # builds against the staged deps/ (tfjs-node-gpu's own install script passes it and would fetch libtensorflow 2.9.1).
 NODEDIR="$(dirname "$(dirname "$(command -v node)")")"
 [ -f "$NODEDIR/include/node/node_api.h" ] || { echo "setup-tfjs: Node headers not found under $NODEDIR/include/node" >&2; exit 1; }
+# node-pre-gyp keeps an addon it finds, so drop the last build (lib/ and build-tmp-*/ are made only by it).
+rm -rf "${PKG:?}/lib" "${PKG:?}"/build-tmp-*
 (cd "$PKG" && npm_config_nodedir="$NODEDIR" PATH="$PWD/../../.bin:$PATH" node scripts/install.js "$VARIANT" >/dev/null)
 loads || { echo "setup-tfjs: the addon was built but does not load TensorFlow $TF_VERSION ($PKG)" >&2; exit 1; }
+echo "$NODE_VERSION" >"$PKG/deps/node-version"
 if [ "$VARIANT" = gpu ]; then python3 "$HELPER" check-cuda "$PKG/deps"; fi
 echo "setup-tfjs: native TensorFlow $TF_VERSION ready ($PKG)"

