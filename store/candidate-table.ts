@@ -1,6 +1,6 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { readJsonIfExists, writeJsonAtomic } from './search-dir.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readJsonIfExists, writeFileAtomic, writeJsonAtomic } from './search-dir.js';
 import type { LoadedChunk, PlannedCandidate, PlanOutput, PlannedTraining, TrainingRecord } from '../search/types.js';
 
 /**
@@ -103,10 +103,7 @@ export async function writePlan(
 }
 
 async function writeJsonLines(file: string, rows: unknown[]): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  await rename(tmp, file);
+  await writeFileAtomic(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
 }
 
 async function readChunkTrainings(searchDir: string, chunk: number): Promise<PlannedTraining[]> {

@@ -1,8 +1,9 @@
-import { appendFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Architecture } from '../scaling/architecture.js';
 import { resolveBaseline } from '../scaling/input.js';
-import { parseSpec } from '../scaling/validate.js';
+import { parseSpec, SpecError } from '../scaling/validate.js';
 import { SearchSpec } from '../schemas/search.js';
 import type { SearchResult } from '../search/state.js';
 
@@ -16,8 +17,14 @@ export function defaultStateDir(): string {
  * artifacts volume on a cluster): clients never send paths, so a worker pod never sees a laptop's filesystem.
  */
 export function searchDirOf(stateDir: string, searchId: string): string {
+  // Workflow input is not trusted: a raw `temporal workflow start` skips the CLI, and an id is a path here.
+  if (!SEARCH_ID.test(searchId) || searchId.includes('..'))
+    throw new SpecError(`searchId '${searchId}': expected letters, digits, '.', '_' and '-' (a search's workflow id)`);
   return join(resolve(stateDir), 'searches', searchId);
 }
+
+/** What `workflowIdFor` makes (`effscale-<name>-<hash>`): one path segment, never `..`. */
+const SEARCH_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
 /** The state directory a search directory belongs to (the inverse of `searchDirOf`). */
 export function stateDirOf(searchDir: string): string {
@@ -71,12 +78,29 @@ export function baselineOf(spec: SearchSpec): Architecture {
   return resolveBaseline(spec.baseline, 'baseline');
 }
 
-/** Written to a temporary name then renamed: a crash never leaves half a file for a retry to trust. */
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(value, null, 2));
+}
+
+/**
+ * Written to a temporary name, flushed, then renamed and the rename flushed: a crash or a power cut never leaves
+ * half a file for a retry to trust. The temporary name is unique per write: every container on a shared volume
+ * is PID 1, and one process may write the same file twice at once.
+ */
+export async function writeFileAtomic(file: string, text: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(value, null, 2));
-  await rename(tmp, file);
+  const tmp = `${file}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await withFile(tmp, 'wx', async (f) => {
+      await f.writeFile(text);
+      await f.sync();
+    });
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await syncDirectory(dirname(file));
 }
 
 export async function readJsonIfExists<T>(file: string): Promise<T | undefined> {
@@ -100,16 +124,42 @@ export interface RunRecord {
   at: string;
 }
 
+/** Appends one line, flushed; a line torn by an earlier crash is ended first, so it never swallows this one. */
 export async function appendRun(searchDir: string, record: RunRecord): Promise<void> {
-  await appendFile(searchPaths(searchDir).runs, JSON.stringify(record) + '\n');
+  await withFile(searchPaths(searchDir).runs, 'a+', async (f) => {
+    const { size } = await f.stat();
+    const last = Buffer.alloc(1);
+    if (size > 0) await f.read(last, 0, 1, size - 1);
+    const torn = size > 0 && last[0] !== 0x0a;
+    await f.appendFile((torn ? '\n' : '') + JSON.stringify(record) + '\n');
+    await f.datasync();
+  });
 }
 
+/** The launch records; a line a crash tore mid-write is not a record and is left out. */
 export async function readRuns(searchDir: string): Promise<RunRecord[]> {
   const text = await readFile(searchPaths(searchDir).runs, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as RunRecord);
+  return text.split('\n').flatMap((line) => {
+    try {
+      return line ? [JSON.parse(line) as RunRecord] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function withFile<T>(path: string, flags: string, use: (f: FileHandle) => Promise<T>): Promise<T> {
+  const f = await open(path, flags);
+  try {
+    return await use(f);
+  } finally {
+    await f.close();
+  }
+}
+
+/** A rename is durable once its directory is flushed (some filesystems refuse: then the rename stands as it is). */
+async function syncDirectory(dir: string): Promise<void> {
+  await withFile(dir, 'r', (f) => f.sync()).catch(() => undefined);
 }
 
 /** The last recorded outcome, from which a failed or extended search resumes; undefined when none was recorded. */
