@@ -1,6 +1,6 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { homedir, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -141,14 +141,14 @@ function writeKubeconfig(dir: string, name: string, server: string): string {
  * mandatory here: these VMs deny raising oom_score_adj (no CAP_SYS_RESOURCE), which runc does for every
  * Guaranteed pod's sandbox unless told not to.
  */
-function containerdConfig(dir: string, sandboxImage: string): string {
+function containerdConfig(dir: string, root: string, sandboxImage: string): string {
   const path = join(dir, 'containerd.toml');
   const cri = 'plugins."io.containerd.grpc.v1.cri"';
   writeFileSync(
     path,
     [
       'version = 2',
-      `root = "${dir}/containerd/root"`,
+      `root = "${root}"`,
       `state = "${dir}/containerd/state"`,
       'disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", ' +
         '"io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp"]',
@@ -348,6 +348,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
   const etcdDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'effscale-etcd-'));
   const nodeName = 'effscale-node';
   const nodeIP = hostIP();
+  const store = imageStore(dir);
   makeCertificates(dir, nodeName, nodeIP);
   const [etcdPort, peerPort, apiPort, kubeletPort] = [
     await freePort(),
@@ -381,12 +382,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
     const containerd = byName('containerd');
     if (containerd && containerd.child.exitCode === null) {
       // Whatever the kubelet left running (it was stopped or crashed), through containerd itself.
-      for (const id of ctrList(socket, ['tasks', 'ls', '-q'])) {
-        tryCtr(socket, ['tasks', 'kill', '-s', 'SIGKILL', id]);
-      }
-      await sleep(500);
-      for (const id of ctrList(socket, ['tasks', 'ls', '-q'])) tryCtr(socket, ['tasks', 'delete', '-f', id]);
-      for (const id of ctrList(socket, ['containers', 'ls', '-q'])) tryCtr(socket, ['containers', 'delete', id]);
+      await clearContainers(socket);
       await stopProcess(containerd.child, 10_000);
     }
     // Shims outlive containerd by design; these ones were started for this socket.
@@ -399,7 +395,8 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
     }
     await sleep(200);
     const errors: string[] = [];
-    unmountUnder([dir], host.mounts, errors);
+    unmountUnder([dir, store.root], host.mounts, errors);
+    store.release();
     errors.push(...restoreHost(host, [BRIDGE]));
     rmSync(etcdDir, { recursive: true, force: true });
     if (!process.env.EFFSCALE_KEEP_CLUSTER) {
@@ -415,7 +412,7 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
   };
 
   try {
-    start('containerd', bins.containerd, ['--config', containerdConfig(dir, pause.name)]);
+    start('containerd', bins.containerd, ['--config', containerdConfig(dir, store.root, pause.name)]);
     start('etcd', bins.etcd, etcdArgs(etcdDir, etcdPort, peerPort));
     start('kube-apiserver', bins.apiserver, [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
@@ -465,7 +462,11 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
       ctr(socket, ['version']);
       return true;
     });
-    for (const image of images) ctr(socket, ['images', 'import', image.archive]);
+    // The image store outlives the node: what an earlier node imported is there already.
+    await clearContainers(socket);
+    const present = new Set(ctrList(socket, ['images', 'ls', '-q']));
+    for (const image of images) if (!present.has(image.name)) ctr(socket, ['images', 'import', image.archive]);
+    pruneOtherTags(socket, images);
     const imported = new Set(ctrList(socket, ['images', 'ls', '-q']));
     for (const image of images) {
       if (!imported.has(image.name)) {
@@ -529,6 +530,57 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
     const { leftovers } = await stop();
     if (leftovers.length) console.error(`# teardown after a failed start left:\n#   ${leftovers.join('\n#   ')}`);
     throw e;
+  }
+}
+
+/** Every task and container in the store: leftovers of a node that did not stop cleanly, or this one's. */
+async function clearContainers(socket: string): Promise<void> {
+  for (const id of ctrList(socket, ['tasks', 'ls', '-q'])) tryCtr(socket, ['tasks', 'kill', '-s', 'SIGKILL', id]);
+  await sleep(500);
+  for (const id of ctrList(socket, ['tasks', 'ls', '-q'])) tryCtr(socket, ['tasks', 'delete', '-f', id]);
+  for (const id of ctrList(socket, ['containers', 'ls', '-q'])) tryCtr(socket, ['containers', 'delete', id]);
+}
+
+/** Older builds of the requested images (same name, another content tag) only take disk: removed. */
+function pruneOtherTags(socket: string, images: readonly LocalImage[]): void {
+  const wanted = new Set(images.map((i) => i.name));
+  const repos = new Set(images.map((i) => i.name.slice(0, i.name.lastIndexOf(':'))));
+  for (const name of ctrList(socket, ['images', 'ls', '-q'])) {
+    const repo = name.slice(0, name.lastIndexOf(':'));
+    if (repos.has(repo) && !wanted.has(name)) tryCtr(socket, ['images', 'rm', name]);
+  }
+}
+
+/**
+ * containerd's root, where imported images live, kept across nodes in the cache: importing the repository's
+ * images took 35–70 s of each node's start. One node uses it at a time (a lock naming its pid); a second node
+ * running at once gets a root of its own.
+ */
+function imageStore(dir: string): { root: string; release(): void } {
+  const cache = process.env.EFFSCALE_CACHE ?? join(homedir(), '.cache', 'effscale');
+  const root = join(cache, 'k8s-containerd-root');
+  const lock = `${root}.lock`;
+  mkdirSync(cache, { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      return { root, release: () => rmSync(lock, { recursive: true, force: true }) };
+    } catch {
+      const holder = Number(readFileSync(join(lock, 'pid'), { encoding: 'utf8', flag: 'a+' }));
+      if (holder && processAlive(holder)) break;
+      rmSync(lock, { recursive: true, force: true });
+    }
+  }
+  return { root: join(dir, 'containerd', 'root'), release: () => undefined };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
