@@ -78,7 +78,7 @@ export async function ensureDevServer(stateDir: string, options: DevServerOption
     .catch(() => undefined);
   if (record && processAlive(record.pid)) {
     const address = `${LOOPBACK}:${record.port}`;
-    const connection = await connect(address, 10_000);
+    const connection = await connect({ address }, 10_000);
     // The session that started it was killed: this one adopts the server and stops it when it ends.
     const adopted = record.owner !== undefined && !processAlive(record.owner);
     if (adopted) await writeFile(recordFile, JSON.stringify({ ...record, owner: process.pid }));
@@ -118,7 +118,7 @@ export async function ensureDevServer(stateDir: string, options: DevServerOption
   const owner = options.detached ? undefined : process.pid;
   await writeFile(recordFile, JSON.stringify({ pid, port, uiPort, owner } satisfies ServerRecord));
   const address = `${LOOPBACK}:${port}`;
-  const connection = await connect(address, 60_000);
+  const connection = await connect({ address }, 60_000);
   // An existing database ignores --search-attribute and keeps its retention: set both through the API.
   await registerSearchAttributes(connection);
   await raiseRetention(connection);

@@ -46,7 +46,7 @@ export async function runInForeground(
   try {
     await rescheduleDeadAttempts(session.client, attached.workflowId);
     const { worker, connection } = await createSearchWorker({
-      address: session.address,
+      server: session.serverConnection,
       namespace: session.namespace,
       stateDir: session.stateDir,
       taskQueue: attached.taskQueue,

@@ -2,7 +2,8 @@ import { defaultStateDir } from '../store/search-dir.js';
 import { resolve } from 'node:path';
 import { Client, type Connection } from '@temporalio/client';
 import { ensureDevServer, type DevServer } from './dev-server.js';
-import { connect, DEFAULT_NAMESPACE, registerSearchAttributes } from '../worker/temporal.js';
+import { serverTarget, type ServerConnection } from '../worker/connection.js';
+import { attributesHint, connect, DEFAULT_NAMESPACE, registerSearchAttributes } from '../worker/temporal.js';
 
 /**
  * How every CLI command reaches Temporal: `--address` / `TEMPORAL_ADDRESS` for a cluster, else the dev server
@@ -21,6 +22,8 @@ export interface Session {
   client: Client;
   connection: Connection;
   address: string;
+  /** How this session reached the server: a worker it starts connects the same way. */
+  serverConnection: ServerConnection;
   namespace: string;
   stateDir: string;
   /** Web UI base URL, when known (the dev server's). */
@@ -31,22 +34,30 @@ export interface Session {
 
 export async function openSession(options: SessionOptions): Promise<Session> {
   const stateDir = resolve(options.stateDir ?? defaultStateDir());
-  const namespace = options.namespace ?? DEFAULT_NAMESPACE;
-  const address = options.address ?? process.env.TEMPORAL_ADDRESS;
-  if (address) {
-    const connection = await connect(address);
-    await registerSearchAttributes(connection, namespace).catch((err: unknown) => {
-      console.error(`effscale: could not register search attributes (${err instanceof Error ? err.message : err})`);
-    });
+  const target = serverTarget(options);
+  if (target) {
+    const { connection: server, namespace } = target;
+    const connection = await connect(server);
+    await registerSearchAttributes(connection, namespace).catch((err: unknown) => console.error(attributesHint(err)));
     const client = new Client({ connection, namespace });
-    return { client, connection, address, namespace, stateDir, close: () => connection.close() };
+    return {
+      client,
+      connection,
+      address: server.address,
+      serverConnection: server,
+      namespace,
+      stateDir,
+      close: () => connection.close(),
+    };
   }
+  const namespace = options.namespace ?? DEFAULT_NAMESPACE;
   const server = await ensureDevServer(stateDir, { uiPort: options.uiPort, listenAll: options.listenAll });
   const client = new Client({ connection: server.connection, namespace });
   return {
     client,
     connection: server.connection,
     address: server.address,
+    serverConnection: { address: server.address },
     namespace,
     stateDir,
     uiUrl: server.uiUrl,

@@ -5,8 +5,8 @@
 #                              build
 #   infra/setup.sh --gpu       also the GPU build of native TensorFlow for EFFSCALE_TFJS=gpu: tfjs-node-gpu on the
 #                              tensorflow wheel with CUDA 12 from nvidia-*-cu12 wheels (3.3 GB of downloads, once)
-#   infra/setup.sh --for-tests also what only the tests use: Chromium (report tests), photos (gnome-backgrounds and
-#                              python3-pil, input-pipeline tests), a real Kubernetes node (etcd,
+#   infra/setup.sh --for-tests also what only the tests use: Chromium (report tests), nginx (TLS test), photos
+#                              (gnome-backgrounds and python3-pil, input-pipeline tests), a real Kubernetes node (etcd,
 #                              containerd, runc, CNI plugins, buildah from Debian; kube-apiserver, kubelet,
 #                              controller-manager, scheduler, kubectl built from the Go module proxy), Python
 #                              TensorFlow (export test), and the GPU build (its test proves it loads and trains
@@ -38,6 +38,11 @@ bash infra/setup-temporal.sh >/dev/null
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   echo "setup: installing dataset-fashion-mnist from Debian"
   apt-get install -y dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y dataset-fashion-mnist >/dev/null; }
+fi
+# nginx: the TLS, mTLS and API-key front of a dev server in the production-Temporal test.
+if [ "$FOR_TESTS" = 1 ] && [ ! -x /usr/sbin/nginx ]; then
+  echo "setup: installing nginx-light from Debian (a TLS front for the production-Temporal test)"
+  apt-get install -y nginx-light >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y nginx-light >/dev/null; }
 fi
 if [ "$FOR_TESTS" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   echo "setup: installing chromium from Debian (headless browser for the report tests)"

@@ -2,6 +2,7 @@ import { Connection } from '@temporalio/client';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes.js';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { searchAttributeKeys } from '../workflows/messages.js';
+import type { ServerConnection } from './connection.js';
 
 /** Connection helpers shared by the CLI, the worker and the tests: one place that knows the server's setup. */
 
@@ -10,18 +11,27 @@ export const DEFAULT_NAMESPACE = 'default';
 /** Closed searches stay auditable in the UI this long (the dev server's default is 24 h). */
 export const RETENTION_DAYS = 30;
 
-export async function connect(address: string, timeoutMs = 30_000): Promise<Connection> {
+/** Connects, retrying while the server starts (a dev server just launched, a frontend restarting). */
+export async function connect(server: ServerConnection, timeoutMs = 30_000): Promise<Connection> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      return await Connection.connect({ address, connectTimeout: 2000 });
+      return await Connection.connect({ ...server, connectTimeout: 2000 });
     } catch (err) {
       if (Date.now() > deadline) {
-        throw new Error(`cannot reach Temporal at ${address}: ${err instanceof Error ? err.message : String(err)}`);
+        const why = reason(err);
+        throw new Error(`cannot reach Temporal at ${server.address}${server.tls ? ' (TLS)' : ''}: ${why}`);
       }
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+/** The SDK wraps the server's answer ("Failed to connect"): the cause says what happened (401, a bad certificate). */
+function reason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
+  return cause ? `${message}: ${cause}` : message;
 }
 
 /** Registers the search attributes (idempotent: a server that already has them is fine). */
@@ -34,6 +44,19 @@ export async function registerSearchAttributes(connection: Connection, namespace
   } catch (err) {
     if (!/already exists/i.test(err instanceof Error ? err.message : String(err))) throw err;
   }
+}
+
+/**
+ * Why the search attributes could not be registered, and what to do: Temporal Cloud (and servers that keep the
+ * operator API to admins) refuse it to ordinary keys, so an administrator creates them once.
+ */
+export function attributesHint(err: unknown): string {
+  const names = searchAttributeKeys.map((k) => `${k.name} (${k.type})`).join(', ');
+  return (
+    `effscale: could not register the search attributes ${names}: ${err instanceof Error ? err.message : String(err)}. ` +
+    'Searches need them: have an administrator create them once ' +
+    '(`temporal operator search-attribute create`, or the namespace settings on Temporal Cloud).'
+  );
 }
 
 export async function raiseRetention(connection: Connection, namespace = DEFAULT_NAMESPACE): Promise<void> {

@@ -2,13 +2,14 @@ import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type ActivityOptions } from '../activities/index.js';
 import { loadKubernetesDefaults } from '../executors/kubernetes/defaults.js';
+import type { ServerConnection } from './connection.js';
 import { DEFAULT_NAMESPACE, TASK_QUEUE } from './temporal.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
 /** `stateDir` is the worker's own store (`$EFFSCALE_STATE_DIR` for `effscale worker`), never a client's. */
 export interface SearchWorkerOptions extends ActivityOptions {
-  address: string;
+  server: ServerConnection;
   namespace?: string;
   taskQueue?: string;
   /** A pre-built bundle (tests build it once); otherwise the workflows are bundled at start. */
@@ -40,7 +41,7 @@ export async function createSearchWorker(
 ): Promise<{ worker: Worker; connection: NativeConnection }> {
   // A bad defaults file ($EFFSCALE_KUBERNETES_DEFAULTS) stops the worker now, not each search later.
   loadKubernetesDefaults();
-  const connection = await NativeConnection.connect({ address: options.address });
+  const connection = await NativeConnection.connect(options.server);
   const worker = await Worker.create({
     connection,
     namespace: options.namespace ?? DEFAULT_NAMESPACE,

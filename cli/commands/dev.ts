@@ -26,7 +26,7 @@ export function registerDev(program: Command): void {
     }
     quietWorkerLogs();
     const { worker, connection } = await createSearchWorker({
-      address: session.address,
+      server: session.serverConnection,
       namespace: session.namespace,
       stateDir: session.stateDir,
     });

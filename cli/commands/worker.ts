@@ -5,32 +5,35 @@ export function registerWorker(program: Command): void {
   program
     .command('worker')
     .description('run a search worker (workflows and trainings) against a Temporal server: the cluster mode')
-    .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS)')
     .option(
-      '--namespace <ns>',
-      'Temporal namespace (default: $TEMPORAL_NAMESPACE, else default)',
-      process.env.TEMPORAL_NAMESPACE ?? 'default',
+      '--address <host:port>',
+      'Temporal frontend (default: $TEMPORAL_ADDRESS); TLS and API key: docs/kubernetes.md',
     )
+    .option('--namespace <ns>', 'Temporal namespace (default: $TEMPORAL_NAMESPACE, else default)')
     .option('--max-trainings <n>', 'concurrent trainings on this worker', (v) => Number(v), 64)
-    .action(async (flags: { address?: string; namespace: string; maxTrainings: number }) => {
+    .action(async (flags: { address?: string; namespace?: string; maxTrainings: number }) => {
       const { createSearchWorker, quietWorkerLogs } = await import('../../worker/worker.js');
       const { defaultStateDir } = await import('../../store/search-dir.js');
-      const { connect, registerSearchAttributes, TASK_QUEUE } = await import('../../worker/temporal.js');
-      const address = flags.address ?? process.env.TEMPORAL_ADDRESS;
-      if (!address) throw new UsageError('worker needs --address host:port (or TEMPORAL_ADDRESS)');
-      const connection = await connect(address);
-      await registerSearchAttributes(connection, flags.namespace).catch(() => undefined);
+      const { attributesHint, connect, registerSearchAttributes, TASK_QUEUE } =
+        await import('../../worker/temporal.js');
+      const { serverTarget } = await import('../../worker/connection.js');
+      const target = serverTarget(flags);
+      if (!target) throw new UsageError('worker needs --address host:port (or TEMPORAL_ADDRESS)');
+      const { connection: server, namespace } = target;
+      const connection = await connect(server);
+      await registerSearchAttributes(connection, namespace).catch((err: unknown) => console.error(attributesHint(err)));
       await connection.close();
       quietWorkerLogs();
       const { worker, connection: native } = await createSearchWorker({
-        address,
-        namespace: flags.namespace,
+        server,
+        namespace,
         maxConcurrentTrainings: flags.maxTrainings,
         // Searches live on this worker's store (the shared volume on a cluster), whatever the client's is.
         stateDir: defaultStateDir(),
       });
       console.error(
-        `effscale: worker polling ${TASK_QUEUE} on ${address} (namespace ${flags.namespace}), ` +
+        `effscale: worker polling ${TASK_QUEUE} on ${server.address}${server.tls ? ' (TLS)' : ''} ` +
+          `(namespace ${namespace}), ` +
           `searches in ${defaultStateDir()}; Ctrl-C stops it`,
       );
       try {
