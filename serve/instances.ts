@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Tf } from '../trainer/tf.js';
+import { imageHeader, type ImageHeader } from './image-header.js';
 
 type Tensor3D = import('@tensorflow/tfjs-node').Tensor3D;
 
@@ -19,6 +20,8 @@ export interface InstanceLimits {
   maxInstances: number;
   /** Largest accepted image side, in pixels: bigger inputs are refused before any decoding work. */
   maxSide: number;
+  /** Pixel values (height × width × channels) one request may decode, summed over its instances. */
+  maxRequestPixels: number;
 }
 
 export const PredictRequest = z
@@ -47,15 +50,26 @@ export function parsePredictRequest(body: unknown, limits: InstanceLimits): Pred
   return parsed.data;
 }
 
-function isPngOrJpeg(bytes: Buffer): boolean {
-  const png = bytes.length > 8 && bytes.readUInt32BE(0) === 0x89504e47;
-  const jpeg = bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
-  return png || jpeg;
+/** An instance checked and sized, not decoded yet: the request's pixel budget is checked over all of them first. */
+export interface MeasuredInstance {
+  /** Pixel values it decodes to (height × width × channels). */
+  pixels: number;
+  decode(tf: Tf): Tensor3D;
 }
 
-function decodeB64(tf: Tf, b64: string, where: string, limits: InstanceLimits): Tensor3D {
+/** The header says the size: an image over the limits is refused before a byte of it is decoded. */
+function measureB64(b64: string, where: string, limits: InstanceLimits): MeasuredInstance {
   const bytes = Buffer.from(b64, 'base64');
-  if (!isPngOrJpeg(bytes)) throw new BadRequestError(`${where}.b64: not a base64 PNG or JPEG image`);
+  const header = imageHeader(bytes);
+  if (!header) throw new BadRequestError(`${where}.b64: not a base64 PNG or JPEG image (or its header is cut short)`);
+  const { height: h, width: w, channels } = header;
+  if (h === 0 || w === 0) throw new BadRequestError(`${where}.b64: its header says ${h}×${w} pixels`);
+  if (h > limits.maxSide || w > limits.maxSide)
+    throw new BadRequestError(`${where}.b64: ${h}×${w} image, at most ${limits.maxSide} pixels per side`);
+  return { pixels: h * w * channels, decode: (tf) => decodeB64(tf, bytes, where, header) };
+}
+
+function decodeB64(tf: Tf, bytes: Buffer, where: string, header: ImageHeader): Tensor3D {
   let image: Tensor3D;
   try {
     image = tf.node.decodeImage(bytes, 0, 'int32', false) as Tensor3D;
@@ -63,9 +77,9 @@ function decodeB64(tf: Tf, b64: string, where: string, limits: InstanceLimits): 
     throw new BadRequestError(`${where}.b64: the image does not decode (${(error as Error).message.split('\n')[0]})`);
   }
   const [h, w] = image.shape;
-  if (h > limits.maxSide || w > limits.maxSide) {
+  if (h !== header.height || w !== header.width) {
     image.dispose();
-    throw new BadRequestError(`${where}.b64: ${h}×${w} image, at most ${limits.maxSide} pixels per side`);
+    throw new BadRequestError(`${where}.b64: decoded to ${h}×${w}, its header said ${header.height}×${header.width}`);
   }
   // A gray+alpha PNG decodes to 2 channels; the alpha plane carries no class information.
   const pixels = tf.tidy(() => (image.shape[2] === 2 ? tf.slice(image, [0, 0, 0], [-1, -1, 1]) : image).toFloat());
@@ -93,20 +107,40 @@ function arrayShape(value: unknown[], where: string, limits: InstanceLimits): [n
         throw new BadRequestError(`${where}[${y}][${x}]: expected ${depth ? `${depth} channel values` : 'a number'}`);
       for (const v of values)
         if (typeof v !== 'number' || !(v >= 0 && v <= 255))
-          throw new BadRequestError(`${where}[${y}][${x}]: expected a pixel value 0–255, got ${JSON.stringify(v)}`);
+          throw new BadRequestError(`${where}[${y}][${x}]: expected a pixel value 0–255, got ${describe(v)}`);
     });
   });
   return [h, w, depth || 1];
 }
 
-/** Decodes instance `index` to raw pixels (H×W×C float32, 0–255); throws BadRequestError naming the instance. */
-export function decodeInstance(tf: Tf, value: unknown, index: number, limits: InstanceLimits): Tensor3D {
+/** A value in an error message: short, and never a deep structure serialized whole. */
+function describe(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
+  if (typeof v === 'string') return JSON.stringify(v.length > 20 ? `${v.slice(0, 20)}…` : v);
+  return Array.isArray(v) ? 'an array' : `a${typeof v === 'object' ? 'n object' : ` ${typeof v}`}`;
+}
+
+/** Checks instance `index` and says what it decodes to; throws BadRequestError naming the instance. */
+export function measureInstance(value: unknown, index: number, limits: InstanceLimits): MeasuredInstance {
   const where = `instances[${index}]`;
   if (Array.isArray(value)) {
     const shape = arrayShape(value, where, limits);
-    return tf.tensor3d((value as unknown[]).flat(2) as number[], shape, 'float32');
+    const pixels = shape[0] * shape[1] * shape[2];
+    return { pixels, decode: (tf) => tf.tensor3d((value as unknown[]).flat(2) as number[], shape, 'float32') };
   }
   const b64 = B64Instance.safeParse(value);
-  if (b64.success) return decodeB64(tf, b64.data.b64, where, limits);
+  if (b64.success) return measureB64(b64.data.b64, where, limits);
   throw new BadRequestError(`${where}: ${EXPECTED}`);
+}
+
+/** Every instance of a request, measured; refused as a whole when it would decode more than its budget. */
+export function measureRequest(instances: readonly unknown[], limits: InstanceLimits): MeasuredInstance[] {
+  const measured = instances.map((value, i) => measureInstance(value, i, limits));
+  const pixels = measured.reduce((sum, m) => sum + m.pixels, 0);
+  if (pixels > limits.maxRequestPixels)
+    throw new BadRequestError(
+      `instances: ${pixels} pixel values (height × width × channels) in all, at most ${limits.maxRequestPixels} ` +
+        'per request: send fewer or smaller images',
+    );
+  return measured;
 }

@@ -13,6 +13,18 @@ export const ServeOptions = z
       .describe('larger request bodies get 413'),
     maxInstances: z.number().int().min(1).default(256).describe('instances per request'),
     maxSide: z.number().int().min(1).default(2048).describe('largest image side accepted, in pixels'),
+    maxRequestPixels: z
+      .number()
+      .int()
+      .min(1)
+      .default(64 * 1024 * 1024)
+      .describe('pixel values (height × width × channels) one request may decode; more: 400'),
+    maxProcessPixels: z
+      .number()
+      .int()
+      .min(1)
+      .default(256 * 1024 * 1024)
+      .describe('pixel values all requests in flight may hold (4 bytes each); more: 503 with Retry-After'),
     maxBatchSize: z.number().int().min(1).max(4096).default(32).describe('instances per model invocation'),
     maxWaitMs: z.number().min(0).max(10000).default(2).describe('how long a batch waits to fill up'),
     topK: z.number().int().min(1).default(5),

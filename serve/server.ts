@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Tf } from '../trainer/tf.js';
 import { MicroBatcher } from './batcher.js';
-import { BadRequestError, decodeInstance, parsePredictRequest } from './instances.js';
+import { BadRequestError, measureRequest, parsePredictRequest } from './instances.js';
 import { ServeMetrics } from './metrics.js';
 import { predictBatch, type Prediction, type ServedModel } from './model.js';
 import type { ServeOptions } from './options.js';
@@ -19,6 +19,8 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Seconds a client should wait before trying again (503). */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }
@@ -33,6 +35,8 @@ export class PredictionServer {
   private served: ServedModel | undefined;
   private closing: Promise<void> | undefined;
   private inFlight = 0;
+  /** Pixel values the requests in flight have decoded or are about to: bounded by maxProcessPixels. */
+  private pixelsInFlight = 0;
   private readonly drained: (() => void)[] = [];
 
   constructor(
@@ -107,7 +111,7 @@ export class PredictionServer {
     } catch (error) {
       status = error instanceof HttpError ? error.status : error instanceof BadRequestError ? 400 : 500;
       const message = error instanceof Error ? error.message : String(error);
-      this.send(res, status, { error: message });
+      this.send(res, status, { error: message }, undefined, error instanceof HttpError ? error.retryAfter : undefined);
       // An unread oversized body would otherwise be parsed as the next request on this connection.
       if (status === 413) res.on('finish', () => req.destroy());
     } finally {
@@ -117,12 +121,19 @@ export class PredictionServer {
     }
   }
 
-  private send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
+  private send(
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    contentType = 'application/json',
+    retryAfter?: number,
+  ): void {
     const text = typeof body === 'string' ? body : JSON.stringify(body);
     const headers: Record<string, string | number> = {
       'content-type': contentType,
       'content-length': Buffer.byteLength(text),
     };
+    if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
     if (this.closing || status === 413) headers.connection = 'close';
     res.writeHead(status, headers).end(text);
   }
@@ -152,7 +163,7 @@ export class PredictionServer {
     setRoute(predict ? 'predict' : action === '/metadata' ? 'metadata' : 'status');
     const method = predict ? 'POST' : 'GET';
     if (req.method !== method) throw new HttpError(405, `${path} answers ${method}, not ${req.method}`);
-    const served = this.resolve(decodeURIComponent(name ?? ''), version && decodeURIComponent(version));
+    const served = this.resolve(unescape(name ?? ''), version && unescape(version));
     if (!predict) return { status: 200, body: action ? this.metadataOf(served) : this.statusOf(served) };
     return { status: 200, body: { predictions: await this.predict(await this.readJson(req)) } };
   }
@@ -217,13 +228,32 @@ export class PredictionServer {
 
   private async predict(body: unknown): Promise<Prediction[]> {
     const request = parsePredictRequest(body, this.options);
+    const measured = measureRequest(request.instances, this.options);
+    const pixels = measured.reduce((sum, m) => sum + m.pixels, 0);
+    if (this.pixelsInFlight + pixels > this.options.maxProcessPixels)
+      throw new HttpError(503, `the server holds ${this.pixelsInFlight} pixel values in flight: try again`, 1);
+    this.pixelsInFlight += pixels;
     const images: Tensor3D[] = [];
     try {
-      request.instances.forEach((instance, i) => images.push(decodeInstance(this.tf, instance, i, this.options)));
+      for (const m of measured) images.push(m.decode(this.tf));
     } catch (error) {
       for (const image of images) image.dispose();
+      this.pixelsInFlight -= pixels;
       throw error;
     }
-    return Promise.all(images.map((image) => this.batcher.submit(image)));
+    try {
+      return await Promise.all(images.map((image) => this.batcher.submit(image)));
+    } finally {
+      this.pixelsInFlight -= pixels;
+    }
+  }
+}
+
+/** A path segment's %-escapes decoded; a malformed one is the client's error, not the server's. */
+function unescape(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `malformed %-escape in the path segment '${segment}'`);
   }
 }

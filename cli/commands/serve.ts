@@ -19,6 +19,9 @@ interface ServeFlags {
   maxWaitMs: string;
   maxBodyBytes: string;
   topK: string;
+  maxSide: string;
+  maxRequestPixels: string;
+  maxProcessPixels: string;
 }
 
 const number = (value: string) => (value.trim() === '' ? Number.NaN : Number(value));
@@ -36,6 +39,9 @@ export function registerServe(program: Command): void {
     .option('--max-wait-ms <ms>', 'how long a batch waits for more instances', '2')
     .option('--max-body-bytes <n>', 'request body limit (larger requests get 413)', String(8 * 1024 * 1024))
     .option('--top-k <k>', 'labels per prediction', '5')
+    .option('--max-side <px>', 'largest image side accepted, checked from the header before decoding', '2048')
+    .option('--max-request-pixels <n>', 'pixel values (H×W×C) one request may decode (more: 400)', '67108864')
+    .option('--max-process-pixels <n>', 'pixel values all requests in flight may hold (more: 503)', '268435456')
     .action(async (flags: ServeFlags) => {
       const options = parseSpec(
         ServeOptions,
@@ -46,6 +52,9 @@ export function registerServe(program: Command): void {
           maxWaitMs: number(flags.maxWaitMs),
           maxBodyBytes: number(flags.maxBodyBytes),
           topK: number(flags.topK),
+          maxSide: number(flags.maxSide),
+          maxRequestPixels: number(flags.maxRequestPixels),
+          maxProcessPixels: number(flags.maxProcessPixels),
         },
         'serve flags',
       );

@@ -136,6 +136,44 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
     }
   });
 
+  it('hostile input: sizes are read from headers before any decode; deep values and bad escapes are 400s', async () => {
+    // A PNG header declaring 20000×20000 (decoded, 1.2 GB): refused from its 26 header bytes.
+    const header = Buffer.alloc(33);
+    header.writeUInt32BE(0x89504e47, 0);
+    header.writeUInt32BE(0x0d0a1a0a, 4);
+    header.writeUInt32BE(13, 8);
+    header.write('IHDR', 12, 'latin1');
+    header.writeUInt32BE(20000, 16);
+    header.writeUInt32BE(20000, 20);
+    header.writeUInt8(8, 24);
+    header.writeUInt8(2, 25);
+    const bomb = await post(`${base}/v1/models/micro:predict`, { instances: [{ b64: header.toString('base64') }] });
+    assert.equal(bomb.status, 400);
+    assert.match(String(bomb.json.error), /instances\[0\]\.b64: 20000×20000 image, at most 2048 pixels per side/);
+
+    // Solid 2048² PNGs: a small request that would decode to 400 MB of floats. Refused before decoding.
+    const solid = Buffer.from(
+      await tf.node.encodePng(tf.zeros([2048, 2048, 3], 'int32') as import('@tensorflow/tfjs-node').Tensor3D),
+    ).toString('base64');
+    const rssBefore = process.memoryUsage().rss;
+    const many = await post(`${base}/v1/models/micro:predict`, {
+      instances: Array.from({ length: 8 }, () => ({ b64: solid })),
+    });
+    assert.equal(many.status, 400);
+    assert.match(String(many.json.error), /100663296 pixel values .* at most 67108864 per request/);
+    assert.ok(process.memoryUsage().rss - rssBefore < 200 * 1024 * 1024, 'nothing was decoded');
+
+    // A value nested 50,000 deep in a pixel slot parses, and is described, not serialized, in the answer.
+    const deep = `{"instances": [[[${'['.repeat(50_000)}0${']'.repeat(50_000)}]]]}`;
+    const nested = await post(`${base}/v1/models/micro:predict`, deep);
+    assert.equal(nested.status, 400);
+    assert.match(String(nested.json.error), /instances\[0\]\[0\]\[0\]: expected a pixel value 0–255, got an array/);
+
+    const escape = await fetch(`${base}/v1/models/%E0%A4%A:predict`, { method: 'POST', body: '{}' });
+    assert.equal(escape.status, 400);
+    assert.match(String(((await escape.json()) as { error: string }).error), /malformed %-escape/);
+  });
+
   it('answers 404 for another model or version, 405 for a wrong method, 413 over the body limit', async () => {
     assert.equal((await post(`${base}/v1/models/other:predict`, { instances: [[[0]]] })).status, 404);
     const version = await post(`${base}/v1/models/micro/versions/9:predict`, { instances: [[[0]]] });
@@ -188,6 +226,26 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
 });
 
 describe('prediction server lifecycle', () => {
+  const images: RawImage[] = [];
+  before(async () => images.push(...(await fashionImages(1))));
+
+  it('answers 503 with Retry-After when the pixels in flight would pass the process budget', async () => {
+    const own = await registeredMicro28(tf);
+    const small = await start(own.served, { maxProcessPixels: 100 });
+    try {
+      const res = await fetch(`${small.base}/v1/models/micro:predict`, {
+        method: 'POST',
+        body: JSON.stringify({ instances: [nestedArray(at(images, 0))] }),
+      });
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.get('retry-after'), '1');
+      assert.match(((await res.json()) as { error: string }).error, /pixel values in flight: try again/);
+    } finally {
+      await small.server.close();
+      await rm(own.root, { recursive: true, force: true });
+    }
+  });
+
   it('is live but not ready until the model is loaded', async () => {
     const { server, base } = await start(undefined);
     try {
