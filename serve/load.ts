@@ -94,8 +94,17 @@ function registeredLabels(entry: ModelEntry, model: LayersModel, classes: number
   return classLabels(classes, dataset.success ? dataset.data : undefined, names);
 }
 
-/** Loads `name[@version]` from the registry with the metadata `GET /v1/models/NAME` shows. */
-export async function loadRegisteredModel(tf: Tf, registry: Registry, ref: string): Promise<ServedModel> {
+/**
+ * Loads `name[@version]` from the registry with the metadata `GET /v1/models/NAME` shows: the architecture, the
+ * scores and where the model came from, but no filesystem path (the registry's, the dataset's) unless the
+ * operator asks for them (`--show-paths`): a client of the model has no business knowing the server's disks.
+ */
+export async function loadRegisteredModel(
+  tf: Tf,
+  registry: Registry,
+  ref: string,
+  { showPaths = false }: { showPaths?: boolean } = {},
+): Promise<ServedModel> {
   const entry = await registry.get(ref);
   const model = await loadModelDir(tf, join(entry.uri, 'model'));
   const input = modelInput(model, `${entry.name}@${entry.version}`);
@@ -108,11 +117,16 @@ export async function loadRegisteredModel(tf: Tf, registry: Registry, ref: strin
     input,
     labels: registeredLabels(entry, model, classes),
     metadata: {
-      uri: entry.uri,
+      ...(showPaths && { uri: entry.uri }),
       architecture: architectureSummary(architecture, input, classes),
       score: entry.metrics.score,
       metrics: entry.metrics,
-      lineage: entry.lineage,
+      lineage: showPaths ? entry.lineage : { ...entry.lineage, dataset: datasetFormat(entry.lineage.dataset) },
     },
   };
+}
+
+/** The dataset a model was trained on, without its paths: its format only. */
+function datasetFormat(dataset: unknown): { format?: unknown } {
+  return typeof dataset === 'object' && dataset !== null && 'format' in dataset ? { format: dataset.format } : {};
 }

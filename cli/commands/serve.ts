@@ -22,6 +22,7 @@ interface ServeFlags {
   maxSide: string;
   maxRequestPixels: string;
   maxProcessPixels: string;
+  showPaths?: boolean;
 }
 
 const number = (value: string) => (value.trim() === '' ? Number.NaN : Number(value));
@@ -41,6 +42,7 @@ export function registerServe(program: Command): void {
     .option('--top-k <k>', 'labels per prediction', '5')
     .option('--max-side <px>', 'largest image side accepted, checked from the header before decoding', '2048')
     .option('--max-request-pixels <n>', 'pixel values (H×W×C) one request may decode (more: 400)', '67108864')
+    .option('--show-paths', "model metadata includes the registry's and the dataset's filesystem paths")
     .option('--max-process-pixels <n>', 'pixel values all requests in flight may hold (more: 503)', '268435456')
     .action(async (flags: ServeFlags) => {
       const options = parseSpec(
@@ -73,7 +75,7 @@ export function registerServe(program: Command): void {
         process.once('SIGINT', () => shutdown('SIGINT'));
       });
       try {
-        server.setModel(await loadRegisteredModel(tf, registry, flags.model));
+        server.setModel(await loadRegisteredModel(tf, registry, flags.model, { showPaths: flags.showPaths }));
       } catch (error) {
         await server.close();
         throw new UsageError(`cannot serve ${flags.model}: ${(error as Error).message}`);

@@ -198,6 +198,8 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
     assert.ok(metadata0.architecture.layers > 10);
     assert.equal(metadata0.score, 0.5);
     assert.equal(metadata0.lineage.searchId, 'effscale-serve-test');
+    assert.deepEqual(Object.keys(metadata0.lineage.dataset), ['format']);
+    assert.ok(!JSON.stringify(status).includes(dir), 'no filesystem path of the server in the metadata');
     assert.equal((await fetch(`${base}/v1/models/micro/versions/1`)).status, 200);
     const metadata = (await (await fetch(`${base}/v1/models/micro/metadata`)).json()) as {
       metadata: { labels: string[] };
