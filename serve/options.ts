@@ -28,6 +28,13 @@ export const ServeOptions = z
     maxBatchSize: z.number().int().min(1).max(4096).default(32).describe('instances per model invocation'),
     maxWaitMs: z.number().min(0).max(10000).default(2).describe('how long a batch waits to fill up'),
     topK: z.number().int().min(1).default(5),
+    metricsPort: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .optional()
+      .describe('Prometheus /metrics on this port of the same host (0 picks one); absent: no metrics'),
     drainTimeoutMs: z
       .number()
       .int()

@@ -30,6 +30,8 @@ const MODEL_PATH = /^\/v1\/models\/([^/:]+)(?:\/versions\/([^/:]+))?(:predict|\/
 
 export class PredictionServer {
   private readonly server: Server;
+  /** `/metrics` on a port of its own (`metricsPort`), so the model's port exposes no operational data. */
+  private readonly metricsServer: Server | undefined;
   private readonly metrics: ServeMetrics;
   private readonly batcher: MicroBatcher<Tensor3D, Prediction>;
   private served: ServedModel | undefined;
@@ -57,6 +59,14 @@ export class PredictionServer {
     });
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 5000;
+    this.metricsServer =
+      options.metricsPort === undefined
+        ? undefined
+        : createServer((req, res) => {
+            const found = new URL(req.url ?? '/', 'http://localhost').pathname === '/metrics';
+            res.writeHead(found ? 200 : 404, { 'content-type': 'text/plain; version=0.0.4' });
+            res.end(found ? this.metrics.render() : 'try GET /metrics\n');
+          });
   }
 
   /** Readiness turns on once the model is loaded (`/readyz` answers 503 until then). */
@@ -68,15 +78,15 @@ export class PredictionServer {
     return this.served !== undefined && this.closing === undefined;
   }
 
+  /** Listens on the model's port; returns it. */
   async listen(): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    return (this.server.address() as AddressInfo).port;
+    return listenOn(this.server, this.options.port, this.options.host);
+  }
+
+  /** The metrics port once listening, or undefined when metrics are off. */
+  async listenMetrics(): Promise<number | undefined> {
+    if (!this.metricsServer || this.options.metricsPort === undefined) return undefined;
+    return listenOn(this.metricsServer, this.options.metricsPort, this.options.host);
   }
 
   /** Graceful shutdown: stop accepting, let in-flight requests finish (up to the drain timeout), then close. */
@@ -92,6 +102,8 @@ export class PredictionServer {
       await Promise.race([Promise.all([drained, this.batcher.idle()]), timeout]);
       clearTimeout(timer);
       this.server.closeAllConnections();
+      this.metricsServer?.close();
+      this.metricsServer?.closeAllConnections();
       await stopped;
       this.served?.model.dispose();
     })();
@@ -152,10 +164,7 @@ export class PredictionServer {
       const reason = this.closing ? 'shutting down' : this.served ? undefined : 'model loading';
       return reason ? { status: 503, body: { status: reason } } : { status: 200, body: { status: 'ready' } };
     }
-    if (path === '/metrics') {
-      setRoute('metrics');
-      return { status: 200, body: this.metrics.render(), contentType: 'text/plain; version=0.0.4' };
-    }
+
     const match = MODEL_PATH.exec(path);
     if (!match) throw new HttpError(404, `no route ${path}; try POST /v1/models/${this.modelName}:predict`);
     const [, name, version, action] = match;
@@ -256,4 +265,15 @@ function unescape(segment: string): string {
   } catch {
     throw new HttpError(400, `malformed %-escape in the path segment '${segment}'`);
   }
+}
+
+async function listenOn(server: Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
 }

@@ -23,6 +23,7 @@ interface ServeFlags {
   maxRequestPixels: string;
   maxProcessPixels: string;
   showPaths?: boolean;
+  metricsPort?: string;
 }
 
 const number = (value: string) => (value.trim() === '' ? Number.NaN : Number(value));
@@ -42,6 +43,7 @@ export function registerServe(program: Command): void {
     .option('--top-k <k>', 'labels per prediction', '5')
     .option('--max-side <px>', 'largest image side accepted, checked from the header before decoding', '2048')
     .option('--max-request-pixels <n>', 'pixel values (H×W×C) one request may decode (more: 400)', '67108864')
+    .option('--metrics-port <port>', 'serve Prometheus /metrics on this port (0 picks one); default: no metrics')
     .option('--show-paths', "model metadata includes the registry's and the dataset's filesystem paths")
     .option('--max-process-pixels <n>', 'pixel values all requests in flight may hold (more: 503)', '268435456')
     .action(async (flags: ServeFlags) => {
@@ -57,6 +59,7 @@ export function registerServe(program: Command): void {
           maxSide: number(flags.maxSide),
           maxRequestPixels: number(flags.maxRequestPixels),
           maxProcessPixels: number(flags.maxProcessPixels),
+          ...(flags.metricsPort !== undefined && { metricsPort: number(flags.metricsPort) }),
         },
         'serve flags',
       );
@@ -65,7 +68,9 @@ export function registerServe(program: Command): void {
       const [name] = flags.model.split('@');
       const server = new PredictionServer(tf, name ?? flags.model, options);
       const port = await server.listen();
-      console.error(`effscale: listening on http://${options.host}:${port} (loading ${flags.model})`);
+      const metricsPort = await server.listenMetrics();
+      const metrics = metricsPort === undefined ? '' : `, metrics on http://${options.host}:${metricsPort}/metrics`;
+      console.error(`effscale: listening on http://${options.host}:${port}${metrics} (loading ${flags.model})`);
       const stop = new Promise<void>((resolve) => {
         const shutdown = (signal: string) => {
           console.error(`effscale: ${signal}: finishing in-flight requests, then stopping`);

@@ -18,7 +18,8 @@ async function start(served: ServedModel | undefined, options: ServeOptionsInput
   const server = new PredictionServer(tf, 'micro', ServeOptions.parse({ port: 0, ...options }));
   if (served) server.setModel(served);
   const port = await server.listen();
-  return { server, base: `http://127.0.0.1:${port}` };
+  const metricsPort = await server.listenMetrics();
+  return { server, base: `http://127.0.0.1:${port}`, metrics: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 
 async function post(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -47,11 +48,12 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
   let images: RawImage[];
   let server: PredictionServer;
   let base: string;
+  let metricsUrl: string;
 
   before(async () => {
     ({ served, root: dir } = await registeredMicro28(tf));
     images = await fashionImages(4);
-    ({ server, base } = await start(served, { maxBatchSize: 8, maxWaitMs: 20 }));
+    ({ server, base, metrics: metricsUrl } = await start(served, { maxBatchSize: 8, maxWaitMs: 20, metricsPort: 0 }));
   });
   after(async () => {
     await server.close();
@@ -209,15 +211,16 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
   });
 
-  it('batches concurrent requests and exposes Prometheus metrics', async () => {
-    const before = await (await fetch(`${base}/metrics`)).text();
+  it('batches concurrent requests and exposes Prometheus metrics on their own port only', async () => {
+    assert.equal((await fetch(`${base}/metrics`)).status, 404);
+    const before = await (await fetch(metricsUrl)).text();
     const countBefore = Number(/effscale_serve_batch_size_count\{[^}]*\} (\d+)/.exec(before)?.[1] ?? 0);
     const instance = nestedArray(at(images, 3));
     const answers = await Promise.all(
       Array.from({ length: 16 }, () => post(`${base}/v1/models/micro:predict`, { instances: [instance] })),
     );
     assert.ok(answers.every((a) => a.status === 200));
-    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const metrics = await (await fetch(metricsUrl)).text();
     const batches = Number(/effscale_serve_batch_size_count\{[^}]*\} (\d+)/.exec(metrics)?.[1]) - countBefore;
     assert.ok(batches < 16, `16 concurrent requests ran in ${batches} model invocations`);
     assert.match(metrics, /effscale_serve_requests_total\{route="predict",code="200"\} \d+/);
