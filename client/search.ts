@@ -12,6 +12,7 @@ import type { SearchExtension } from '../search/types.js';
 import type { searchWorkflow } from '../workflows/search.js';
 import { SearchNameAttribute, StageAttribute } from '../workflows/messages.js';
 import type { SearchInput, SearchOptions } from '../search/state.js';
+import { payloadCodec } from '../worker/codec.js';
 import { TASK_QUEUE } from '../worker/temporal.js';
 import { runOptions } from '../search/run.js';
 
@@ -139,8 +140,10 @@ export async function startOrAttach(
 /** The options the search's latest run started with (the spec included), read from its history. */
 export async function searchOptionsOf(handle: SearchHandle): Promise<SearchOptions> {
   const history = await handle.fetchHistory();
-  const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
-  const input = payloads?.length ? defaultPayloadConverter.fromPayload<SearchInput>(payloads[0]) : undefined;
+  const sealed = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
+  // History as the server stores it: sealed when payloads are encrypted (worker/codec.ts).
+  const payloads = sealed?.length ? await (payloadCodec()?.decode(sealed) ?? sealed) : undefined;
+  const input = payloads?.[0] ? defaultPayloadConverter.fromPayload<SearchInput>(payloads[0]) : undefined;
   if (!input?.options) throw new Error(`search ${handle.workflowId}: its history holds no search input`);
   return input.options;
 }

@@ -2,6 +2,7 @@ import { defaultStateDir } from '../store/search-dir.js';
 import { resolve } from 'node:path';
 import { Client, type Connection } from '@temporalio/client';
 import { ensureDevServer, type DevServer } from './dev-server.js';
+import { dataConverter } from '../worker/codec.js';
 import { serverTarget, type ServerConnection } from '../worker/connection.js';
 import { attributesHint, connect, DEFAULT_NAMESPACE, registerSearchAttributes } from '../worker/temporal.js';
 
@@ -39,7 +40,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     const { connection: server, namespace } = target;
     const connection = await connect(server);
     await registerSearchAttributes(connection, namespace).catch((err: unknown) => console.error(attributesHint(err)));
-    const client = new Client({ connection, namespace });
+    const client = new Client({ connection, namespace, dataConverter: dataConverter() });
     return {
       client,
       connection,
@@ -52,7 +53,7 @@ export async function openSession(options: SessionOptions): Promise<Session> {
   }
   const namespace = options.namespace ?? DEFAULT_NAMESPACE;
   const server = await ensureDevServer(stateDir, { uiPort: options.uiPort, listenAll: options.listenAll });
-  const client = new Client({ connection: server.connection, namespace });
+  const client = new Client({ connection: server.connection, namespace, dataConverter: dataConverter() });
   return {
     client,
     connection: server.connection,

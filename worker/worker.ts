@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { createActivities, type ActivityOptions } from '../activities/index.js';
 import { loadKubernetesDefaults } from '../executors/kubernetes/defaults.js';
+import { dataConverter } from './codec.js';
 import type { ServerConnection } from './connection.js';
 import { DEFAULT_NAMESPACE, TASK_QUEUE } from './temporal.js';
 
@@ -48,6 +49,7 @@ export async function createSearchWorker(
     taskQueue: options.taskQueue ?? TASK_QUEUE,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
     activities: createActivities(options),
+    dataConverter: dataConverter(),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentTrainings ?? 64,
     // Cancellation reaches a training only through a heartbeat: keep the throttle short.
     maxHeartbeatThrottleInterval: '1s',

@@ -1,0 +1,88 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
+import proto from '@temporalio/proto';
+import { SpecError } from '../scaling/validate.js';
+
+/**
+ * Payload encryption: with `EFFSCALE_PAYLOAD_KEY_FILE` set (a Secret on a cluster), every payload a client or
+ * worker sends to Temporal — specs, paths, options, results — is sealed with AES-256-GCM before it leaves the
+ * process, so the namespace's UI, CLI and database hold ciphertext. Each payload is serialized whole (its
+ * metadata too) and sealed, as in Temporal's encryption sample; the key id (a hash, never the key) says which key
+ * sealed it. Search attributes and workflow ids are not payloads and stay readable, by design.
+ */
+
+const ENCODING = 'binary/encrypted';
+const KEY_ID = 'encryption-key-id';
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const { Payload: PayloadProto } = proto.temporal.api.common.v1;
+
+export class EncryptionCodec implements PayloadCodec {
+  readonly keyId: string;
+
+  constructor(private readonly key: Buffer) {
+    if (key.length !== 32) throw new Error(`an AES-256 key has 32 bytes, not ${key.length}`);
+    this.keyId = createHash('sha256').update(key).digest('hex').slice(0, 16);
+  }
+
+  encode(payloads: Payload[]): Promise<Payload[]> {
+    return Promise.resolve(payloads.map((p) => this.seal(p)));
+  }
+
+  decode(payloads: Payload[]): Promise<Payload[]> {
+    return Promise.resolve(payloads.map((p) => this.open(p)));
+  }
+
+  private seal(payload: Payload): Payload {
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    const sealed = Buffer.concat([cipher.update(PayloadProto.encode(payload).finish()), cipher.final()]);
+    return {
+      metadata: { encoding: Buffer.from(ENCODING), [KEY_ID]: Buffer.from(this.keyId) },
+      data: Buffer.concat([iv, sealed, cipher.getAuthTag()]),
+    };
+  }
+
+  private open(payload: Payload): Payload {
+    if (text(payload.metadata?.encoding) !== ENCODING) return payload;
+    const keyId = text(payload.metadata?.[KEY_ID]);
+    if (keyId !== this.keyId)
+      throw new Error(`a payload sealed with key ${keyId} cannot be opened with key ${this.keyId} (another key file?)`);
+    const data = Buffer.from(payload.data ?? []);
+    const decipher = createDecipheriv('aes-256-gcm', this.key, data.subarray(0, IV_BYTES));
+    decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
+    const plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
+    return PayloadProto.decode(plain) as Payload;
+  }
+}
+
+function text(bytes: Uint8Array | null | undefined): string | undefined {
+  return bytes ? Buffer.from(bytes).toString('utf8') : undefined;
+}
+
+/** The codec `EFFSCALE_PAYLOAD_KEY_FILE` names (32 random bytes, base64: `openssl rand -base64 32`), if any. */
+export function payloadCodec(env: NodeJS.ProcessEnv = process.env): EncryptionCodec | undefined {
+  const file = env.EFFSCALE_PAYLOAD_KEY_FILE;
+  if (!file) return undefined;
+  let content: string;
+  try {
+    content = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new SpecError(
+      `EFFSCALE_PAYLOAD_KEY_FILE=${file}: cannot read the file (${(err as NodeJS.ErrnoException).code})`,
+    );
+  }
+  const key = Buffer.from(content, 'base64');
+  if (key.length !== 32)
+    throw new SpecError(
+      `EFFSCALE_PAYLOAD_KEY_FILE=${file}: expected 32 random bytes in base64 (openssl rand -base64 32)`,
+    );
+  return new EncryptionCodec(key);
+}
+
+/** The data converter of every client and worker: the codec when a key is configured, else the default. */
+export function dataConverter(env: NodeJS.ProcessEnv = process.env): DataConverter {
+  const codec = payloadCodec(env);
+  return codec ? { payloadCodecs: [codec] } : {};
+}
