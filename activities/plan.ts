@@ -18,6 +18,7 @@ import {
   registryRoot,
 } from '../store/search-dir.js';
 import type { PlanInput, PlanOutput, PlannedCandidate, SearchExtension } from '../search/types.js';
+import { activityFailure } from './failures.js';
 import { throughputFor } from './throughput.js';
 
 /** A short, stable id of a rounded architecture: the dedup group and the name of its training. */
@@ -40,7 +41,11 @@ export async function plan(
   const spec = await specFor(searchDir, input);
   // Bad input (dataset, classes, registry, pod template, cluster access, budget) fails here, before any training.
   const size = await datasetSize(searchDir, spec, input.planId);
-  await executorFor(spec.execution).preflight?.(input.searchId, searchDir);
+  await executorFor(spec.execution)
+    .preflight?.(input.searchId, searchDir)
+    .catch((err: unknown) => {
+      throw activityFailure(err);
+    });
   const grid = planPoints(spec, input.extension, dedup);
   if (input.planId === 0) await refuseOverBudget(searchDir, spec, grid, size);
   const cost = {

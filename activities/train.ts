@@ -8,7 +8,8 @@ import { isImageFiles, type Dataset } from '../schemas/task.js';
 import { datasetIndexDir } from '../trainer/data/dataset-index.js';
 import { resultCovering, resultPath, targetEpochs } from '../trainer/result.js';
 import { scaleArchitecture, scalingFactors } from '../scaling/scale.js';
-import { TrainingFailure, type Executor } from '../executors/executor.js';
+import type { Executor } from '../executors/executor.js';
+import { activityFailure } from './failures.js';
 import { appendRun, baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from '../store/search-dir.js';
 import { TRAINING_INTERRUPTED } from '../search/errors.js';
 import type { TrainingHeartbeat, TrainInput, TrainOutcome } from '../search/types.js';
@@ -169,19 +170,12 @@ export function trainCandidateActivity(
       return outcomeOf(result, false);
     } catch (err) {
       if (ctx.cancellationSignal.aborted) throw stopped(ctx.cancellationSignal.reason, input.candidateId);
-      if (err instanceof TrainingFailure) throw activityFailure(err);
-      throw err;
+      throw activityFailure(err);
     } finally {
       clearInterval(beat);
       await Promise.allSettled(launches);
     }
   };
-}
-
-/** An executor's typed failure as Temporal reads it: its type names it, `nonRetryable` stops the retries. */
-function activityFailure(err: TrainingFailure): ApplicationFailure {
-  const details = Object.keys(err.details).length ? [err.details] : undefined;
-  return ApplicationFailure.create({ type: err.type, message: err.message, nonRetryable: !err.retryable, details });
 }
 
 /** An image dataset points its trainers at the index the plan step built (searches planned before it had none). */
