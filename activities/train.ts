@@ -10,7 +10,14 @@ import { resultCovering, resultPath, targetEpochs } from '../trainer/result.js';
 import { scaleArchitecture, scalingFactors } from '../scaling/scale.js';
 import type { Executor } from '../executors/executor.js';
 import { activityFailure } from './failures.js';
-import { appendRun, baselineOf, readJsonIfExists, readSearchSpec, searchPaths } from '../store/search-dir.js';
+import {
+  appendRun,
+  baselineOf,
+  readJsonIfExists,
+  readSearchSpec,
+  searchPaths,
+  writeJsonAtomic,
+} from '../store/search-dir.js';
 import { TRAINING_INTERRUPTED } from '../search/errors.js';
 import type { TrainingHeartbeat, TrainInput, TrainOutcome } from '../search/types.js';
 
@@ -73,12 +80,21 @@ function stopped(reason: unknown, candidateId: string): Error {
   return new CancelledFailure(`training of ${candidateId} cancelled`);
 }
 
-/** A finalist's architecture is a file of the family; a search candidate's is scaled again from its α, β, γ. */
-async function architectureOf(input: TrainInput, spec: SearchSpec): Promise<Architecture> {
+/**
+ * The architecture a training trains. A finalist's is a file of the family. A search candidate's is scaled from its
+ * α, β, γ once, at its first training, and recorded in its directory: every later rung, retry and resumed run
+ * trains the record, so what continues from a checkpoint never changes under it.
+ */
+async function architectureOf(input: TrainInput, spec: SearchSpec, searchDir: string): Promise<Architecture> {
   if (input.architectureUri) return Architecture.parse(JSON.parse(await readFile(input.architectureUri, 'utf8')));
+  const record = searchPaths(searchDir).candidateArchitecture(input.candidateId);
+  const recorded = await readJsonIfExists<unknown>(record);
+  if (recorded !== undefined) return Architecture.parse(recorded);
   if (!input.coefficients) throw new Error(`training ${input.candidateId}: neither an architecture nor α, β, γ`);
   const { rule, phi } = spec.scaling.grid;
-  return scaleArchitecture(baselineOf(spec), scalingFactors(rule, input.coefficients, phi));
+  const architecture = scaleArchitecture(baselineOf(spec), scalingFactors(rule, input.coefficients, phi));
+  await writeJsonAtomic(record, architecture);
+  return architecture;
 }
 
 /**
@@ -103,7 +119,7 @@ export function trainCandidateActivity(
     const { repeats: _repeats, ...task } = spec.task;
     const candidate: CandidateSpec = {
       id: input.candidateId,
-      architecture: await architectureOf(input, spec),
+      architecture: await architectureOf(input, spec, searchDir),
       task: { ...task, dataset: await withIndex(task.dataset, paths.datasetIndexes) },
       training,
       ...(input.epochs !== undefined && input.epochs < training.epochs && { stopAfter: input.epochs }),

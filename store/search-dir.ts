@@ -44,6 +44,8 @@ export function registryRoot(searchDir: string, configured?: string): string {
 export const searchPaths = (searchDir: string) => ({
   spec: join(searchDir, 'spec.json'),
   candidate: (id: string) => join(searchDir, 'candidates', id),
+  /** The architecture a search candidate trains, recorded at its first training (activities/train.ts). */
+  candidateArchitecture: (id: string) => join(searchDir, 'candidates', id, 'architecture.json'),
   /** Finalists' and ablation arms' trainings. */
   final: (id: string) => join(searchDir, 'final', id),
   family: (member: string) => join(searchDir, 'family', `${member}.json`),

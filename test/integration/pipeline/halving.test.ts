@@ -29,6 +29,9 @@ import {
   trainingsOf,
 } from './harness.js';
 import { chunkWorkflowId } from '../../../search/ids.js';
+import { Architecture } from '../../../scaling/architecture.js';
+import { architectureCost } from '../../../scaling/cost.js';
+import { searchPaths } from '../../../store/search-dir.js';
 
 /** Successive halving over the grid, and the compute budget: rungs, promotions, refusal, a budget reached. */
 
@@ -77,6 +80,12 @@ describe('successive halving and the compute budget', () => {
     const winner = await resultJson(stateDir, workflowId, largest.group);
     assert.equal(winner.epochs.length, 9, 'the winner trained through the last rung');
     assert.equal(winner.resumedFromEpoch, 3, 'its last rung continued from the rung-1 checkpoint');
+    // Each candidate's architecture was derived once and recorded: it is the one the plan costed.
+    const paths = searchPaths(searchDirOf(stateDir, workflowId));
+    for (const t of trainings) {
+      const recorded = Architecture.parse(await readJson(paths.candidateArchitecture(t.group)));
+      assert.equal(architectureCost(recorded).macs, t.macs, `${t.group}: the recorded architecture is the planned one`);
+    }
 
     const records = await runs(stateDir, workflowId);
     assert.deepEqual(retrainedAfterFinish(records), [], 'no rung trained twice');
