@@ -56,6 +56,24 @@ export class LocalExecutor implements Executor {
       child.once('error', reject);
       child.once('close', (code, signal) => resolve({ code, signal }));
     });
+    // Read from the start, with listeners rather than an async iterator: the child's 'close' comes only after its
+    // output has ended, so every line has been handled once `exited` resolves.
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-STDERR_TAIL);
+    });
+    let result: TrainResult | undefined;
+    let progressError: unknown;
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const parsed = TrainProgress.safeParse(safeJson(line));
+      if (!parsed.success) return;
+      if (parsed.data.type === 'result') result = parsed.data.result;
+      try {
+        hooks.onProgress(parsed.data);
+      } catch (err) {
+        progressError ??= err;
+      }
+    });
     if (child.pid !== undefined) {
       await writeFile(pidPath, String(child.pid));
       hooks.onLaunch?.({ pid: child.pid });
@@ -68,22 +86,12 @@ export class LocalExecutor implements Executor {
     };
     hooks.signal.addEventListener('abort', stop, { once: true });
 
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr = (stderr + chunk.toString()).slice(-STDERR_TAIL);
-    });
-    let result: TrainResult | undefined;
-    for await (const line of createInterface({ input: child.stdout })) {
-      const parsed = TrainProgress.safeParse(safeJson(line));
-      if (!parsed.success) continue;
-      if (parsed.data.type === 'result') result = parsed.data.result;
-      hooks.onProgress(parsed.data);
-    }
     const { code, signal } = await exited.finally(() => {
       clearTimeout(killTimer);
       hooks.signal.removeEventListener('abort', stop);
     });
     await rm(pidPath, { force: true });
+    if (progressError !== undefined) throw progressError;
 
     if (hooks.signal.aborted) throw new Error(`training of ${job.candidateId} cancelled (pid ${child.pid})`);
     const tail = stderr.trim().split('\n').slice(-5).join('\n');
