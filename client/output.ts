@@ -219,17 +219,22 @@ export function trainingLine(h: TrainingHeartbeat): string {
 
 const TRAINING_LINES_EVERY_MS = 10_000;
 
-/** The live progress on stderr: the search's line when it changes, the running trainings every 10 s. */
+/**
+ * The live progress on stderr: the search's line when it changes, the running trainings every 10 s. The 10 s
+ * start from the first report that shows a training's progress: trainers still starting (only an id to show) do
+ * not hold the first real progress back for 10 s, nor make a short search show none.
+ */
 export function progressPrinter(): (p: SearchProgress, running?: TrainingHeartbeat[]) => void {
   let last = '';
-  let lastTrainings = 0;
+  let lastTrainings = -Infinity;
   return (p, running = []) => {
     const line = progressLine(p);
     if (line !== last) console.error(`effscale: ${line}`);
     last = line;
-    if (running.length && performance.now() - lastTrainings >= TRAINING_LINES_EVERY_MS) {
+    const progressing = running.filter((h) => h.batch !== undefined);
+    if (progressing.length && performance.now() - lastTrainings >= TRAINING_LINES_EVERY_MS) {
       lastTrainings = performance.now();
-      for (const h of running) console.error(`effscale:   ${trainingLine(h)}`);
+      for (const h of progressing) console.error(`effscale:   ${trainingLine(h)}`);
     }
   };
 }
