@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/client';
 import { SpecError } from '../scaling/validate.js';
+import { DEFAULT_NAMESPACE } from './temporal.js';
 
 /**
  * How to reach a Temporal server that is not the embedded dev server: the address and namespace (flags first),
@@ -33,7 +34,7 @@ export function serverTarget(
 ): ServerTarget | undefined {
   const address = flags.address ?? env.TEMPORAL_ADDRESS;
   if (!address) return undefined;
-  const namespace = flags.namespace ?? env.TEMPORAL_NAMESPACE ?? 'default';
+  const namespace = flags.namespace ?? env.TEMPORAL_NAMESPACE ?? DEFAULT_NAMESPACE;
   const apiKey = env.TEMPORAL_API_KEY || undefined;
   const tls = tlsFrom(env, apiKey !== undefined);
   return { namespace, connection: { address, ...(tls && { tls }), ...(apiKey && { apiKey }) } };
