@@ -1,11 +1,11 @@
-import type { Execution } from '../schemas/search.js';
+import type { Execution, SearchSpec } from '../schemas/search.js';
 import type { SearchResult } from '../search/state.js';
 import type { Executor } from '../executors/executor.js';
 import { readChunk, writeOutcomes } from '../store/candidate-table.js';
 import { ExecutorPool } from '../executors/index.js';
 import { ablationArms } from './ablation.js';
 import { scaleFamily } from './family.js';
-import { plan } from './plan.js';
+import { plan, recordSpec } from './plan.js';
 import { recordSummary, registerModel } from './register.js';
 import { searchDirOf, readSummary } from '../store/search-dir.js';
 import { selectCandidate } from './select.js';
@@ -46,7 +46,19 @@ export function createActivities(options: ActivityOptions) {
     registerModel: (input: RegisterInput) => registerModel(dirOf(input.searchId), input),
     recordSummary: (input: { searchId: string; result: SearchResult }) =>
       recordSummary(dirOf(input.searchId), input.result),
-    previousRun: (input: { searchId: string }) => readSummary(dirOf(input.searchId)),
+    previousRun: (input: PreviousRunInput) => previousRun(dirOf(input.searchId), input),
   };
 }
 export type SearchActivities = ReturnType<typeof createActivities>;
+
+export interface PreviousRunInput {
+  searchId: string;
+  /** The spec a client resumes the search with: its execution settings may differ from the last run's. */
+  spec?: SearchSpec;
+}
+
+/** The state the last run recorded, from which a resumed search goes on; the resuming client's spec is recorded. */
+async function previousRun(searchDir: string, input: PreviousRunInput): Promise<SearchResult | undefined> {
+  if (input.spec) await recordSpec(searchDir, input.searchId, input.spec);
+  return readSummary(searchDir);
+}

@@ -55,10 +55,14 @@ export async function plan(
   return writePlan(searchDir, input.planId, spec.execution.chunkSize, grid, cost);
 }
 
-/** The spec a client sent is validated and written to the store, where every later step reads it. */
 async function specFor(searchDir: string, input: PlanInput): Promise<SearchSpec> {
   if (input.spec === undefined) return readSearchSpec(searchDir);
-  const spec = parseSpec(SearchSpec, input.spec, `search ${input.searchId}: spec`);
+  return recordSpec(searchDir, input.searchId, input.spec);
+}
+
+/** The spec a client sent is validated and written to the store, where every later step reads it. */
+export async function recordSpec(searchDir: string, searchId: string, raw: unknown): Promise<SearchSpec> {
+  const spec = parseSpec(SearchSpec, raw, `search ${searchId}: spec`);
   await writeSearchSpec(searchDir, spec);
   return spec;
 }

@@ -451,11 +451,15 @@ interface FinalJob {
 
 export async function searchWorkflow(input: SearchInput): Promise<SearchResult> {
   const o = input.options;
+  const { spec } = input;
   const previous =
-    !input.carried && input.resume ? await bookkeeping().previousRun({ searchId: o.searchId }) : undefined;
+    !input.carried && input.resume
+      ? await bookkeeping().previousRun({ searchId: o.searchId, ...(spec && { spec }) })
+      : undefined;
   const state =
     input.carried ?? (previous && resumedState(previous.state, Date.now())) ?? initialState(o.parallelism, Date.now());
-  const search = new Search(o, state, input.spec);
+  // A resumed search's spec is recorded by previousRun; a new one's by its first plan.
+  const search = new Search(o, state, input.resume ? undefined : spec);
   search.handle();
   return search.run(input.extensions ?? []);
 }
