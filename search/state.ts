@@ -12,6 +12,7 @@ import type { SearchSpec } from '../schemas/search.js';
 import { addRungCounts, type RungCounts } from './halving.js';
 import type { CostLimits } from './limits.js';
 import { mergeLeaders } from './ranking.js';
+import { STATE_VERSION } from './state-version.js';
 
 /**
  * The search's durable state: counts, chunk summaries and the few best candidates, never a row per grid point
@@ -88,6 +89,10 @@ export interface AblationRecord extends AblationArm {
 }
 
 export interface SearchState {
+  /** The format (search/state-version.ts): an earlier release's state is migrated when read. */
+  stateVersion: number;
+  /** The builds (worker/release.ts) this search's runs ran on, oldest first: the last is the one it runs on. */
+  builds: string[];
   stage: Stage;
   /** Plans made so far (the grid, then each extension): the next plan's id. */
   plans: number;
@@ -226,6 +231,8 @@ const ERRORS = 5;
 
 export function initialState(parallelism: number, startedAt: number): SearchState {
   return {
+    stateVersion: STATE_VERSION,
+    builds: [],
     stage: 'plan',
     plans: 0,
     points: 0,

@@ -6,6 +6,7 @@ import { resolveBaseline } from '../scaling/input.js';
 import { parseSpec, SpecError } from '../scaling/validate.js';
 import { SearchSpec } from '../schemas/search.js';
 import type { SearchResult } from '../search/state.js';
+import { migrateResult } from '../search/state-version.js';
 
 /** The state directory a command uses unless told otherwise: `$EFFSCALE_STATE_DIR`, else `.effscale` here. */
 export function defaultStateDir(): string {
@@ -164,7 +165,12 @@ async function syncDirectory(dir: string): Promise<void> {
   await withFile(dir, 'r', (f) => f.sync()).catch(() => undefined);
 }
 
-/** The last recorded outcome, from which a failed or extended search resumes; undefined when none was recorded. */
+/**
+ * The last recorded outcome, from which a failed or extended search resumes; undefined when none was recorded. An
+ * earlier release's summary is read as this one's (search/state-version.ts).
+ */
 export async function readSummary(searchDir: string): Promise<SearchResult | undefined> {
-  return readJsonIfExists<SearchResult>(searchPaths(searchDir).summary);
+  const file = searchPaths(searchDir).summary;
+  const raw = await readJsonIfExists<SearchResult>(file);
+  return raw && migrateResult(raw, file);
 }

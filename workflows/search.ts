@@ -17,6 +17,7 @@ import { bookkeeping, failureMessage, failureType, isInterruption, train, traini
 import { ablationVerdict } from '../search/ablation.js';
 import { chunkWorkflow, type ChunkBudget } from './chunk.js';
 import { addsGridPoints, validateExtension } from '../search/extension.js';
+import { migrateState } from '../search/state-version.js';
 import {
   BestScoreAttribute,
   SpendAttribute,
@@ -457,9 +458,18 @@ export async function searchWorkflow(input: SearchInput): Promise<SearchResult> 
       ? await bookkeeping().previousRun({ searchId: o.searchId, ...(spec && { spec }) })
       : undefined;
   const state =
-    input.carried ?? (previous && resumedState(previous.state, Date.now())) ?? initialState(o.parallelism, Date.now());
+    (input.carried && migrateState(input.carried, 'carried state')) ??
+    (previous && resumedState(previous.state, Date.now())) ??
+    initialState(o.parallelism, Date.now());
+  noteBuild(state);
   // A resumed search's spec is recorded by previousRun; a new one's by its first plan.
   const search = new Search(o, state, input.resume ? undefined : spec);
   search.handle();
   return search.run(input.extensions ?? []);
+}
+
+/** The build running this run (none on an unversioned worker, e.g. in replay): the search's record of its builds. */
+function noteBuild(state: SearchState): void {
+  const build = workflowInfo().currentDeploymentVersion?.buildId;
+  if (build && state.builds.at(-1) !== build) state.builds.push(build);
 }
