@@ -5,6 +5,7 @@ import { processAlive } from '../executors/process.js';
 import { TRAINING_INTERRUPTED } from '../search/errors.js';
 import { createSearchWorker, quietWorkerLogs } from '../worker/worker.js';
 import type { SearchProgress } from '../search/state.js';
+import { adoptSearch } from './adopt.js';
 import { followSearch, type Outcome } from './follow.js';
 import type { Attached } from './search.js';
 import type { Session } from './session.js';
@@ -45,7 +46,7 @@ export async function runInForeground(
   });
   try {
     await rescheduleDeadAttempts(session.client, attached.workflowId);
-    const { worker, connection } = await createSearchWorker({
+    const { worker, connection, release, workflowBundle } = await createSearchWorker({
       server: session.serverConnection,
       namespace: session.namespace,
       stateDir: session.stateDir,
@@ -54,6 +55,9 @@ export async function runInForeground(
     });
     const running = worker.run();
     try {
+      const movedFrom = await adoptSearch(session.client, attached.workflowId, release, workflowBundle);
+      if (movedFrom)
+        console.error(`effscale: continuing ${attached.workflowId} (build ${movedFrom}) on build ${release.buildId}`);
       if (interrupted) return { interrupted };
       const following = new AbortController();
       const followed = followSearch(session.client, attached.handle, onProgress, session.stateDir, {

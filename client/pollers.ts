@@ -3,16 +3,16 @@ import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 
 /**
- * Whether any worker polls a search's task queue: a running search with none makes no progress, and a command
- * that waits for it says so instead of hanging.
+ * Whether any worker polls a search's task queue (one of `buildId`, for a search pinned to it): a running search
+ * with none makes no progress, and a command that waits for it says so instead of hanging.
  */
-export async function hasWorker(client: Client, taskQueue: string): Promise<boolean> {
+export async function hasWorker(client: Client, taskQueue: string, buildId?: string | null): Promise<boolean> {
   const response = await client.workflowService.describeTaskQueue({
     namespace: client.options.namespace,
     taskQueue: { name: taskQueue },
     taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
   });
-  return (response.pollers ?? []).length > 0;
+  return (response.pollers ?? []).some((p) => !buildId || p.deploymentOptions?.buildId === buildId);
 }
 
 /** What a user runs to give a search a worker again. */

@@ -1,10 +1,19 @@
 import { fileURLToPath } from 'node:url';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkflowBundle,
+} from '@temporalio/worker';
 import { createActivities, type ActivityOptions } from '../activities/index.js';
 import { loadKubernetesDefaults } from '../executors/kubernetes/defaults.js';
 import { dataConverter } from './codec.js';
 import type { ServerConnection } from './connection.js';
+import { releaseOf, type Release } from './release.js';
 import { DEFAULT_NAMESPACE, TASK_QUEUE } from './temporal.js';
+import { makeCurrentWhenPolling } from './versions.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
@@ -19,6 +28,19 @@ export interface SearchWorkerOptions extends ActivityOptions {
   maxConcurrentTrainings?: number;
   /** How long running trainings may go on after shutdown starts (a session stopped by Ctrl-C: none). */
   shutdownGraceTime?: string;
+  /**
+   * Make this worker's build the deployment's current version once it polls: new searches start on it (and
+   * searches of earlier builds stay pinned to theirs). Off for a worker rolled out beside the current one.
+   */
+  makeCurrent?: boolean;
+}
+
+export interface SearchWorker {
+  worker: Worker;
+  connection: NativeConnection;
+  release: Release;
+  /** The workflow code this worker runs: what a search's history must replay on before it is moved here. */
+  workflowBundle: WorkflowBundle;
 }
 
 let runtimeInstalled = false;
@@ -36,18 +58,28 @@ export function quietWorkerLogs(
   }
 }
 
-/** A worker that runs search workflows and their activities (plan, train, scale, register). */
-export async function createSearchWorker(
-  options: SearchWorkerOptions,
-): Promise<{ worker: Worker; connection: NativeConnection }> {
+/**
+ * A worker that runs search workflows and their activities (plan, train, scale, register), versioned: the searches
+ * it starts are pinned to its build (worker/release.ts).
+ */
+export async function createSearchWorker(options: SearchWorkerOptions): Promise<SearchWorker> {
   // A bad defaults file ($EFFSCALE_KUBERNETES_DEFAULTS) stops the worker now, not each search later.
   loadKubernetesDefaults();
+  const workflowBundle =
+    options.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('ERROR') }));
+  const release = releaseOf(workflowBundle);
+  const namespace = options.namespace ?? DEFAULT_NAMESPACE;
   const connection = await NativeConnection.connect(options.server);
   const worker = await Worker.create({
     connection,
-    namespace: options.namespace ?? DEFAULT_NAMESPACE,
+    namespace,
     taskQueue: options.taskQueue ?? TASK_QUEUE,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    workflowBundle,
+    workerDeploymentOptions: {
+      useWorkerVersioning: true,
+      version: release,
+      defaultVersioningBehavior: 'PINNED',
+    },
     activities: createActivities(options),
     dataConverter: dataConverter(),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentTrainings ?? 64,
@@ -56,5 +88,6 @@ export async function createSearchWorker(
     defaultHeartbeatThrottleInterval: '1s',
     shutdownGraceTime: options.shutdownGraceTime ?? '5s',
   });
-  return { worker, connection };
+  if (options.makeCurrent ?? true) makeCurrentWhenPolling(connection, namespace, release, worker);
+  return { worker, connection, release, workflowBundle };
 }
