@@ -20,6 +20,7 @@ import { registerTrain } from './commands/train.js';
 import { registerServe } from './commands/serve.js';
 import { registerReport } from './commands/report.js';
 import { registerExport } from './commands/export.js';
+import { registerUpgrade } from './commands/upgrade.js';
 
 const program = new Command()
   .name('effscale')
@@ -45,6 +46,7 @@ const commands: ((program: Command) => void)[] = [
   registerModels,
   registerDev,
   registerWorker,
+  registerUpgrade,
   registerTrain,
   registerServe,
   registerReport,

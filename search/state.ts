@@ -45,6 +45,8 @@ export interface ChunkSummary {
   overBudget: boolean;
   /** The compute budget ran out: the chunk stopped its trainings and launched no more. */
   budgetReached: boolean;
+  /** The search is moving to another version: the chunk stopped its trainings and is still to finish. */
+  handedOff?: boolean;
 }
 
 export interface ChunkRecord {

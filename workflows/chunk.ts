@@ -16,6 +16,7 @@ import { bookkeeping, failureMessage, isInterruption, train, trainings } from '.
 import {
   chunkBestSignal,
   chunkCandidatesQuery,
+  chunkHandoffSignal,
   chunkProgressQuery,
   chunkSettingsSignal,
   chunkSpendSignal,
@@ -46,7 +47,7 @@ export interface ChunkBudget {
 
 const SPEND_REPORT_MS = 60_000;
 
-type Outcome = 'done' | 'overBudget' | 'budgetReached' | 'continue';
+type Outcome = 'done' | 'overBudget' | 'budgetReached' | 'continue' | 'handoff';
 
 /**
  * One chunk of the search's trainings (at most `execution.chunkSize`), trained in the search's window, rung by
@@ -65,6 +66,8 @@ class ChunkRun {
   /** When each running training was launched (workflow time): its spend so far. */
   private readonly launchedAt = new Map<string, number>();
   private budgetReached = false;
+  /** Why the chunk stops its trainings (their checkpoints kept) and leaves them pending: the search moves. */
+  private stop: { outcome: 'handoff' } | null = null;
   private spendReportedAt = 0;
   private trainings: PlannedTraining[] = [];
   private cursor = 0;
@@ -86,6 +89,7 @@ class ChunkRun {
       this.window.paused = paused;
       this.window.wake();
     });
+    setHandler(chunkHandoffSignal, () => this.stopAll({ outcome: 'handoff' }));
   }
 
   async run(): Promise<ChunkSummary> {
@@ -109,6 +113,8 @@ class ChunkRun {
       throw err;
     }
     await this.record();
+    // A move that arrived as the chunk was about to continue as new: its next run belongs to the new version.
+    if (outcome === 'continue' && this.stop) return this.summary(this.stop.outcome);
     if (outcome === 'continue') {
       await condition(allHandlersFinished);
       return await continueAsNew<typeof chunkWorkflow>({
@@ -120,8 +126,19 @@ class ChunkRun {
     return this.summary(outcome);
   }
 
+  private stopAll(stop: NonNullable<ChunkRun['stop']>): void {
+    this.stop ??= stop;
+    this.launches.cancel();
+    this.window.wake();
+  }
+
   private async trainAll(): Promise<Outcome> {
     for (;;) {
+      if (this.stop) {
+        if (this.window.size === 0) return this.stop.outcome;
+        await this.window.changed();
+        continue;
+      }
       if (!this.budgetReached && this.budgetLeft() <= 0) {
         this.budgetReached = true;
         this.launches.cancel();
@@ -196,7 +213,7 @@ class ChunkRun {
       } catch (err) {
         // Stopped or failed attempts cost what they ran; the rungs finished before stay.
         const kept = { rung, scores, seconds: spentSoFar() };
-        if (isInterruption(err)) {
+        if (isInterruption(err) || (this.stop && isCancellation(err))) {
           this.records.set(t.group, { state: 'pending', ...kept });
           this.cursor = 0;
           return;
@@ -321,6 +338,7 @@ class ChunkRun {
       errors,
       overBudget: outcome === 'overBudget',
       budgetReached: outcome === 'budgetReached',
+      ...(outcome === 'handoff' && { handedOff: true }),
     };
   }
 }

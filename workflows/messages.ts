@@ -1,7 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { SearchExtension, BestCandidate } from '../search/types.js';
-import type { ChunkCandidate, ChunkProgress, SearchProgress, SearchResult, Spend } from '../search/state.js';
+import type { ChunkCandidate, ChunkProgress, SearchProgress, SearchResult, Spend, Stage } from '../search/state.js';
 
 /** The search workflow's message contract, shared by the workflow and every client (CLI, tests). */
 
@@ -14,6 +14,12 @@ export const setParallelismUpdate = defineUpdate<number, [number]>('setParalleli
 /** Returns the number of new distinct trainings planned (0 when only φ values were added). */
 export const extendUpdate = defineUpdate<number, [SearchExtension]>('extend');
 
+/**
+ * Moves the search to the deployment's current version (`effscale upgrade`): it stops its trainings (each keeps its
+ * checkpoint) and continues as new there with its state; returns the stage it hands off from.
+ */
+export const upgradeUpdate = defineUpdate<Stage, []>('upgrade');
+
 /** Between the search and its chunk workflows. */
 export const chunkProgressQuery = defineQuery<ChunkProgress>('chunkProgress');
 /** A chunk's rows of the candidate table, live (the store has them too, once the chunk recorded them). */
@@ -22,6 +28,8 @@ export const chunkCandidatesQuery = defineQuery<ChunkCandidate[]>('candidates');
 export const chunkSettingsSignal = defineSignal<[{ parallelism: number; paused: boolean }]>('chunkSettings');
 /** A chunk's new best candidate, sent to the search so the best score is live in its query and attribute. */
 export const chunkBestSignal = defineSignal<[BestCandidate]>('chunkBest');
+/** The search is moving to another version: the chunk stops its trainings, records them and closes. */
+export const chunkHandoffSignal = defineSignal('chunkHandoff');
 /** A chunk's spend so far, at most once a minute: the search's spend attribute stays live within a chunk. */
 export const chunkSpendSignal = defineSignal<[Spend]>('chunkSpend');
 

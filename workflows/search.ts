@@ -5,6 +5,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  makeContinueAsNewFunc,
   patched,
   setHandler,
   startChild,
@@ -17,12 +18,14 @@ import { bookkeeping, failureMessage, failureType, isInterruption, train, traini
 import { ablationVerdict } from '../search/ablation.js';
 import { chunkWorkflow, type ChunkBudget } from './chunk.js';
 import { addsGridPoints, validateExtension } from '../search/extension.js';
+import { validateUpgrade } from '../search/upgrade.js';
 import { migrateState } from '../search/state-version.js';
 import {
   BestScoreAttribute,
   SpendAttribute,
   StageAttribute,
   chunkBestSignal,
+  chunkHandoffSignal,
   chunkSpendSignal,
   chunkSettingsSignal,
   extendUpdate,
@@ -31,6 +34,7 @@ import {
   resultQuery,
   resumeSignal,
   setParallelismUpdate,
+  upgradeUpdate,
 } from './messages.js';
 import {
   addSpend,
@@ -68,6 +72,10 @@ class Search {
   private extensions: Promise<unknown> = Promise.resolve();
   /** The running chunk's spend as it last reported it. */
   private chunkSpend: Spend = { seconds: 0, work: 0 };
+  /** Asked to move to the current version: stop the trainings at hand and continue as new there. */
+  private upgrading = false;
+  /** The finalists' trainings: a move to another version stops them (each keeps its checkpoint). */
+  private readonly finals = new CancellationScope();
 
   constructor(
     private readonly o: SearchOptions,
@@ -99,6 +107,7 @@ class Search {
     setHandler(extendUpdate, (ext) => this.extendWhilePlanned(ext), {
       validator: (ext) => validateExtension(ext, this.state.stage),
     });
+    setHandler(upgradeUpdate, () => this.upgrade(), { validator: () => validateUpgrade(this.state.stage) });
     setHandler(chunkBestSignal, (best) => this.noteLeaders([best]));
     setHandler(chunkSpendSignal, (spend) => {
       this.chunkSpend = spend;
@@ -121,7 +130,7 @@ class Search {
       if (this.state.stage === 'plan') await this.plan();
       for (const ext of extensions) await this.extend(ext);
       if (this.state.stage === 'search' && (await this.trainChunks()) === 'continue') return 'continue';
-      await this.finish();
+      if ((await this.finish()) === 'continue') return 'continue';
       this.setStage('done');
       await this.acts.recordSummary({ searchId: this.o.searchId, result: this.result('completed') });
       return 'done';
@@ -193,6 +202,7 @@ class Search {
   /** Chunks run one after another, each with the whole window: returns 'continue' when the history is long. */
   private async trainChunks(): Promise<'done' | 'continue'> {
     for (;;) {
+      if (this.upgrading) return 'continue';
       if (this.state.stoppedBy) return 'done';
       const next = this.state.chunks.findIndex((c) => c.state === 'pending');
       if (next >= 0) {
@@ -224,9 +234,10 @@ class Search {
     });
     this.chunk = { id, handle };
     try {
-      // A pause or a new parallelism that arrived while the chunk was starting.
+      // A pause, a new parallelism or a move that arrived while the chunk was starting.
       if (settings.parallelism !== this.state.parallelism || settings.paused !== this.state.paused)
         await this.forwardSettings();
+      if (this.upgrading) await this.handOffChunk();
       return await handle.result();
     } finally {
       this.chunk = null;
@@ -256,6 +267,11 @@ class Search {
   }
 
   private absorb(chunk: number, summary: ChunkSummary): void {
+    // A chunk handed off stays pending: its next run, on the new version, finishes it from the store's records.
+    if (summary.handedOff) {
+      this.noteLeaders(summary.leaders);
+      return;
+    }
     this.state.chunks[chunk] = { state: 'done', counts: summary.counts, spend: summary.spend, rungs: summary.rungs };
     this.state.errors = keepErrors(this.state.errors, summary.errors);
     this.noteLeaders(summary.leaders);
@@ -292,13 +308,27 @@ class Search {
     void this.forwardSettings();
   }
 
+  /** Accepted in any stage before registering (search/upgrade.ts); the move happens at the next safe point. */
+  private upgrade(): Stage {
+    this.upgrading = true;
+    this.window.wake();
+    if (this.state.stage === 'final') this.finals.cancel();
+    void this.handOffChunk();
+    return this.state.stage;
+  }
+
+  private async handOffChunk(): Promise<void> {
+    await this.chunk?.handle.signal(chunkHandoffSignal).catch(() => undefined);
+  }
+
   private async forwardSettings(): Promise<void> {
     const settings = { parallelism: this.state.parallelism, paused: this.state.paused };
     // A chunk that just closed no longer needs them; the next one starts with them.
     await this.chunk?.handle.signal(chunkSettingsSignal, settings).catch(() => undefined);
   }
 
-  private async finish(): Promise<void> {
+  /** Select, scale, train the finalists and register them; 'continue' when a move stopped the finals. */
+  private async finish(): Promise<'done' | 'continue'> {
     this.setStage('select');
     const chosen = await this.choose();
     this.setStage('scale');
@@ -331,6 +361,8 @@ class Search {
         record: arm,
       })),
     ]);
+    // The next run selects and scales again (the same answer) and reuses every finished finalist's result.
+    if (this.upgrading) return 'continue';
     if (this.state.ablation)
       this.state.ablationVerdict = ablationVerdict(
         { name: finalists[0].name, score: this.state.finals[0].score },
@@ -351,6 +383,7 @@ class Search {
       });
       this.state.registered.push(registered);
     }
+    return 'done';
   }
 
   /**
@@ -374,7 +407,7 @@ class Search {
   private async trainFinals(jobs: FinalJob[]): Promise<(TrainOutcome | null)[]> {
     const outcomes: (TrainOutcome | null)[] = jobs.map(() => null);
     let stopped: unknown;
-    for (let next = 0; next < jobs.length;) {
+    for (let next = 0; next < jobs.length && !this.upgrading;) {
       if (!this.window.hasRoom()) {
         await this.window.changed();
         continue;
@@ -388,7 +421,7 @@ class Search {
           try {
             const { candidateId, architectureUri, labels } = job;
             const input = { searchId: this.o.searchId, candidateId, architectureUri, budget: 'final' as const, labels };
-            const out = await train(this.training, input, job.summary);
+            const out = await this.finals.run(() => train(this.training, input, job.summary));
             Object.assign(job.record, {
               state: 'succeeded',
               score: out.score,
@@ -397,6 +430,7 @@ class Search {
             outcomes[i] = out;
           } catch (err) {
             if (isInterruption(err)) continue;
+            if (isCancellation(err) && this.upgrading) return;
             if (isCancellation(err)) stopped = err;
             Object.assign(
               job.record,
@@ -417,9 +451,16 @@ class Search {
     return info.continueAsNewSuggested || info.historyLength >= this.o.continueAsNewAfter;
   }
 
+  /**
+   * A new run of the search with its state: on the same version when the history grew long, on the deployment's
+   * current version when asked to move (the next run's first task goes there, and it is pinned there).
+   */
   private async startNewRun(): Promise<never> {
     await condition(allHandlersFinished);
-    return continueAsNew<typeof searchWorkflow>({
+    const next = this.upgrading
+      ? makeContinueAsNewFunc<typeof searchWorkflow>({ initialVersioningBehavior: 'AUTO_UPGRADE' })
+      : continueAsNew<typeof searchWorkflow>;
+    return next({
       options: { ...this.o, parallelism: this.state.parallelism },
       carried: { ...this.state, runs: this.state.runs + 1 },
     });

@@ -1,0 +1,128 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { ensureDevServer } from '../../../client/dev-server.js';
+import { upgradeSearch } from '../../../client/upgrade.js';
+import { deploymentVersions, searchVersion, type DeploymentVersion } from '../../../client/versions.js';
+import { InProcessNoop } from '../../../executors/in-process.js';
+import type { Executor, TrainingHooks, TrainingJob } from '../../../executors/executor.js';
+import type { SearchResult } from '../../../search/state.js';
+import { createSearchWorker, quietWorkerLogs, workflowsPath, type SearchWorker } from '../../../worker/worker.js';
+import { setCurrentVersion } from '../../../worker/versions.js';
+import type { SearchSpec } from '../../../schemas/search.js';
+import { retrainedAfterFinish, runs, start, tempStateDir, testSpec, until, workflowBundle } from './harness.js';
+
+quietWorkerLogs();
+
+/** The no-op trainer, slowed down so that a search is still running while a new build rolls out. */
+class SlowNoop implements Executor {
+  readonly kind = 'local' as const;
+  readonly heartbeatSeconds = 1;
+  private readonly noop = new InProcessNoop();
+  constructor(private readonly ms: number) {}
+  async train(job: TrainingJob, hooks: TrainingHooks) {
+    hooks.onLaunch?.({ pid: process.pid });
+    await sleep(this.ms, undefined, { signal: hooks.signal });
+    return this.noop.train(job);
+  }
+}
+
+const grid = {
+  grid: {
+    alpha: { min: 1, max: 1.3, step: 0.1 },
+    beta: { min: 1, max: 1.3, step: 0.1 },
+    gamma: { min: 1, max: 1.3, step: 0.1 },
+    tolerance: 0.15,
+  },
+  targets: { phis: [1] },
+};
+
+function spec(name: string): SearchSpec {
+  return testSpec(name, {
+    scaling: grid,
+    execution: { parallelism: 2, retries: 1, failureBudget: 0, heartbeatTimeout: '20s', local: { noop: true } },
+  });
+}
+
+/** The answer a search gives: the winning coefficients and score, and the family it scaled. */
+function answer(result: SearchResult) {
+  const { alpha, beta, gamma, score } = result.best ?? {};
+  return { alpha, beta, gamma, score, family: result.state.family.map((m) => m.name) };
+}
+
+test('a search runs to the end on the build that started it while new searches start on the next build; `effscale upgrade` moves one mid-way without retraining', async () => {
+  const stateDir = await tempStateDir('upgrade');
+  const server = await ensureDevServer(stateDir);
+  const client = new Client({ connection: server.connection });
+  const workers: SearchWorker[] = [];
+  const running: Promise<void>[] = [];
+  const startWorker = async (workflowBundle: SearchWorker['workflowBundle']) => {
+    const w = await createSearchWorker({
+      server: { address: server.address },
+      stateDir,
+      workflowBundle,
+      executorFor: () => new SlowNoop(300),
+    });
+    workers.push(w);
+    running.push(w.worker.run());
+    return w;
+  };
+  const buildOf = async (id: string) => searchVersion(await client.workflow.getHandle(id).describe()).buildId;
+  const version = async (build: string): Promise<DeploymentVersion | undefined> =>
+    (await deploymentVersions(client)).find((v) => v.buildId === build);
+  try {
+    // Build A: this tree. Build B: this tree with a workflow change no A history replays.
+    const a = await startWorker(await workflowBundle());
+    const bundleB = await bundleWorkflowCode({
+      workflowsPath,
+      workflowInterceptorModules: [fileURLToPath(new URL('./incompatible-change.js', import.meta.url))],
+      logger: new DefaultLogger('ERROR'),
+    });
+    const finishes = async (id: string) => (await runs(stateDir, id)).filter((r) => r.event === 'finish').length;
+
+    const pinned = await start(client, spec('pinned'));
+    await until('search A to train', async () => (await finishes(pinned.workflowId)) >= 2);
+    assert.equal(await buildOf(pinned.workflowId), a.release.buildId);
+
+    const b = await startWorker(bundleB);
+    assert.notEqual(b.release.buildId, a.release.buildId);
+    await until('build B to be current', async () => (await version(b.release.buildId))?.status === 'current');
+    const fresh = await start(client, spec('fresh'));
+    await until('the new search to run', async () => (await buildOf(fresh.workflowId)) !== null);
+    assert.equal(await buildOf(fresh.workflowId), b.release.buildId, 'a new search starts on the new build');
+    const old = await version(a.release.buildId);
+    assert.equal(old?.removable, false, 'build A still runs a search');
+    assert.ok((old?.openPinned ?? 0) >= 1);
+
+    // Replayed on B, A's history would fail: it finishes on A, with the answer of a run that never saw B.
+    const pinnedResult: SearchResult = await pinned.handle.result();
+    const freshResult: SearchResult = await fresh.handle.result();
+    assert.equal(pinnedResult.status, 'completed');
+    assert.deepEqual(pinnedResult.state.builds, [a.release.buildId]);
+    assert.deepEqual(freshResult.state.builds, [b.release.buildId]);
+    assert.deepEqual(answer(pinnedResult), answer(freshResult));
+    await until('build A to be removable', async () => (await version(a.release.buildId))?.removable === true);
+
+    // A rollback to A for one search, then B current again, and the search moved on purpose.
+    await setCurrentVersion(client.workflowService, 'default', a.release);
+    const moved = await start(client, spec('moved'));
+    await until('the search to train on A', async () => (await finishes(moved.workflowId)) >= 3);
+    assert.equal(await buildOf(moved.workflowId), a.release.buildId);
+    await setCurrentVersion(client.workflowService, 'default', b.release);
+    const move = await upgradeSearch(client, moved.workflowId);
+    assert.deepEqual([move.from, move.to, move.stage], [a.release.buildId, b.release.buildId, 'search']);
+    const movedResult: SearchResult = await moved.handle.result();
+    assert.equal(movedResult.status, 'completed');
+    assert.deepEqual(movedResult.state.builds, [a.release.buildId, b.release.buildId]);
+    assert.deepEqual(answer(movedResult), answer(freshResult));
+    assert.deepEqual(retrainedAfterFinish(await runs(stateDir, moved.workflowId)), []);
+  } finally {
+    for (const w of workers) w.worker.shutdown();
+    await Promise.allSettled(running);
+    for (const w of workers) await w.connection.close();
+    await server.stop();
+  }
+});
