@@ -10,6 +10,7 @@ import {
   candidateTable,
   createTestWorker,
   InProcessNoop,
+  replayAndRecord,
   retrainedAfterFinish,
   runs,
   start,
@@ -82,6 +83,7 @@ describe('a search in chunks', () => {
     );
     assert.equal(launches.length, trainings.length, 'one launch per training');
     assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), []);
+    await replayAndRecord(env().client, workflowId, 'chunks-pause-extension');
   });
 
   test('the failure budget holds over the whole search, not per chunk', async () => {

@@ -15,6 +15,7 @@ import {
   candidateTable,
   trainingsOf,
   createTestWorker,
+  replayAndRecord,
   retrainedAfterFinish,
   runs,
   start,
@@ -70,6 +71,7 @@ test('pause, resume, parallelism and extension of a running search; extension of
     [1, 2, 3, 4],
   );
   assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), []);
+  await replayAndRecord(env().client, workflowId, 'extended-finished');
   // The new run's attributes carry the search's best and spend from its first moment, not only on a new best.
   const attributes = (await next.describe()).typedSearchAttributes;
   assert.equal(attributes.get(BestScoreAttribute), extended.best?.score);

@@ -26,6 +26,7 @@ import { startOrAttach, type Attached } from '../../../client/search.js';
 import { temporalCliPath } from '../../../client/dev-server.js';
 import { quietWorkerLogs, workflowsPath } from '../../../worker/worker.js';
 import { TASK_QUEUE } from '../../../worker/temporal.js';
+import { packageVersion } from '../../../schemas/release.js';
 import { chunkWorkflowId } from '../../../search/ids.js';
 
 /** Shared by the pipeline tests: a real dev server, one workflow bundle, small specs on Fashion-MNIST. */
@@ -179,23 +180,33 @@ export function historyFromFixture(text: string): unknown {
   return History.fromObject(JSON.parse(text) as Record<string, unknown>);
 }
 
-const historiesDir = fileURLToPath(new URL('../../../../test/fixtures/histories/', import.meta.url));
+/** Recorded histories, one directory per release (`<release>/<name>.json`): replay.test.ts replays them all. */
+export const historiesRoot = fileURLToPath(new URL('../../../../test/fixtures/histories/', import.meta.url));
 
 /**
- * Replays the search's history and its first chunk's against the current code; EFFSCALE_RECORD_HISTORIES=1
- * refreshes the committed fixtures that replay.test.ts replays.
+ * Replays the search's history and its first chunk's against the current code; with EFFSCALE_RECORD_HISTORIES=1
+ * (`npm run record-histories`) they are kept as this release's fixtures.
  */
 export async function replayAndRecord(client: Client, workflowId: string, name: string): Promise<void> {
+  await replayAndRecordRuns(client, [
+    { workflowId, file: name },
+    { workflowId: chunkWorkflowId(workflowId, 0), file: `${name}-chunk` },
+  ]);
+}
+
+/** As replayAndRecord, for given runs (a run that handed its search to another build, say). */
+export async function replayAndRecordRuns(
+  client: Client,
+  runs: { workflowId: string; runId?: string; file: string }[],
+): Promise<void> {
   const bundle = await workflowBundle();
-  for (const [id, file] of [
-    [workflowId, name],
-    [chunkWorkflowId(workflowId, 0), `${name}-chunk`],
-  ]) {
-    const history = await client.workflow.getHandle(id).fetchHistory();
-    await Worker.runReplayHistory({ workflowBundle: bundle }, history, id);
+  for (const { workflowId, runId, file } of runs) {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: bundle }, history, workflowId);
     if (!process.env.EFFSCALE_RECORD_HISTORIES) continue;
-    await mkdir(historiesDir, { recursive: true });
-    await writeFile(join(historiesDir, `${file}.json`), historyToFixture(history));
+    const dir = join(historiesRoot, packageVersion);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, `${file}.json`), historyToFixture(history));
   }
 }
 

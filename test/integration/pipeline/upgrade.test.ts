@@ -13,7 +13,17 @@ import type { SearchResult } from '../../../search/state.js';
 import { createSearchWorker, quietWorkerLogs, workflowsPath, type SearchWorker } from '../../../worker/worker.js';
 import { setCurrentVersion } from '../../../worker/versions.js';
 import type { SearchSpec } from '../../../schemas/search.js';
-import { retrainedAfterFinish, runs, start, tempStateDir, testSpec, until, workflowBundle } from './harness.js';
+import {
+  replayAndRecordRuns,
+  retrainedAfterFinish,
+  runs,
+  start,
+  tempStateDir,
+  testSpec,
+  until,
+  workflowBundle,
+} from './harness.js';
+import { chunkWorkflowId } from '../../../search/ids.js';
 
 quietWorkerLogs();
 
@@ -45,6 +55,14 @@ function spec(name: string): SearchSpec {
     scaling: grid,
     execution: { parallelism: 2, retries: 1, failureBudget: 0, heartbeatTimeout: '20s', local: { noop: true } },
   });
+}
+
+async function firstRunOf(client: Client, workflowId: string): Promise<string> {
+  const executions = [];
+  for await (const e of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) executions.push(e);
+  executions.sort((x, y) => x.startTime.getTime() - y.startTime.getTime());
+  if (!executions[0]) throw new Error(`no run of ${workflowId}`);
+  return executions[0].runId;
 }
 
 /** The answer a search gives: the winning coefficients and score, and the family it scaled. */
@@ -119,6 +137,12 @@ test('a search runs to the end on the build that started it while new searches s
     assert.deepEqual(movedResult.state.builds, [a.release.buildId, b.release.buildId]);
     assert.deepEqual(answer(movedResult), answer(freshResult));
     assert.deepEqual(retrainedAfterFinish(await runs(stateDir, moved.workflowId)), []);
+    // The runs that handed the search over, on A: replayed here, and kept as this release's fixtures.
+    const chunk = chunkWorkflowId(moved.workflowId, 0);
+    await replayAndRecordRuns(client, [
+      { workflowId: moved.workflowId, runId: await firstRunOf(client, moved.workflowId), file: 'upgrade-handoff' },
+      { workflowId: chunk, runId: await firstRunOf(client, chunk), file: 'upgrade-handoff-chunk' },
+    ]);
   } finally {
     for (const w of workers) w.worker.shutdown();
     await Promise.allSettled(running);
