@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { Architecture } from '../scaling/architecture.js';
-import { TrainResult, type CandidateSpec, type TrainProgress } from '../schemas/candidate.js';
+import { CANDIDATE_CONTRACT, TrainResult, type CandidateSpec, type TrainProgress } from '../schemas/candidate.js';
 import { searchTraining, type Execution, type SearchSpec } from '../schemas/search.js';
 import { isImageFiles, type Dataset } from '../schemas/task.js';
 import { datasetIndexDir } from '../trainer/data/dataset-index.js';
@@ -118,6 +118,7 @@ export function trainCandidateActivity(
     // The trainer trains one seed: how many the search runs is not part of a candidate.
     const { repeats: _repeats, ...task } = spec.task;
     const candidate: CandidateSpec = {
+      contract: CANDIDATE_CONTRACT,
       id: input.candidateId,
       architecture: await architectureOf(input, spec, searchDir),
       task: { ...task, dataset: await withIndex(task.dataset, paths.datasetIndexes) },

@@ -1,4 +1,5 @@
 import type { CandidateSpec, TrainProgress, TrainResult } from '../schemas/candidate.js';
+import { TRAINER_TOO_OLD } from '../search/errors.js';
 
 /**
  * Where a candidate trains. `local` runs the trainer entry point as a child process; `kubernetes` runs it as a
@@ -62,6 +63,13 @@ export class TrainingFailure extends Error {
 export class CandidateInputError extends TrainingFailure {
   constructor(message: string) {
     super('BadCandidateInput', message, false);
+  }
+}
+
+/** The trainer refused a candidate of a newer contract (exit code 3): no attempt of this trainer can train it. */
+export class TrainerTooOldError extends TrainingFailure {
+  constructor(message: string) {
+    super(TRAINER_TOO_OLD, message, false);
   }
 }
 

@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { LocalExecution } from '../schemas/local.js';
 import { TrainProgress, TrainResult } from '../schemas/candidate.js';
 import { TRAINER_EXIT, TRAINER_FILES, trainerArgv } from '../schemas/trainer-process.js';
-import { CandidateInputError, type Executor, type TrainingHooks, type TrainingJob } from './executor.js';
+import {
+  CandidateInputError,
+  TrainerTooOldError,
+  type Executor,
+  type TrainingHooks,
+  type TrainingJob,
+} from './executor.js';
 import { processAlive, stopProcess } from './process.js';
 import { resultPath } from '../trainer/result.js';
 
@@ -96,6 +102,7 @@ export class LocalExecutor implements Executor {
     if (hooks.signal.aborted) throw new Error(`training of ${job.candidateId} cancelled (pid ${child.pid})`);
     const tail = stderr.trim().split('\n').slice(-5).join('\n');
     if (code === TRAINER_EXIT.badInput) throw new CandidateInputError(`trainer rejected ${job.candidateId}: ${tail}`);
+    if (code === TRAINER_EXIT.newerContract) throw new TrainerTooOldError(tail);
     if (code !== 0) {
       throw new Error(
         `trainer for ${job.candidateId} exited with ${signal ?? `code ${code}`}: ${tail || '(no output)'}`,

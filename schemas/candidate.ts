@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Architecture } from '../scaling/architecture.js';
 import { Task, Training } from './task.js';
+import { packageVersion } from './release.js';
 
 /**
  * The contract between the pipeline and the trainer. A candidate spec file (JSON) is what one training run
@@ -8,8 +9,35 @@ import { Task, Training } from './task.js';
  * (`result.json`, and the termination message on Kubernetes).
  */
 
+/**
+ * The version of this contract. Any change to CandidateSpec bumps it: a trainer reads candidates of its contract and
+ * earlier ones, and refuses a newer one by name (exit TRAINER_EXIT.newerContract) instead of failing it as bad
+ * input. Contract 1 (effscale 0.1.0) had no `contract` field.
+ */
+export const CANDIDATE_CONTRACT = 2;
+
+/** A candidate written for a newer trainer than this one: the trainer image is older than its worker's release. */
+export class NewerContractError extends Error {}
+
+/** Refuses a candidate of a newer contract before it is parsed (its new fields would read as bad input). */
+export function checkContract(value: unknown, where: string): void {
+  const contract = (value as { contract?: unknown } | null)?.contract ?? 1;
+  if (typeof contract === 'number' && contract > CANDIDATE_CONTRACT)
+    throw new NewerContractError(
+      `${where} is candidate contract ${contract}, and this trainer reads up to ${CANDIDATE_CONTRACT}: ` +
+        `run the trainer image of the worker's release (effscale ${packageVersion} trains contract ${CANDIDATE_CONTRACT})`,
+    );
+}
+
 export const CandidateSpec = z
   .object({
+    contract: z
+      .number()
+      .int()
+      .min(1)
+      .max(CANDIDATE_CONTRACT)
+      .optional()
+      .describe('the contract version the worker wrote (CANDIDATE_CONTRACT); absent in contract 1'),
     id: z.string().min(1).describe('candidate id, unique within a search'),
     architecture: Architecture,
     task: Task,

@@ -16,8 +16,18 @@ export const TRAINER_FILES = {
   pid: 'trainer.pid',
 } as const;
 
-/** The exit codes executors act on: bad input is never retried, a stop by signal resumes from the checkpoint. */
-export const TRAINER_EXIT = { ok: 0, failed: 1, badInput: 2, interrupted: 130, stopped: 143 } as const;
+/**
+ * The exit codes executors act on: bad input is never retried, a stop by signal resumes from the checkpoint, and a
+ * candidate of a newer contract (schemas/candidate.ts) stops the search without counting against it.
+ */
+export const TRAINER_EXIT = {
+  ok: 0,
+  failed: 1,
+  badInput: 2,
+  newerContract: 3,
+  interrupted: 130,
+  stopped: 143,
+} as const;
 
 /** The trainer entry in the trainer image (infra/Dockerfile.trainer's ENTRYPOINT; k8s/ sets it as the command). */
 export const TRAINER_IMAGE_COMMAND = ['node', '/app/bin/effscale-trainer.js'];

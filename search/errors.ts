@@ -3,6 +3,13 @@
  * No imports: activity code reads this file without loading workflow code.
  */
 
+/**
+ * The trainer is older than the candidate it was given (its image is of an earlier release than the worker): the
+ * search stops at once, nothing counted against the candidate or the failure budget, and resumes once the trainer
+ * image is the worker's release.
+ */
+export const TRAINER_TOO_OLD = 'TrainerTooOld';
+
 /** Input no retry can fix. */
 export const NON_RETRYABLE_ERRORS = ['BadCandidateInput', 'SpecError'];
 

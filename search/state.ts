@@ -47,6 +47,8 @@ export interface ChunkSummary {
   budgetReached: boolean;
   /** The search is moving to another version: the chunk stopped its trainings and is still to finish. */
   handedOff?: boolean;
+  /** The trainer refused a candidate as too new (TRAINER_TOO_OLD): the chunk stopped, nothing counted as failed. */
+  refused?: string;
 }
 
 export interface ChunkRecord {

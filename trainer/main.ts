@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { SpecError } from '../scaling/validate.js';
+import { NewerContractError } from '../schemas/candidate.js';
 import { TRAINER_EXIT, TRAINER_FLAGS, TrainerArgs } from '../schemas/trainer-process.js';
 import { readCandidateSpec, runTrainer } from './process.js';
 
@@ -23,6 +24,7 @@ async function main(argv: string[]): Promise<number> {
     return await runTrainer(await readCandidateSpec(args.spec), args);
   } catch (err) {
     process.stderr.write(`effscale-trainer: ${err instanceof Error ? err.message : String(err)}\n`);
+    if (err instanceof NewerContractError) return TRAINER_EXIT.newerContract;
     return err instanceof SpecError ? TRAINER_EXIT.badInput : TRAINER_EXIT.failed;
   }
 }

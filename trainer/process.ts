@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseSpec, SpecError } from '../scaling/validate.js';
-import { CandidateSpec, type TrainProgress, type TrainResult } from '../schemas/candidate.js';
+import { CandidateSpec, checkContract, type TrainProgress, type TrainResult } from '../schemas/candidate.js';
 import { TRAINER_EXIT, type TrainerArgs } from '../schemas/trainer-process.js';
 import { CheckpointMismatchError } from './checkpoint.js';
 import { DatasetError } from './data/source.js';
@@ -86,6 +86,7 @@ export async function readCandidateSpec(path: string): Promise<CandidateSpec> {
   } catch (err) {
     throw new SpecError(`${path} is not valid JSON: ${(err as Error).message}`);
   }
+  checkContract(value, `candidate spec ${path}`);
   return parseSpec(CandidateSpec, value, `candidate spec ${path}`);
 }
 

@@ -7,10 +7,11 @@ import { scoreOf } from './score.js';
 
 /**
  * Identifies the spec a result or checkpoint belongs to (zod output has a stable key order). Where training
- * stops is not part of it: every rung of a candidate continues the same training.
+ * stops is not part of it: every rung of a candidate continues the same training; nor is the contract version, so
+ * a candidate trained before an upgrade is not trained again.
  */
 export function specHash(spec: CandidateSpec): string {
-  const { stopAfter: _, ...training } = spec;
+  const { stopAfter: _, contract: _contract, ...training } = spec;
   return createHash('sha256').update(JSON.stringify(training)).digest('hex');
 }
 

@@ -1,5 +1,5 @@
 import { ActivityCancellationType, ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import { NON_RETRYABLE_ERRORS, TRAINING_INTERRUPTED } from '../search/errors.js';
+import { NON_RETRYABLE_ERRORS, TRAINER_TOO_OLD, TRAINING_INTERRUPTED } from '../search/errors.js';
 import type { SearchActivities } from '../activities/index.js';
 import type { TrainInput, TrainOutcome } from '../search/types.js';
 import type { SearchOptions } from '../search/state.js';
@@ -48,6 +48,11 @@ export function isInterruption(err: unknown): boolean {
   return (
     err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === TRAINING_INTERRUPTED
   );
+}
+
+/** The trainer cannot read the candidate (its image is older than the worker): stop, count nothing. */
+export function isTrainerTooOld(err: unknown): boolean {
+  return failureType(err) === TRAINER_TOO_OLD;
 }
 
 /** The error type a failure carries, seen through an activity's wrapper: kept when the search fails with it. */

@@ -12,7 +12,7 @@ import {
 import type { PlannedTraining, TrainingRecord, BestCandidate } from '../search/types.js';
 import { atLastRung, nextPromotion, rungCounts, scoresOf } from '../search/halving.js';
 import { mean } from '../search/noise.js';
-import { bookkeeping, failureMessage, isInterruption, train, trainings } from './activities.js';
+import { bookkeeping, failureMessage, isInterruption, isTrainerTooOld, train, trainings } from './activities.js';
 import {
   chunkBestSignal,
   chunkCandidatesQuery,
@@ -47,7 +47,7 @@ export interface ChunkBudget {
 
 const SPEND_REPORT_MS = 60_000;
 
-type Outcome = 'done' | 'overBudget' | 'budgetReached' | 'continue' | 'handoff';
+type Outcome = 'done' | 'overBudget' | 'budgetReached' | 'continue' | 'handoff' | 'refused';
 
 /**
  * One chunk of the search's trainings (at most `execution.chunkSize`), trained in the search's window, rung by
@@ -66,8 +66,11 @@ class ChunkRun {
   /** When each running training was launched (workflow time): its spend so far. */
   private readonly launchedAt = new Map<string, number>();
   private budgetReached = false;
-  /** Why the chunk stops its trainings (their checkpoints kept) and leaves them pending: the search moves. */
-  private stop: { outcome: 'handoff' } | null = null;
+  /**
+   * Why the chunk stops its trainings (their checkpoints kept) and leaves them pending: the search moves to another
+   * version, or the trainer refused a candidate as too new for it (search/errors.ts, TRAINER_TOO_OLD).
+   */
+  private stop: { outcome: 'handoff' } | { outcome: 'refused'; message: string } | null = null;
   private spendReportedAt = 0;
   private trainings: PlannedTraining[] = [];
   private cursor = 0;
@@ -213,7 +216,8 @@ class ChunkRun {
       } catch (err) {
         // Stopped or failed attempts cost what they ran; the rungs finished before stay.
         const kept = { rung, scores, seconds: spentSoFar() };
-        if (isInterruption(err) || (this.stop && isCancellation(err))) {
+        if (isTrainerTooOld(err)) this.stopAll({ outcome: 'refused', message: failureMessage(err) });
+        if (isInterruption(err) || isTrainerTooOld(err) || (this.stop && isCancellation(err))) {
           this.records.set(t.group, { state: 'pending', ...kept });
           this.cursor = 0;
           return;
@@ -339,6 +343,7 @@ class ChunkRun {
       overBudget: outcome === 'overBudget',
       budgetReached: outcome === 'budgetReached',
       ...(outcome === 'handoff' && { handedOff: true }),
+      ...(this.stop?.outcome === 'refused' && { refused: this.stop.message }),
     };
   }
 }

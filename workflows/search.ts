@@ -14,7 +14,16 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import type { PlanOutput, SearchExtension, TrainingState, TrainOutcome, BestCandidate } from '../search/types.js';
-import { bookkeeping, failureMessage, failureType, isInterruption, train, trainings } from './activities.js';
+import {
+  bookkeeping,
+  failureMessage,
+  failureType,
+  isInterruption,
+  isTrainerTooOld,
+  train,
+  trainings,
+} from './activities.js';
+import { TRAINER_TOO_OLD } from '../search/errors.js';
 import { ablationVerdict } from '../search/ablation.js';
 import { chunkWorkflow, type ChunkBudget } from './chunk.js';
 import { addsGridPoints, validateExtension } from '../search/extension.js';
@@ -267,9 +276,10 @@ class Search {
   }
 
   private absorb(chunk: number, summary: ChunkSummary): void {
-    // A chunk handed off stays pending: its next run, on the new version, finishes it from the store's records.
-    if (summary.handedOff) {
+    // A chunk handed off or refused stays pending: a later run finishes it from the store's records.
+    if (summary.handedOff || summary.refused !== undefined) {
       this.noteLeaders(summary.leaders);
+      if (summary.refused !== undefined) throw ApplicationFailure.nonRetryable(summary.refused, TRAINER_TOO_OLD);
       return;
     }
     this.state.chunks[chunk] = { state: 'done', counts: summary.counts, spend: summary.spend, rungs: summary.rungs };
@@ -431,7 +441,7 @@ class Search {
           } catch (err) {
             if (isInterruption(err)) continue;
             if (isCancellation(err) && this.upgrading) return;
-            if (isCancellation(err)) stopped = err;
+            if (isCancellation(err) || isTrainerTooOld(err)) stopped = err;
             Object.assign(
               job.record,
               isCancellation(err) ? { state: 'cancelled' } : { state: 'failed', error: failureMessage(err) },

@@ -11,6 +11,7 @@ import { CONTAINER } from './pod.js';
 export type FailureType =
   | 'TrainerFailed'
   | 'BadCandidateInput'
+  | 'TrainerTooOld'
   | 'OOMKilled'
   | 'ImagePullFailed'
   | 'ContainerConfigError'
@@ -25,6 +26,7 @@ export type FailureType =
 export const RETRYABLE: Record<FailureType, boolean> = {
   TrainerFailed: true,
   BadCandidateInput: false,
+  TrainerTooOld: false,
   OOMKilled: false,
   ImagePullFailed: false,
   ContainerConfigError: false,
@@ -84,6 +86,8 @@ function terminatedFailure(status: V1ContainerStatus | undefined, pod: V1Pod): P
   }
   if (lost) return { type: 'NodeLost', exitCode, message: lost };
   if (exitCode === TRAINER_EXIT.badInput) return { type: 'BadCandidateInput', exitCode, message: tail || 'bad input' };
+  if (exitCode === TRAINER_EXIT.newerContract)
+    return { type: 'TrainerTooOld', exitCode, message: tail || 'the trainer image is older than the worker' };
   return {
     type: 'TrainerFailed',
     exitCode,

@@ -55,3 +55,14 @@ test('a failed exit is the trainer’s failure unless the pod was being deleted 
   const done = { ...stopped(0), status: { phase: 'Succeeded' }, metadata: { deletionTimestamp: new Date() } };
   assert.equal(podState(done, execution).kind, 'succeeded', 'a result written before the deletion still counts');
 });
+
+test('a trainer that refuses a newer candidate contract fails as TrainerTooOld, not as bad input', () => {
+  const pod = stopped(3);
+  const container = pod.status?.containerStatuses?.[0];
+  if (container?.state?.terminated)
+    container.state.terminated.message = 'candidate contract 3, and this trainer reads up to 2';
+  assert.deepEqual(podState(pod, execution), {
+    kind: 'failed',
+    failure: { type: 'TrainerTooOld', exitCode: 3, message: 'candidate contract 3, and this trainer reads up to 2' },
+  });
+});
