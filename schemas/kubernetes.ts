@@ -86,7 +86,7 @@ export const KubernetesExecution = z
     kubeconfig: z.string().optional().describe('kubeconfig file; else $KUBECONFIG, ~/.kube/config or in-cluster'),
     context: z.string().optional().describe('kubeconfig context; else the current one'),
     namespace: dnsLabel('namespace').default('effscale'),
-    image: z.string().min(1).describe('trainer image, e.g. registry.example.com/effscale-trainer:0.1.0'),
+    image: z.string().min(1).describe('trainer image, e.g. registry.example.com/effscale-trainer:0.2.0'),
     imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
     imagePullSecrets: z.array(dnsSubdomain('imagePullSecrets[]')).default([]),
     serviceAccountName: dnsSubdomain('serviceAccountName').default('effscale-trainer'),
