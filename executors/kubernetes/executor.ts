@@ -17,6 +17,7 @@ import { MANAGED_SELECTOR, candidateSelector, podBaseName, podName } from './nam
 import { CONTAINER, buildPod, candidateOnPod, localRoot, toLocalPath, toPodPath } from './pod.js';
 import { PodQuota, QuotaTurns } from './quota.js';
 import { RETRYABLE, isActive, podState, type FailureType, type PodFailure } from './status.js';
+import { trainerImageTooOld } from './image-release.js';
 import { PodWatch } from './watch.js';
 import { resultPath } from '../../trainer/result.js';
 
@@ -83,9 +84,12 @@ export class KubernetesExecutor implements Executor {
 
   /**
    * Server-side dry run of a pod built from the template: the API server's own validation and admission (Pod
-   * Security, RBAC) reject a bad template before any candidate starts. Throws InvalidPodTemplate or Forbidden.
+   * Security, RBAC) reject a bad template before any candidate starts. Throws InvalidPodTemplate or Forbidden, or
+   * TrainerTooOld for a trainer image of an earlier release than this worker.
    */
   async preflight(searchId = 'preflight', searchDir?: string): Promise<void> {
+    const tooOld = trainerImageTooOld(this.execution.image);
+    if (tooOld) throw podFailure('TrainerTooOld', tooOld);
     const root = localRoot(this.execution.volumes.artifacts);
     if (searchDir !== undefined && !toPodPath(this.execution.volumes.artifacts, searchDir)) {
       throw podFailure(

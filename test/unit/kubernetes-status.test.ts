@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
 import { KubernetesExecution } from '../../schemas/kubernetes.js';
 import { podState } from '../../executors/kubernetes/status.js';
+import { imageRelease, trainerImageTooOld } from '../../executors/kubernetes/image-release.js';
 
 const execution = KubernetesExecution.parse({
   namespace: 'effscale',
@@ -65,4 +66,24 @@ test('a trainer that refuses a newer candidate contract fails as TrainerTooOld, 
     kind: 'failed',
     failure: { type: 'TrainerTooOld', exitCode: 3, message: 'candidate contract 3, and this trainer reads up to 2' },
   });
+});
+
+test('a trainer image of an earlier release than its worker is refused before any pod; other tags are the operator’s', () => {
+  assert.match(
+    trainerImageTooOld('ghcr.io/effscale/trainer:0.1.0', '0.2.0') ?? '',
+    /^execution\.kubernetes\.image: ghcr\.io\/effscale\/trainer:0\.1\.0 is effscale 0\.1\.0, older than this worker \(0\.2\.0\)/,
+  );
+  assert.ok(
+    trainerImageTooOld('registry:5000/trainer:0.1.9@sha256:ab', '0.2.0'),
+    'a tag pinned by digest still names it',
+  );
+  for (const image of [
+    'trainer:0.2.0',
+    'trainer:0.10.0',
+    'trainer:latest',
+    'registry:5000/trainer',
+    'trainer@sha256:ab',
+  ])
+    assert.equal(trainerImageTooOld(image, '0.2.0'), undefined, image);
+  assert.equal(imageRelease('registry:5000/trainer'), undefined, 'a registry port is not a tag');
 });
