@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { ensureDevServer } from '../../../client/dev-server.js';
+import { adoptSearch } from '../../../client/adopt.js';
 import { upgradeSearch } from '../../../client/upgrade.js';
 import { deploymentVersions, searchVersion, type DeploymentVersion } from '../../../client/versions.js';
 import { InProcessNoop } from '../../../executors/in-process.js';
@@ -145,6 +146,72 @@ test('a search runs to the end on the build that started it while new searches s
     ]);
   } finally {
     for (const w of workers) w.worker.shutdown();
+    await Promise.allSettled(running);
+    for (const w of workers) await w.connection.close();
+    await server.stop();
+  }
+});
+
+test('a session of another build continues a search only if its history replays there', async () => {
+  const stateDir = await tempStateDir('adopt');
+  const server = await ensureDevServer(stateDir);
+  const client = new Client({ connection: server.connection });
+  const workers: SearchWorker[] = [];
+  const running: Promise<void>[] = [];
+  const startWorker = async (workflowBundle: SearchWorker['workflowBundle'], buildId?: string) => {
+    if (buildId) process.env.EFFSCALE_BUILD_ID = buildId;
+    try {
+      const w = await createSearchWorker({
+        server: { address: server.address },
+        stateDir,
+        workflowBundle,
+        executorFor: () => new SlowNoop(300),
+      });
+      workers.push(w);
+      running.push(w.worker.run());
+      return w;
+    } finally {
+      delete process.env.EFFSCALE_BUILD_ID;
+    }
+  };
+  try {
+    const a = await startWorker(await workflowBundle());
+    const { handle, workflowId } = await start(client, spec('adopted'));
+    await until('the search to train', async () =>
+      (await runs(stateDir, workflowId)).some((r) => r.event === 'finish'),
+    );
+    // The session that started it ends (effscale upgraded on this machine): its build is gone.
+    a.worker.shutdown();
+    await running[0];
+
+    const incompatible = await startWorker(
+      await bundleWorkflowCode({
+        workflowsPath,
+        workflowInterceptorModules: [fileURLToPath(new URL('./incompatible-change.js', import.meta.url))],
+        logger: new DefaultLogger('ERROR'),
+      }),
+    );
+    await assert.rejects(
+      adoptSearch(client, workflowId, incompatible.release, incompatible.workflowBundle),
+      new RegExp(
+        `runs on effscale build ${a.release.buildId}, and this build \\(${incompatible.release.buildId}\\) cannot continue it: its history does not replay here`,
+      ),
+    );
+    assert.equal(
+      searchVersion(await handle.describe()).buildId,
+      a.release.buildId,
+      'a refused search stays where it was',
+    );
+    incompatible.worker.shutdown();
+
+    const next = await startWorker(await workflowBundle(), 'next-build');
+    assert.equal(await adoptSearch(client, workflowId, next.release, next.workflowBundle), a.release.buildId);
+    const result: SearchResult = await handle.result();
+    assert.equal(result.status, 'completed');
+    assert.equal(searchVersion(await handle.describe()).buildId, 'next-build');
+    assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), []);
+  } finally {
+    for (const w of workers) if (w.worker.getState() === 'RUNNING') w.worker.shutdown();
     await Promise.allSettled(running);
     for (const w of workers) await w.connection.close();
     await server.stop();
