@@ -146,6 +146,8 @@ export function trainCandidateActivity(
 
     let details: TrainingHeartbeat = { candidateId: input.candidateId };
     let lastAt = performance.now();
+    // What a disruption costs: the training since the trainer started or last wrote its checkpoint.
+    let checkpointedAt: number | undefined;
     const executor = executorFor(spec.execution);
     // The one heartbeat source: the latest progress, also while the trainer is silent (a pod waiting for a GPU).
     const beat = setInterval(() => ctx.heartbeat(details), executor.heartbeatSeconds * 1000);
@@ -159,6 +161,7 @@ export function trainCandidateActivity(
             const now = performance.now();
             details = heartbeatOf(details, p, training.batchSize, (now - lastAt) / 1000);
             lastAt = now;
+            if (SAVES_CHECKPOINT.has(p.type)) checkpointedAt = now;
             ctx.heartbeat(details);
           },
           onLaunch: (info) => {
@@ -187,13 +190,17 @@ export function trainCandidateActivity(
       return outcomeOf(result, false);
     } catch (err) {
       if (ctx.cancellationSignal.aborted) throw stopped(ctx.cancellationSignal.reason, input.candidateId);
-      throw activityFailure(err);
+      const recomputed = checkpointedAt === undefined ? 0 : (performance.now() - checkpointedAt) / 1000;
+      throw activityFailure(err, Math.round(recomputed));
     } finally {
       clearInterval(beat);
       await Promise.allSettled(launches);
     }
   };
 }
+
+/** Progress after which the trainer's checkpoint holds everything trained so far (a start resumed from it). */
+const SAVES_CHECKPOINT: ReadonlySet<TrainProgress['type']> = new Set(['start', 'epoch']);
 
 /** An image dataset points its trainers at the index the plan step built (searches planned before it had none). */
 async function withIndex(dataset: Dataset, root: string): Promise<Dataset> {

@@ -1,11 +1,11 @@
 import type { CandidateRow } from '../store/candidate-table.js';
 import { hours } from '../search/estimate.js';
 import { spreadField } from '../search/noise.js';
-import type { SearchProgress, SearchResult, SelectionOutcome } from '../search/state.js';
+import { disruptionsOf, type SearchProgress, type SearchResult, type SelectionOutcome } from '../search/state.js';
 import type { Outcome } from './follow.js';
 import { formatScore } from '../report/format.js';
 import { selectionVerdict } from '../search/selection.js';
-import type { TrainingHeartbeat } from '../search/types.js';
+import type { Disruptions, TrainingHeartbeat } from '../search/types.js';
 
 /** How a search looks to a user: the `--json` document and the one-line live progress. */
 
@@ -50,6 +50,7 @@ export function resultDocument(
       work: result.spend.work,
       stoppedByBudget: state.stoppedBy === 'budget',
     },
+    disruptions: disruptionsOf(state),
     leaders: state.leaders,
     candidatesTotal: table?.length ?? null,
     candidatesOffset: page.offset,
@@ -122,8 +123,13 @@ export function progressLine(p: SearchProgress): string {
   const paused = p.paused ? ' (paused)' : '';
   return (
     `[${p.stage}]${paused} ${t.succeeded}/${total} trained, ${t.running} running, ${t.failed} failed, ` +
-    `${p.points.excluded} excluded${rungsText(p)}${best}${spendText(p)}${eta}`
+    `${p.points.excluded} excluded${disruptedText(p.disruptions)}${rungsText(p)}${best}${spendText(p)}${eta}`
   );
+}
+
+/** `, 3 disrupted` (node loss, preemption, eviction: trained again, not failures); nothing when none was. */
+function disruptedText(d: Disruptions | undefined): string {
+  return d?.count ? `, ${d.count} disrupted` : '';
 }
 
 /** `rungs 1/3/9 ep: 12/4/1 done` under successive halving; nothing for an exhaustive search. */
@@ -176,6 +182,12 @@ export function humanSummary(doc: ResultDocument): string {
   lines.push(...selectionLines(doc.selection ?? undefined));
   const spent = `the grid's trainings took ${hours(doc.spend.deviceHours * 3600)} device-hours`;
   lines.push(doc.spend.stoppedByBudget ? `${spent}: the compute budget ended the search early` : spent);
+  const { disruptions } = doc;
+  if (disruptions.count)
+    lines.push(
+      `${disruptions.count} trainings disrupted (node loss, preemption, eviction) and trained again from their ` +
+        `checkpoints, ${hours(disruptions.recomputedSeconds)} device-hours recomputed; not counted as failures`,
+    );
   lines.push('family:');
   for (const m of doc.family) {
     const score = m.final?.score !== undefined ? ` final score ${m.final.score.toFixed(4)}` : '';

@@ -66,6 +66,13 @@ export class CandidateInputError extends TrainingFailure {
   }
 }
 
+/** The training ended through no fault of its own (search/errors.ts, TRAINING_DISRUPTED): trained again. */
+export class TrainingDisrupted extends TrainingFailure {
+  constructor(type: string, message: string, details: Record<string, unknown> = {}) {
+    super(type, message, true, details);
+  }
+}
+
 /** The trainer refused a candidate of a newer contract (exit code 3): no attempt of this trainer can train it. */
 export class TrainerTooOldError extends TrainingFailure {
   constructor(message: string) {

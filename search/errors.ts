@@ -13,5 +13,11 @@ export const TRAINER_TOO_OLD = 'TrainerTooOld';
 /** Input no retry can fix. */
 export const NON_RETRYABLE_ERRORS = ['BadCandidateInput', 'SpecError'];
 
+/**
+ * A training ended through no fault of its own: its node was lost, it was preempted, evicted (a drain, a taint) or
+ * its pod deleted by someone else. Trained again from its checkpoint, without limit in count; never a failure.
+ */
+export const TRAINING_DISRUPTED = 'TrainingDisrupted';
+
 /** A training stopped because its worker shut down (or died): trained again later, never a failure. */
 export const TRAINING_INTERRUPTED = 'TrainingInterrupted';

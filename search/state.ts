@@ -1,6 +1,7 @@
 import type {
   AblationArm,
   BestCandidate,
+  Disruptions,
   FamilyMember,
   RegisteredModel,
   SearchExtension,
@@ -12,6 +13,7 @@ import type { SearchSpec } from '../schemas/search.js';
 import { addRungCounts, type RungCounts } from './halving.js';
 import type { CostLimits } from './limits.js';
 import { mergeLeaders } from './ranking.js';
+import { sumDisruptions } from './disruptions.js';
 import { STATE_VERSION } from './state-version.js';
 
 /**
@@ -49,6 +51,8 @@ export interface ChunkSummary {
   handedOff?: boolean;
   /** The trainer refused a candidate as too new (TRAINER_TOO_OLD): the chunk stopped, nothing counted as failed. */
   refused?: string;
+  /** Absent in chunks of searches started before disruptions were counted. */
+  disruptions?: Disruptions;
 }
 
 export interface ChunkRecord {
@@ -56,6 +60,7 @@ export interface ChunkRecord {
   counts?: StateCounts;
   spend?: Spend;
   rungs?: RungCounts[];
+  disruptions?: Disruptions;
 }
 
 export interface FinalRecord {
@@ -128,6 +133,8 @@ export interface SearchState {
   selection?: SelectionOutcome;
   /** `final.ablation`: the arms compared with the largest finalist. */
   ablation?: AblationRecord[];
+  /** Disruptions of the finalists' and ablation arms' trainings (the grid's are in its chunks). */
+  finalDisruptions?: Disruptions;
   /** Did compound scaling beat the single-dimension arms (search/ablation.ts)? */
   ablationVerdict?: string;
   registered: RegisteredModel[];
@@ -207,6 +214,8 @@ export interface SearchProgress {
   chunks: { total: number; done: number };
   /** The workflow id of the chunk training now; its own progress query has its live counts. */
   activeChunk: string | null;
+  /** Trainings disrupted (node loss, preemption, eviction) and trained again: never counted as failures. */
+  disruptions: Disruptions;
 }
 
 /** One training as its chunk knows it: the representative grid point and its record. */
@@ -218,6 +227,7 @@ export interface ChunkProgress {
   rungs: RungCounts[];
   best: BestCandidate | null;
   spend: Spend;
+  disruptions: Disruptions;
 }
 
 export interface SearchResult {
@@ -321,7 +331,13 @@ export function progressOf(
     runs: state.runs,
     chunks: { total: state.chunks.length, done: state.chunks.filter((c) => c.state === 'done').length },
     activeChunk,
+    disruptions: disruptionsOf(state),
   });
+}
+
+/** The search's disruptions: its finished chunks' and its finals'. */
+export function disruptionsOf(state: SearchState): Disruptions {
+  return sumDisruptions([...state.chunks.map((c) => c.disruptions), state.finalDisruptions]);
 }
 
 /** Adds the live counts of the chunk training now (its own query) to the search's progress. */
@@ -335,6 +351,7 @@ export function withChunkProgress(p: SearchProgress, live: ChunkProgress): Searc
     rungs: addRungCounts(p.rungs, live.rungs),
     spend: addSpend(p.spend, live.spend),
     best,
+    disruptions: sumDisruptions([p.disruptions, live.disruptions]),
   });
 }
 

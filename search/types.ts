@@ -78,7 +78,25 @@ export interface TrainingRecord {
   samples?: number[];
   /** Device-seconds spent on it, over all its rungs and attempts seen by the workflow. */
   seconds?: number;
+  /** Attempts ended by disruptions (node loss, preemption, eviction, deletion) and the time they recomputed. */
+  disruptions?: Disruptions;
   error?: string;
+}
+
+/**
+ * Disruptions of trainings, and the device-seconds they cost: what each disrupted attempt had trained since its
+ * last checkpoint, trained again by the next attempt.
+ */
+export interface Disruptions {
+  count: number;
+  recomputedSeconds: number;
+}
+
+/** What a disrupted attempt tells the workflow (the activity failure's details). */
+export interface Disruption {
+  /** The executor's failure type: NodeLost, PodDeleted. */
+  cause: string;
+  recomputedSeconds: number;
 }
 
 export interface ChunkRef {

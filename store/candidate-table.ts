@@ -170,6 +170,7 @@ function rowOf(point: PlannedCandidate, record: TrainingRecord | undefined, repr
     ...(record?.scores !== undefined && { rung: record.rung ?? 0, scores: record.scores }),
     ...(record?.samples !== undefined && { samples: record.samples }),
     ...(record?.seconds !== undefined && { seconds: record.seconds }),
+    ...(record?.disruptions !== undefined && { disruptions: record.disruptions }),
     ...(record?.error !== undefined && { error: record.error }),
     ...(shares && { sharesTrainingOf: representative }),
   };

@@ -1,7 +1,7 @@
 import { ActivityCancellationType, ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
-import { NON_RETRYABLE_ERRORS, TRAINER_TOO_OLD, TRAINING_INTERRUPTED } from '../search/errors.js';
+import { NON_RETRYABLE_ERRORS, TRAINER_TOO_OLD, TRAINING_DISRUPTED, TRAINING_INTERRUPTED } from '../search/errors.js';
 import type { SearchActivities } from '../activities/index.js';
-import type { TrainInput, TrainOutcome } from '../search/types.js';
+import type { Disruption, TrainInput, TrainOutcome } from '../search/types.js';
 import type { SearchOptions } from '../search/state.js';
 
 /** The short activities (plan, load a chunk, scale, register, record). */
@@ -48,6 +48,15 @@ export function isInterruption(err: unknown): boolean {
   return (
     err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === TRAINING_INTERRUPTED
   );
+}
+
+/** A disruption (node loss, preemption, eviction): what it cost; undefined for any other failure. */
+export function disruptionOf(err: unknown): Disruption | undefined {
+  if (failureType(err) !== TRAINING_DISRUPTED) return undefined;
+  const inner = err instanceof ActivityFailure ? err.cause : err;
+  const details = (inner instanceof ApplicationFailure ? inner.details?.[0] : undefined) as
+    Partial<Disruption> | undefined;
+  return { cause: details?.cause ?? 'disrupted', recomputedSeconds: details?.recomputedSeconds ?? 0 };
 }
 
 /** The trainer cannot read the candidate (its image is older than the worker): stop, count nothing. */

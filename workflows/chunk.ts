@@ -12,7 +12,16 @@ import {
 import type { PlannedTraining, TrainingRecord, BestCandidate } from '../search/types.js';
 import { atLastRung, nextPromotion, rungCounts, scoresOf } from '../search/halving.js';
 import { mean } from '../search/noise.js';
-import { bookkeeping, failureMessage, isInterruption, isTrainerTooOld, train, trainings } from './activities.js';
+import {
+  bookkeeping,
+  disruptionOf,
+  failureMessage,
+  isInterruption,
+  isTrainerTooOld,
+  train,
+  trainings,
+} from './activities.js';
+import { sumDisruptions, withDisruption } from '../search/disruptions.js';
 import {
   chunkBestSignal,
   chunkCandidatesQuery,
@@ -200,6 +209,7 @@ class ChunkRun {
   private launch(t: PlannedTraining): void {
     const before = this.records.get(t.group) ?? { state: 'pending' };
     const rung = before.rung ?? 0;
+    const disruptions = before.disruptions && { disruptions: before.disruptions };
     const scores = scoresOf(before).slice(0, rung);
     const launchedAt = Date.now();
     // Every attempt costs its slot's time, launch to end, as this workflow saw it (trainer start-up included).
@@ -210,12 +220,22 @@ class ChunkRun {
       try {
         const samples = await this.launches.run(() => this.trainRung(t, rung));
         const score = mean(samples);
-        const done = { rung, scores: [...scores, score], score, seconds: spentSoFar() };
+        const done = { rung, scores: [...scores, score], score, seconds: spentSoFar(), ...disruptions };
         this.records.set(t.group, { state: 'succeeded', ...done, ...(samples.length > 1 && { samples }) });
         this.noteScore(t, score, rung, samples);
       } catch (err) {
         // Stopped or failed attempts cost what they ran; the rungs finished before stay.
-        const kept = { rung, scores, seconds: spentSoFar() };
+        const kept = { rung, scores, seconds: spentSoFar(), ...disruptions };
+        const disrupted = disruptionOf(err);
+        if (disrupted) {
+          this.records.set(t.group, {
+            state: 'pending',
+            ...kept,
+            disruptions: withDisruption(before.disruptions, disrupted),
+          });
+          this.cursor = 0;
+          return;
+        }
         if (isTrainerTooOld(err)) this.stopAll({ outcome: 'refused', message: failureMessage(err) });
         if (isInterruption(err) || isTrainerTooOld(err) || (this.stop && isCancellation(err))) {
           this.records.set(t.group, { state: 'pending', ...kept });
@@ -327,11 +347,12 @@ class ChunkRun {
       rungs: rungCounts(this.records.values(), this.input.options.rungs),
       best: mergeLeaders([], this.scored(), this.input.options.higherIsBetter)[0] ?? null,
       spend: this.spend(Date.now()),
+      disruptions: sumDisruptions([...this.records.values()].map((r) => r.disruptions)),
     };
   }
 
   private summary(outcome: Outcome): ChunkSummary {
-    const { trainings, rungs, spend } = this.progress();
+    const { trainings, rungs, spend, disruptions } = this.progress();
     const errors = [...this.records.values()].flatMap((r) => (r.error ? [r.error] : [])).slice(0, 3);
     const leaders = mergeLeaders([], this.scored(), this.input.options.higherIsBetter).slice(0, LEADERS);
     return {
@@ -344,6 +365,7 @@ class ChunkRun {
       budgetReached: outcome === 'budgetReached',
       ...(outcome === 'handoff' && { handedOff: true }),
       ...(this.stop?.outcome === 'refused' && { refused: this.stop.message }),
+      ...(disruptions.count > 0 && { disruptions }),
     };
   }
 }

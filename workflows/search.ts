@@ -16,6 +16,7 @@ import {
 import type { PlanOutput, SearchExtension, TrainingState, TrainOutcome, BestCandidate } from '../search/types.js';
 import {
   bookkeeping,
+  disruptionOf,
   failureMessage,
   failureType,
   isInterruption,
@@ -24,6 +25,7 @@ import {
   trainings,
 } from './activities.js';
 import { TRAINER_TOO_OLD } from '../search/errors.js';
+import { withDisruption } from '../search/disruptions.js';
 import { ablationVerdict } from '../search/ablation.js';
 import { chunkWorkflow, type ChunkBudget } from './chunk.js';
 import { addsGridPoints, validateExtension } from '../search/extension.js';
@@ -282,7 +284,8 @@ class Search {
       if (summary.refused !== undefined) throw ApplicationFailure.nonRetryable(summary.refused, TRAINER_TOO_OLD);
       return;
     }
-    this.state.chunks[chunk] = { state: 'done', counts: summary.counts, spend: summary.spend, rungs: summary.rungs };
+    const { counts, spend, rungs, disruptions } = summary;
+    this.state.chunks[chunk] = { state: 'done', counts, spend, rungs, ...(disruptions && { disruptions }) };
     this.state.errors = keepErrors(this.state.errors, summary.errors);
     this.noteLeaders(summary.leaders);
     this.noteSpend();
@@ -440,6 +443,11 @@ class Search {
             outcomes[i] = out;
           } catch (err) {
             if (isInterruption(err)) continue;
+            const disrupted = disruptionOf(err);
+            if (disrupted) {
+              this.state.finalDisruptions = withDisruption(this.state.finalDisruptions, disrupted);
+              continue;
+            }
             if (isCancellation(err) && this.upgrading) return;
             if (isCancellation(err) || isTrainerTooOld(err)) stopped = err;
             Object.assign(

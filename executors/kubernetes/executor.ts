@@ -8,6 +8,7 @@ import { TrainProgress, TrainResult, type CandidateSpec } from '../../schemas/ca
 import { TRAINER_FILES } from '../../schemas/trainer-process.js';
 import {
   CandidateInputError,
+  TrainingDisrupted,
   TrainingFailure,
   type Executor,
   type TrainingHooks,
@@ -16,7 +17,7 @@ import {
 import { MANAGED_SELECTOR, candidateSelector, podBaseName, podName } from './names.js';
 import { CONTAINER, buildPod, candidateOnPod, localRoot, toLocalPath, toPodPath } from './pod.js';
 import { PodQuota, QuotaTurns } from './quota.js';
-import { RETRYABLE, isActive, podState, type FailureType, type PodFailure } from './status.js';
+import { DISRUPTIONS, RETRYABLE, isActive, podState, type FailureType, type PodFailure } from './status.js';
 import { trainerImageTooOld } from './image-release.js';
 import { PodWatch } from './watch.js';
 import { resultPath } from '../../trainer/result.js';
@@ -31,6 +32,7 @@ export function loadKubeConfig(execution: KubernetesExecution): KubeConfig {
 
 export function podFailure(type: FailureType, message: string, details: Record<string, unknown> = {}): Error {
   if (type === 'BadCandidateInput') return new CandidateInputError(message);
+  if (DISRUPTIONS.has(type)) return new TrainingDisrupted(type, message, details);
   return new TrainingFailure(type, message, RETRYABLE[type], details);
 }
 

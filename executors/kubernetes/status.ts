@@ -39,6 +39,9 @@ export const RETRYABLE: Record<FailureType, boolean> = {
   BadResult: false,
 };
 
+/** Failures that are not the training's: node loss, preemption, eviction, a pod deleted by someone else. */
+export const DISRUPTIONS: ReadonlySet<FailureType> = new Set(['NodeLost', 'PodDeleted']);
+
 export interface PodFailure {
   type: FailureType;
   message: string;
