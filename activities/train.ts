@@ -61,6 +61,8 @@ function heartbeatOf(last: TrainingHeartbeat, p: TrainProgress, batchSize: numbe
       };
     case 'start':
       return { candidateId: last.candidateId, epochs: p.epochs, epoch: p.resumedFromEpoch };
+    case 'checkpoint':
+      return last;
     case 'result':
       return { ...last, done: true };
   }
@@ -154,7 +156,14 @@ export function trainCandidateActivity(
     const launches: Promise<void>[] = [];
     try {
       const result = await executor.train(
-        { searchId: input.searchId, candidateId: input.candidateId, spec: candidate, outDir, labels: input.labels },
+        {
+          searchId: input.searchId,
+          candidateId: input.candidateId,
+          spec: candidate,
+          outDir,
+          labels: input.labels,
+          checkpointSeconds: spec.execution.checkpointMinutes * 60,
+        },
         {
           signal: ctx.cancellationSignal,
           onProgress: (p) => {
@@ -200,7 +209,7 @@ export function trainCandidateActivity(
 }
 
 /** Progress after which the trainer's checkpoint holds everything trained so far (a start resumed from it). */
-const SAVES_CHECKPOINT: ReadonlySet<TrainProgress['type']> = new Set(['start', 'epoch']);
+const SAVES_CHECKPOINT: ReadonlySet<TrainProgress['type']> = new Set(['start', 'epoch', 'checkpoint']);
 
 /** An image dataset points its trainers at the index the plan step built (searches planned before it had none). */
 async function withIndex(dataset: Dataset, root: string): Promise<Dataset> {

@@ -15,6 +15,8 @@ export interface TrainingJob {
   outDir: string;
   /** Workflow id and coefficients, for labels/annotations and logs. */
   labels: Record<string, string>;
+  /** The trainer also checkpoints mid-epoch this often (execution.checkpointMinutes). */
+  checkpointSeconds?: number;
 }
 
 export interface TrainingHooks {

@@ -49,7 +49,13 @@ export class LocalExecutor implements Executor {
 
     const args = [
       ...this.command.slice(1),
-      ...trainerArgv({ spec: specPath, out: job.outDir, progress: 'jsonl', noop: this.options.noop }),
+      ...trainerArgv({
+        spec: specPath,
+        out: job.outDir,
+        progress: 'jsonl',
+        noop: this.options.noop,
+        'checkpoint-seconds': job.checkpointSeconds,
+      }),
     ];
     // Its own process group: a Ctrl-C in the session's terminal reaches the session, which stops the trainer
     // through cancellation; EFFSCALE_PARENT_PID makes the trainer stop if this worker dies.

@@ -136,6 +136,8 @@ export const TrainProgress = z.discriminatedUnion('type', [
     loss: z.number(),
   }),
   z.object({ type: z.literal('epoch'), metrics: EpochMetrics }),
+  /** A checkpoint written mid-epoch (execution.checkpointMinutes): what a lost attempt would not retrain. */
+  z.object({ type: z.literal('checkpoint'), epoch: z.number(), batch: z.number() }),
   z.object({ type: z.literal('result'), result: TrainResult }),
 ]);
 export type TrainProgress = z.infer<typeof TrainProgress>;

@@ -135,7 +135,17 @@ export const Execution = z
       .int()
       .min(0)
       .default(2)
-      .describe('candidates that may fail for good before the search fails'),
+      .describe(
+        'candidates that may fail for good before the search fails (disruptions — node loss, preemption, eviction — never count)',
+      ),
+    checkpointMinutes: z
+      .number()
+      .positive()
+      .max(1440)
+      .default(10)
+      .describe(
+        'trainers also checkpoint mid-epoch once this long has passed since the last checkpoint: what a lost node or a preemption costs at most',
+      ),
     heartbeatTimeout: Duration.default('2m'),
     candidateTimeout: Duration.default('6h'),
     continueAsNewAfter: z

@@ -42,6 +42,11 @@ export const TrainerArgs = z
     backend: z.enum(['tensorflow', 'cpu']).optional().describe('cpu: the pure-JS backend, debugging only'),
     engine: EngineName.optional(),
     noop: z.boolean().optional().describe('validate and cost the candidate, write a synthetic result, do not train'),
+    'checkpoint-seconds': z.coerce
+      .number()
+      .positive()
+      .optional()
+      .describe('also checkpoint mid-epoch once this many seconds passed since the last checkpoint'),
   })
   .strict();
 export type TrainerArgs = z.infer<typeof TrainerArgs>;

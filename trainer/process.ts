@@ -40,6 +40,7 @@ export async function runTrainer(spec: CandidateSpec, run: TrainerRun): Promise<
       backend: run.backend,
       engine: run.engine,
       noop: run.noop,
+      checkpointSeconds: run['checkpoint-seconds'],
       signal: controller.signal,
       onProgress: (p: TrainProgress) => {
         if (run.progress === 'jsonl') process.stdout.write(JSON.stringify(p) + '\n');

@@ -41,6 +41,8 @@ export interface TrainOptions {
   noop?: boolean;
   /** Minimum seconds between two `batch` progress lines. */
   progressSeconds?: number;
+  /** Also checkpoint mid-epoch once this many seconds passed since the last checkpoint: what a lost node costs. */
+  checkpointSeconds?: number;
   /** Human-readable log lines (the CLI sends them to stderr). */
   log?: (line: string) => void;
 }
@@ -201,10 +203,14 @@ async function trainLoop(
   };
   engine.pullWeights(); // a restored checkpoint changed the model's weights
   // The engine's weights go into the tfjs model, which the checkpoint and the saved model are written from.
-  const checkpoint = async () => {
+  let checkpointedAt = performance.now();
+  const checkpoint = async (at = state) => {
     engine.pushWeights();
-    await saveCheckpoint(tf, outDir, model, optimizer, state);
+    await saveCheckpoint(tf, outDir, model, optimizer, at);
+    checkpointedAt = performance.now();
   };
+  const checkpointDue = () =>
+    context.checkpointSeconds !== undefined && performance.now() - checkpointedAt >= context.checkpointSeconds * 1000;
   const resumedFromEpoch = state.epoch;
   if (state.epoch > 0 || state.batch > 0) log(`resuming at epoch ${state.epoch + 1}, batch ${state.batch}`);
   emit({ type: 'start', candidateId: spec.id, epochs: target, resumedFromEpoch });
@@ -252,16 +258,19 @@ async function trainLoop(
         lastProgress = now;
         emit({ type: 'batch', epoch: epoch + 1, batch: batchIndex, batches: stepsPerEpoch, loss: lossSum / seen });
       }
-      if (context.signal?.aborted && batchIndex < stepsPerEpoch) {
-        state = {
+      const stopping = context.signal?.aborted ?? false;
+      if ((stopping || checkpointDue()) && batchIndex < stepsPerEpoch) {
+        await checkpoint({
           ...state,
           batch: batchIndex,
           partial: { lossSum, correct, seen, seconds, waitSeconds },
           elapsedSeconds: state.elapsedSeconds + (performance.now() - runStart) / 1000,
-        };
-        await checkpoint();
-        log(`stopped by a signal at epoch ${epoch + 1}, batch ${batchIndex}/${stepsPerEpoch}; checkpoint saved`);
-        throw new TrainingStopped(epoch, batchIndex);
+        });
+        if (stopping) {
+          log(`stopped by a signal at epoch ${epoch + 1}, batch ${batchIndex}/${stepsPerEpoch}; checkpoint saved`);
+          throw new TrainingStopped(epoch, batchIndex);
+        }
+        emit({ type: 'checkpoint', epoch: epoch + 1, batch: batchIndex });
       }
     }
     const validationStart = performance.now();

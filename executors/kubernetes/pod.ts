@@ -93,6 +93,7 @@ export function buildPod(name: string, job: TrainingJob, execution: KubernetesEx
     'termination-log': TERMINATION_LOG,
     progress: 'jsonl',
     noop: execution.noop,
+    'checkpoint-seconds': job.checkpointSeconds,
   });
 
   return {

@@ -95,6 +95,38 @@ test('a stopped training resumes at the right epoch and ends with the same weigh
   assert.ok(diff < 1e-3, `largest weight difference ${diff}`);
 });
 
+test('a trainer killed mid-epoch resumes from its last timed checkpoint and ends as an uninterrupted run', async () => {
+  const spec = fashionSpec('timed', {
+    task: { dataset: { format: 'fashion-mnist' }, trainLimit: 192, valLimit: 64 },
+    training: { epochs: 1, batchSize: 32, learningRate: 3e-3, seed: 7, optimizer: 'adam' },
+  });
+  const straight = await trainCandidate(spec, await tempDir('timed-straight'));
+  const out = await tempDir('timed');
+  const checkpoints: number[] = [];
+  // A lost node: the process ends between two batches with no chance to write a checkpoint of its own.
+  const lost = new Error('node lost');
+  await assert.rejects(
+    trainCandidate(spec, out, {
+      checkpointSeconds: 1e-3,
+      progressSeconds: 0,
+      onProgress: (p) => {
+        if (p.type === 'checkpoint') checkpoints.push(p.batch);
+        if (p.type === 'batch' && p.batch === 5) throw lost;
+      },
+    }),
+    (err) => err === lost,
+  );
+  assert.deepEqual(checkpoints, [1, 2, 3, 4], 'a checkpoint after every batch once the interval has passed');
+  const state = JSON.parse(await readFile(join(out, 'checkpoint', 'state.json'), 'utf8')) as { batch: number };
+  assert.equal(state.batch, 4, 'what the lost attempt had trained up to its last checkpoint is kept');
+  const resumed = await trainCandidate(spec, out);
+  assert.ok(Math.abs(resumed.epochs[0].trainLoss - straight.epochs[0].trainLoss) < 1e-4);
+  const a = (await loadModel(tf, straight.modelUri)).getWeights();
+  const b = (await loadModel(tf, resumed.modelUri)).getWeights();
+  const diff = Math.max(...a.map((w, i) => tf.max(tf.abs(tf.sub(w, b[i] ?? w))).dataSync()[0] ?? Infinity));
+  assert.ok(diff < 1e-3, `largest weight difference ${diff}`);
+});
+
 test('a checkpoint of the eager engine resumes in the graph engine and ends where the eager run ends', async () => {
   const spec = fashionSpec('cross-engine', {
     task: { dataset: { format: 'fashion-mnist' }, trainLimit: 192, valLimit: 64 },
