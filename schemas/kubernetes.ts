@@ -67,6 +67,34 @@ export const ClaimVolume = z
   .strict();
 export type ClaimVolume = z.infer<typeof ClaimVolume>;
 
+/**
+ * How soon a trainer on a lost node is given up and trained elsewhere (docs/kubernetes.md, "Disruptions"). The
+ * default 300 s of Kubernetes' own tolerations would leave a GPU's training in limbo for minutes.
+ */
+export const NodeLossPolicy = z
+  .object({
+    tolerationSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(30)
+      .describe('the trainer pods tolerate a not-ready or unreachable node this long, then the cluster evicts them'),
+    silentSeconds: z
+      .number()
+      .min(1)
+      .default(60)
+      .describe('a pod the cluster marks not ready whose trainer has said nothing this long is lost'),
+    forceDelete: z
+      .boolean()
+      .default(false)
+      .describe(
+        'delete a lost pod at once (grace period 0) instead of waiting for its node to confirm: the operator ' +
+          'vouches that a lost node cannot come back with the trainer still writing',
+      ),
+  })
+  .strict();
+export type NodeLossPolicy = z.infer<typeof NodeLossPolicy>;
+
 export const CleanupPolicy = z
   .object({
     deleteSucceeded: z.boolean().default(true).describe('delete a pod once its result has been read'),
@@ -125,6 +153,7 @@ export const KubernetesExecution = z
       .default(10)
       .describe('how often the training activity heartbeats its latest progress while a pod runs'),
     cleanup: CleanupPolicy.default({ deleteSucceeded: true, keepFailedMinutes: 60 }),
+    nodeLoss: NodeLossPolicy.default(() => NodeLossPolicy.parse({})),
   })
   .strict();
 export type KubernetesExecution = z.infer<typeof KubernetesExecution>;

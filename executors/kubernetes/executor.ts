@@ -17,7 +17,7 @@ import {
 import { MANAGED_SELECTOR, candidateSelector, podBaseName, podName } from './names.js';
 import { CONTAINER, buildPod, candidateOnPod, localRoot, toLocalPath, toPodPath } from './pod.js';
 import { PodQuota, QuotaTurns } from './quota.js';
-import { DISRUPTIONS, RETRYABLE, isActive, podState, type FailureType, type PodFailure } from './status.js';
+import { DISRUPTIONS, RETRYABLE, isActive, lostNode, podState, type FailureType, type PodFailure } from './status.js';
 import { trainerImageTooOld } from './image-release.js';
 import { PodWatch } from './watch.js';
 import { resultPath } from '../../trainer/result.js';
@@ -204,6 +204,15 @@ export class KubernetesExecutor implements Executor {
         wake();
       },
     );
+    // The trainer's last word (a progress line): a pod marked not ready whose trainer is silent is lost.
+    let heardAt = Date.now();
+    const heard: TrainingHooks = {
+      ...hooks,
+      onProgress: (p) => {
+        heardAt = Date.now();
+        hooks.onProgress(p);
+      },
+    };
     hooks.onProgress({
       type: 'start',
       candidateId: job.candidateId,
@@ -228,7 +237,12 @@ export class KubernetesExecutor implements Executor {
           throw podFailure('PodDeleted', `pod ${name} was deleted before it finished`, { pod: name, seen });
         }
         const state = podState(latest, this.execution);
-        if (state.kind === 'running' && !logs) logs = this.followLogs(name, hooks);
+        if (state.kind === 'running' && !logs) logs = this.followLogs(name, heard);
+        const lost = state.kind === 'running' ? lostNode(latest, this.execution, heardAt) : undefined;
+        if (lost) {
+          await this.deletePod(name, this.execution.nodeLoss.forceDelete ? 0 : undefined);
+          throw this.failure(name, job, { type: 'NodeLost', message: lost });
+        }
         if (state.kind === 'succeeded') return await this.result(name, job, state.message);
         if (state.kind === 'failed') {
           if (isActive(latest)) await this.deletePod(name, 0);

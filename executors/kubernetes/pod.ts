@@ -119,7 +119,7 @@ export function buildPod(name: string, job: TrainingJob, execution: KubernetesEx
       enableServiceLinks: false,
       priorityClassName: execution.priorityClassName,
       nodeSelector: Object.keys(execution.nodeSelector).length ? execution.nodeSelector : undefined,
-      tolerations: execution.tolerations.length ? execution.tolerations : undefined,
+      tolerations: [...execution.tolerations, ...nodeLossTolerations(execution.nodeLoss.tolerationSeconds)],
       imagePullSecrets: execution.imagePullSecrets.map((secret) => ({ name: secret })),
       activeDeadlineSeconds: execution.activeDeadlineSeconds,
       securityContext: {
@@ -152,4 +152,17 @@ export function buildPod(name: string, job: TrainingJob, execution: KubernetesEx
       ],
     },
   };
+}
+
+/**
+ * Kubernetes tolerates a not-ready or unreachable node for 300 s by default before it evicts the pods; a trainer's
+ * GPU-hours are better spent elsewhere sooner (NodeLossPolicy).
+ */
+function nodeLossTolerations(tolerationSeconds: number) {
+  return ['node.kubernetes.io/not-ready', 'node.kubernetes.io/unreachable'].map((key) => ({
+    key,
+    operator: 'Exists',
+    effect: 'NoExecute',
+    tolerationSeconds,
+  }));
 }

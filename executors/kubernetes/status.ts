@@ -141,6 +141,27 @@ export function podState(pod: V1Pod, execution: KubernetesExecution, now = Date.
   return { kind: 'waiting', since: created, why: waiting?.reason ?? 'starting' };
 }
 
+/**
+ * A running trainer pod on a node the cluster lost: the node lifecycle controller marks its pods not ready once the
+ * node stops reporting, and the trainer (whose log stream died with it) has said nothing for `silentSeconds`.
+ */
+export function lostNode(
+  pod: V1Pod,
+  execution: KubernetesExecution,
+  silentSince: number,
+  now = Date.now(),
+): string | undefined {
+  if (pod.status?.phase !== 'Running') return undefined;
+  const ready = pod.status.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status !== 'False') return undefined;
+  const silent = (now - Math.max(silentSince, time(ready.lastTransitionTime))) / 1000;
+  if (silent < execution.nodeLoss.silentSeconds) return undefined;
+  return (
+    `node ${pod.spec?.nodeName ?? '?'} lost: the pod is not ready and its trainer has been silent for ` +
+    `${Math.round(silent)} s`
+  );
+}
+
 export function isActive(pod: V1Pod): boolean {
   return pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed';
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { SpecError } from '../../scaling/validate.js';
 import { KubernetesSettings, mergeSettings, resolveKubernetesExecution } from '../../schemas/kubernetes.js';
 import { loadKubernetesDefaults } from '../../executors/kubernetes/defaults.js';
-import { candidateOnPod, toLocalPath } from '../../executors/kubernetes/pod.js';
+import { buildPod, candidateOnPod, toLocalPath } from '../../executors/kubernetes/pod.js';
 import { CandidateSpec } from '../../schemas/candidate.js';
 import { getPreset } from '../../scaling/presets.js';
 
@@ -108,4 +108,16 @@ test('a candidate reads every dataset path and its index where the pod mounts th
     },
   };
   assert.deepEqual(candidateOnPod(folder, volumes).task.dataset, { ...folder.task.dataset, path: '/datasets/x' });
+});
+
+test('trainer pods give up a lost node after nodeLoss.tolerationSeconds, not Kubernetes’ default 300 s', () => {
+  const execution = resolveKubernetesExecution(defaults, { nodeLoss: { tolerationSeconds: 12 } }, 'defaults.yaml');
+  const job = { searchId: 's', candidateId: 'c', spec: {} as CandidateSpec, outDir: '/artifacts/c', labels: {} };
+  const pod = buildPod('p', job, execution, { spec: '/artifacts/c/candidate.json', out: '/artifacts/c' });
+  assert.deepEqual(pod.spec?.tolerations, [
+    { key: 'nvidia.com/gpu', operator: 'Exists' },
+    { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 12 },
+    { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 12 },
+  ]);
+  assert.deepEqual(execution.nodeLoss, { tolerationSeconds: 12, silentSeconds: 60, forceDelete: false });
 });

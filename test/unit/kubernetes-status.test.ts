@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Pod } from '@kubernetes/client-node';
 import { KubernetesExecution } from '../../schemas/kubernetes.js';
-import { podState } from '../../executors/kubernetes/status.js';
+import { lostNode, podState } from '../../executors/kubernetes/status.js';
 import { imageRelease, trainerImageTooOld } from '../../executors/kubernetes/image-release.js';
 
 const execution = KubernetesExecution.parse({
@@ -86,4 +86,23 @@ test('a trainer image of an earlier release than its worker is refused before an
   ])
     assert.equal(trainerImageTooOld(image, '0.2.0'), undefined, image);
   assert.equal(imageRelease('registry:5000/trainer'), undefined, 'a registry port is not a tag');
+});
+
+test('a running pod the cluster marked not ready, whose trainer is silent, is on a lost node', () => {
+  const t0 = Date.parse('2026-12-06T10:00:00Z');
+  const pod = (ready: 'True' | 'False', phase = 'Running'): V1Pod => ({
+    metadata: { name: 'p' },
+    spec: { nodeName: 'gpu-7', containers: [] },
+    status: { phase, conditions: [{ type: 'Ready', status: ready, lastTransitionTime: new Date(t0) }] },
+  });
+  const silentSeconds = execution.nodeLoss.silentSeconds;
+  assert.equal(silentSeconds, 60);
+  assert.equal(lostNode(pod('True'), execution, t0 - 600_000, t0 + 600_000), undefined, 'ready: not lost');
+  assert.equal(lostNode(pod('False'), execution, t0, t0 + 59_000), undefined, 'not silent long enough');
+  assert.equal(lostNode(pod('False'), execution, t0 + 30_000, t0 + 80_000), undefined, 'the trainer spoke since');
+  assert.equal(lostNode(pod('False', 'Pending'), execution, t0, t0 + 600_000), undefined, 'not running');
+  assert.equal(
+    lostNode(pod('False'), execution, t0 - 600_000, t0 + 61_000),
+    'node gpu-7 lost: the pod is not ready and its trainer has been silent for 61 s',
+  );
 });
