@@ -20,6 +20,7 @@ import { PodQuota, QuotaTurns } from './quota.js';
 import { DISRUPTIONS, RETRYABLE, isActive, lostNode, podState, type FailureType, type PodFailure } from './status.js';
 import { trainerImageTooOld } from './image-release.js';
 import { PodWatch } from './watch.js';
+import { withTransientRetries } from './api-retry.js';
 import { resultPath } from '../../trainer/result.js';
 
 export function loadKubeConfig(execution: KubernetesExecution): KubeConfig {
@@ -73,7 +74,8 @@ export class KubernetesExecutor implements Executor {
     this.execution = execution;
     this.heartbeatSeconds = execution.heartbeatSeconds;
     this.kubeConfig = options.kubeConfig ?? loadKubeConfig(execution);
-    this.core = this.kubeConfig.makeApiClient(CoreV1Api);
+    // Every call goes through an API server restart (the watch re-lists by itself: watch.ts).
+    this.core = withTransientRetries(this.kubeConfig.makeApiClient(CoreV1Api));
     const cluster = this.kubeConfig.getCurrentCluster()?.server ?? '';
     this.quota = new PodQuota(
       this.core,
