@@ -3,6 +3,7 @@ import type { Executor } from './executor.js';
 import { LocalExecutor } from './local.js';
 import { KubernetesExecutor } from './kubernetes/executor.js';
 import { kubernetesExecutionFor } from './kubernetes/defaults.js';
+import { admitLocal, loadPolicy } from './policy.js';
 import { QuotaTurns } from './kubernetes/quota.js';
 
 /** How often an executor's housekeeping (`sweep`: expired failed pods) runs. */
@@ -20,10 +21,12 @@ export class ExecutorPool {
 
   /** The executor for a search's `execution`; the workflow never knows which one trains. */
   readonly for = (execution: Execution): Executor => {
+    const policy = loadPolicy();
+    if (policy && execution.executor === 'local') admitLocal(execution, policy);
     const settings =
       execution.executor === 'local'
         ? { kind: 'local' as const, local: execution.local }
-        : { kind: 'kubernetes' as const, kubernetes: kubernetesExecutionFor(execution.kubernetes) };
+        : { kind: 'kubernetes' as const, kubernetes: kubernetesExecutionFor(execution, policy) };
     const key = JSON.stringify(settings);
     let executor = this.executors.get(key);
     if (!executor) {

@@ -128,6 +128,10 @@ export type Budget = z.infer<typeof Budget>;
 export const Execution = z
   .object({
     executor: z.enum(['local', 'kubernetes']).default('local'),
+    profile: z
+      .string()
+      .optional()
+      .describe("the operator's execution profile to run under (a worker with a policy: docs/kubernetes.md)"),
     parallelism: z.number().int().min(1).max(512).default(2),
     retries: z.number().int().min(0).max(20).default(2).describe('retries of a failed candidate after the first try'),
     failureBudget: z

@@ -9,6 +9,7 @@ import {
 } from '@temporalio/worker';
 import { createActivities, type ActivityOptions } from '../activities/index.js';
 import { loadKubernetesDefaults } from '../executors/kubernetes/defaults.js';
+import { loadPolicy } from '../executors/policy.js';
 import { dataConverter } from './codec.js';
 import type { ServerConnection } from './connection.js';
 import { releaseOf, type Release } from './release.js';
@@ -63,8 +64,10 @@ export function quietWorkerLogs(
  * it starts are pinned to its build (worker/release.ts).
  */
 export async function createSearchWorker(options: SearchWorkerOptions): Promise<SearchWorker> {
-  // A bad defaults file ($EFFSCALE_KUBERNETES_DEFAULTS) stops the worker now, not each search later.
+  // A bad defaults or policy file ($EFFSCALE_KUBERNETES_DEFAULTS, $EFFSCALE_POLICY) stops the worker now, not each
+  // search later.
   loadKubernetesDefaults();
+  loadPolicy();
   const workflowBundle =
     options.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('ERROR') }));
   const release = releaseOf(workflowBundle);

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { parseSpec, SpecError } from '../../scaling/validate.js';
+import type { Execution } from '../../schemas/search.js';
+import { checkNarrowing, gpuQuotaOf, loadPolicy, profileOf } from '../policy.js';
 import {
   KubernetesSettings,
+  mergeSettings,
   resolveKubernetesExecution,
   type KubernetesExecution,
   type KubernetesSettingsInput,
@@ -40,8 +43,18 @@ export function loadKubernetesDefaults(file = process.env[DEFAULTS_ENV]): Kubern
   return defaults;
 }
 
-/** The search spec's `execution.kubernetes` over this worker's defaults, validated as a whole. */
-export function kubernetesExecutionFor(search: KubernetesSettingsInput | undefined): KubernetesExecution {
+/**
+ * The search spec's `execution.kubernetes` over this worker's defaults, validated as a whole. Under an operator
+ * policy the spec's profile goes between the two, and the spec may only narrow it (executors/policy.ts).
+ */
+export function kubernetesExecutionFor(execution: Execution, policy = loadPolicy()): KubernetesExecution {
   const defaults = loadKubernetesDefaults();
-  return resolveKubernetesExecution(defaults.settings, search, defaults.file);
+  if (!policy) return resolveKubernetesExecution(defaults.settings, execution.kubernetes, defaults.file);
+  const chosen = profileOf(policy, execution.profile);
+  const source = `${defaults.file ?? 'no defaults file'} and the profile "${chosen.name}"`;
+  const base = mergeSettings(defaults.settings ?? {}, chosen.profile.kubernetes) as KubernetesSettingsInput;
+  const own = resolveKubernetesExecution(base, {}, source);
+  checkNarrowing(execution.kubernetes ?? {}, own, chosen);
+  const resolved = resolveKubernetesExecution(base, execution.kubernetes, source);
+  return { ...resolved, gpuQuota: gpuQuotaOf(resolved, chosen.profile) };
 }
