@@ -1,4 +1,6 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Execution, SearchSpec } from '../schemas/search.js';
+import { searchOfWorkflow } from '../search/ids.js';
 import type { SearchResult } from '../search/state.js';
 import type { Executor } from '../executors/executor.js';
 import { readChunk, writeOutcomes } from '../store/candidate-table.js';
@@ -33,7 +35,7 @@ export interface ActivityOptions {
 
 /** The search workflow's activities: every side effect of a search. */
 export function createActivities(options: ActivityOptions) {
-  const dirOf = (searchId: string) => searchDirOf(options.stateDir, searchId);
+  const dirOf = (searchId: string) => searchDirOf(options.stateDir, ownSearch(searchId));
   const executorFor = options.executorFor ?? new ExecutorPool().for;
   return {
     plan: (input: PlanInput) => plan(dirOf(input.searchId), input, executorFor, options.dedup ?? true),
@@ -61,4 +63,18 @@ export interface PreviousRunInput {
 async function previousRun(searchDir: string, input: PreviousRunInput): Promise<SearchResult | undefined> {
   if (input.spec) await recordSpec(searchDir, input.searchId, input.spec);
   return readSummary(searchDir);
+}
+
+/**
+ * Workflow input is not trusted: a workflow started by hand (`temporal workflow start`) could name another search,
+ * or a path, as its searchId. An activity works only on the search of the workflow that called it.
+ */
+function ownSearch(searchId: string): string {
+  const caller = Context.current().info.workflowExecution?.workflowId ?? '(none)';
+  if (searchOfWorkflow(caller) !== searchId)
+    throw ApplicationFailure.nonRetryable(
+      `searchId '${searchId}': workflow ${caller} may only work on its own search ('${searchOfWorkflow(caller)}')`,
+      'SpecError',
+    );
+  return searchId;
 }

@@ -8,6 +8,11 @@ export function chunkWorkflowId(searchId: string, chunk: number): string {
   return `${searchId}/chunk-${chunk}`;
 }
 
+/** The search a workflow (the search itself, or one of its chunks) belongs to. */
+export function searchOfWorkflow(workflowId: string): string {
+  return workflowId.replace(/\/chunk-\d+$/, '');
+}
+
 /** The candidate's training of seed `repeat`: the first keeps the group's id, so repeats: 1 changes nothing. */
 export function repeatCandidateId(group: string, repeat: number): string {
   return repeat === 0 ? group : `${group}-r${repeat}`;

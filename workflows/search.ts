@@ -147,15 +147,19 @@ class Search {
       return 'done';
     } catch (err) {
       const status = isCancellation(err) ? 'cancelled' : 'failed';
-      await CancellationScope.nonCancellable(async () => {
+      // The failure is what the search reports, even when its summary cannot be recorded (the store refuses).
+      const unrecorded = await CancellationScope.nonCancellable(async () => {
         await this.window.settle();
         this.setStage(status);
-        await this.acts.recordSummary({ searchId: this.o.searchId, result: this.result(status) });
+        return this.acts.recordSummary({ searchId: this.o.searchId, result: this.result(status) }).then(
+          () => '',
+          (e: unknown) => `; its summary was not recorded: ${failureMessage(e)}`,
+        );
       });
       if (status === 'cancelled') throw err;
       // What finished travels with the failure: a client on another machine than the workers still shows it.
       throw ApplicationFailure.create({
-        message: failureMessage(err),
+        message: failureMessage(err) + unrecorded,
         type: failureType(err) ?? 'SearchFailed',
         nonRetryable: true,
         details: [this.result('failed')],

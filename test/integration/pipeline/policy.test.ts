@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { POLICY_ENV } from '../../../executors/policy.js';
+import { searchOptions } from '../../../client/search.js';
+import { TASK_QUEUE } from '../../../worker/temporal.js';
 import { createTestWorker, runs, start, tempStateDir, testSpec, withTestServer } from './harness.js';
 
 const env = withTestServer();
@@ -44,4 +46,31 @@ test('a worker under an operator policy refuses what a spec may not run at plan 
   } finally {
     Reflect.deleteProperty(process.env, POLICY_ENV);
   }
+});
+
+test('a workflow started by hand that names another search, or a path, as its searchId touches nothing', async () => {
+  const stateDir = await tempStateDir('intruder');
+  const worker = await createTestWorker(env().nativeConnection, { stateDir });
+  const victim = testSpec('victim');
+  const options = searchOptions(victim);
+  const failures = await worker.runUntil(
+    Promise.all(
+      [options.searchId, '../../etc'].map(async (searchId, i) => {
+        const handle = await env().client.workflow.start('searchWorkflow', {
+          taskQueue: TASK_QUEUE,
+          workflowId: `intruder-${i}`,
+          args: [{ options: { ...options, searchId }, spec: victim }],
+        });
+        return failureOf(handle.result());
+      }),
+    ),
+  );
+  for (const [i, failure] of failures.entries()) {
+    assert.equal(failure.type, 'SpecError');
+    assert.match(
+      failure.message,
+      new RegExp(`workflow intruder-${i} may only work on its own search \\('intruder-${i}'\\)`),
+    );
+  }
+  assert.deepEqual(await readdir(stateDir), [], 'no search directory was made');
 });
