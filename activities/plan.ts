@@ -4,6 +4,7 @@ import { architectureKey } from '../scaling/scale.js';
 import { parseSpec, SpecError } from '../scaling/validate.js';
 import { SearchSpec, type Execution } from '../schemas/search.js';
 import type { Executor } from '../executors/executor.js';
+import { admitSpec } from '../executors/admit.js';
 import { writePlan, type PlannedGrid } from '../store/candidate-table.js';
 import { checkBudget, epochsPerTraining, estimate, imagesPerEpoch, type DatasetSize } from '../search/estimate.js';
 import { checkSearchInputs } from './preflight.js';
@@ -60,9 +61,13 @@ async function specFor(searchDir: string, input: PlanInput): Promise<SearchSpec>
   return recordSpec(searchDir, input.searchId, input.spec);
 }
 
-/** The spec a client sent is validated and written to the store, where every later step reads it. */
+/**
+ * The spec a client sent is validated, admitted by the operator policy, and written to the store, where every
+ * later step reads it.
+ */
 export async function recordSpec(searchDir: string, searchId: string, raw: unknown): Promise<SearchSpec> {
   const spec = parseSpec(SearchSpec, raw, `search ${searchId}: spec`);
+  admitSpec(spec);
   await writeSearchSpec(searchDir, spec);
   return spec;
 }

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { parseSpec, SpecError } from '../scaling/validate.js';
 import { GPU_RESOURCE, type KubernetesExecution, type KubernetesSettingsInput } from '../schemas/kubernetes.js';
 import { OperatorPolicy, type ExecutionProfile } from '../schemas/policy.js';
-import type { Execution } from '../schemas/search.js';
+import type { Execution, SearchSpec } from '../schemas/search.js';
 import { quantityValue } from './kubernetes/quantity.js';
 
 /** The operator policy file (schemas/policy.ts): read once per file, like the Kubernetes defaults. */
@@ -140,4 +141,28 @@ function valueAt(value: unknown, keys: readonly string[]): unknown {
   let v = value;
   for (const k of keys) v = v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
   return v;
+}
+
+/**
+ * The worker's paths a spec names must be inside the operator's roots: a registry of another team, or a dataset
+ * folder outside the shared datasets, is refused. Without `roots.registry` a spec may not name a registry path at
+ * all (the worker's own registry is used).
+ */
+export function admitPaths(spec: SearchSpec, policy: OperatorPolicy): void {
+  const issues: string[] = [];
+  const check = (field: string, path: string | undefined, roots: readonly string[] | undefined, what: string) => {
+    if (path === undefined || roots === undefined) return;
+    if (!roots.some((root) => isInside(resolve(path), root)))
+      issues.push(`${field}: ${path} is outside the ${what} this worker allows (${roots.join(', ') || 'none'})`);
+  };
+  check('registry.path', spec.registry.path, policy.roots.registry ?? [], 'registries');
+  const dataset = spec.task.dataset as Partial<Record<'path' | 'valPath' | 'root' | 'valRoot', string>>;
+  for (const key of ['path', 'valPath', 'root', 'valRoot'] as const)
+    check(`task.dataset.${key}`, dataset[key], policy.roots.datasets, 'dataset folders');
+  if (issues.length) throw new SpecError(issues.join('\n'), issues);
+}
+
+function isInside(path: string, root: string): boolean {
+  const rel = relative(resolve(root), path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }

@@ -8,6 +8,8 @@ import { KubernetesSettings, Resources } from './kubernetes.js';
  * the field named (executors/policy.ts). Without a policy file the worker trusts its specs (one machine, one team).
  */
 
+const absolutePath = z.string().startsWith('/', 'expected an absolute path');
+
 export const ExecutionProfile = z
   .object({
     description: z.string().optional(),
@@ -55,6 +57,19 @@ export const OperatorPolicy = z
       .strict()
       .default({ allowed: false, trainerCommand: false }),
     defaultProfile: z.string().min(1).default('default').describe('the profile of a spec that names none'),
+    roots: z
+      .object({
+        registry: z
+          .array(absolutePath)
+          .optional()
+          .describe("folders a spec's registry.path must be inside (default: the worker's own registry only)"),
+        datasets: z
+          .array(absolutePath)
+          .optional()
+          .describe("folders a spec's dataset paths (task.dataset.path, valPath, root, valRoot) must be inside"),
+      })
+      .strict()
+      .default({}),
     profiles: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'profile names: a-z, 0-9, -'), ExecutionProfile),
   })
   .strict()

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import { SpecError } from '../../scaling/validate.js';
 import { kubernetesExecutionFor } from '../../executors/kubernetes/defaults.js';
-import { admitLocal, loadPolicy } from '../../executors/policy.js';
+import { admitLocal, admitPaths, loadPolicy } from '../../executors/policy.js';
+import { searchSpec } from './spec.js';
 import { quantityValue } from '../../executors/kubernetes/quantity.js';
 import { OperatorPolicy } from '../../schemas/policy.js';
 import { Execution, type SearchSpecInput } from '../../schemas/search.js';
@@ -151,4 +152,31 @@ test('Kubernetes quantities compare as numbers', () => {
   assert.equal(quantityValue('1e3'), 1000);
   assert.ok(quantityValue('33G') < quantityValue('32Gi'), 'decimal and binary units compare');
   assert.throws(() => quantityValue('lots'), /not a Kubernetes quantity/);
+});
+
+test('paths a spec names on the worker must be inside the operator’s roots', () => {
+  const roots = OperatorPolicy.parse({
+    roots: { registry: ['/artifacts/team-a/registry'], datasets: ['/datasets/shared', '/datasets/team-a'] },
+    profiles: { default: {} },
+  });
+  const spec = (registry: string | undefined, dataset: Record<string, string>) =>
+    searchSpec({
+      registry: registry === undefined ? {} : { path: registry },
+      task: { dataset: { format: 'image-folder', ...dataset } },
+    } as never);
+  admitPaths(spec('/artifacts/team-a/registry/v2', { path: '/datasets/shared/imagenet' }), roots);
+  assert.throws(
+    () =>
+      admitPaths(spec('/artifacts/team-b/registry', { path: '/datasets/team-a/../team-b/x', valPath: '/etc' }), roots),
+    (err: SpecError) =>
+      assert.deepEqual(err.issues, [
+        'registry.path: /artifacts/team-b/registry is outside the registries this worker allows (/artifacts/team-a/registry)',
+        'task.dataset.path: /datasets/team-a/../team-b/x is outside the dataset folders this worker allows (/datasets/shared, /datasets/team-a)',
+        'task.dataset.valPath: /etc is outside the dataset folders this worker allows (/datasets/shared, /datasets/team-a)',
+      ]) === undefined,
+  );
+  assert.throws(
+    () => admitPaths(spec('/tmp/registry', { path: '/datasets/shared/x' }), policy),
+    /registry\.path: \/tmp\/registry is outside the registries this worker allows \(none\)/,
+  );
 });
