@@ -1,14 +1,13 @@
 import { z } from 'zod';
 import type { Tf } from '../trainer/tf.js';
 import { imageHeader, type ImageHeader } from './image-header.js';
-
-type Tensor3D = import('@tensorflow/tfjs-node').Tensor3D;
+import { arraySource, writeImage, type ImageSource, type Preparer } from './pixels.js';
 
 /**
  * The TF Serving REST request body, row format: `{"instances": [...]}`. Each instance is an image — base64 PNG or
  * JPEG as `{"b64": "..."}`, or pixel intensities (0–255, like the image files and the IDX datasets) as a nested
- * array H×W (grayscale) or H×W×C — and becomes an H×W×C float tensor of raw pixels for the trainer's
- * preprocessing.
+ * array H×W (grayscale) or H×W×C — is checked and sized when the request arrives, and decoded only when its batch runs, straight into its slot of the
+ * batch (serve/pixels.ts).
  */
 
 /** A 400 answer: `message` names the instance and what was expected. */
@@ -43,6 +42,9 @@ export function parsePredictRequest(body: unknown, limits: InstanceLimits): Pred
     const where = issue && issue.path.length ? issue.path.join('.') : 'body';
     throw new BadRequestError(`${where}: ${issue?.message ?? 'invalid'}; expected {"instances": [...]}`);
   }
+  const signature = parsed.data.signature_name;
+  if (signature !== undefined && signature !== 'serving_default')
+    throw new BadRequestError(`signature_name: '${signature}', this model has only serving_default`);
   if (parsed.data.instances.length > limits.maxInstances)
     throw new BadRequestError(
       `instances: ${parsed.data.instances.length} instances, at most ${limits.maxInstances} per request`,
@@ -50,15 +52,21 @@ export function parsePredictRequest(body: unknown, limits: InstanceLimits): Pred
   return parsed.data;
 }
 
-/** An instance checked and sized, not decoded yet: the request's pixel budget is checked over all of them first. */
-export interface MeasuredInstance {
-  /** Pixel values it decodes to (height × width × channels). */
+/**
+ * An instance checked and sized, not decoded yet: the request's pixel budget is checked over all of them first,
+ * and the decoding happens when its batch runs (work for a request that was dropped is never done).
+ */
+export interface Instance {
+  /** `instances[i]`: how errors name it. */
+  where: string;
+  /** Pixel values it decodes to (height × width × channels, as sent). */
   pixels: number;
-  decode(tf: Tf): Tensor3D;
+  /** Decodes into `target` at `offset` as the network's input; throws BadRequestError naming the instance. */
+  write(target: Float32Array, offset: number, prep: Preparer): void;
 }
 
 /** The header says the size: an image over the limits is refused before a byte of it is decoded. */
-function measureB64(b64: string, where: string, limits: InstanceLimits): MeasuredInstance {
+function measureB64(tf: Tf, b64: string, where: string, limits: InstanceLimits): Instance {
   const bytes = Buffer.from(b64, 'base64');
   const header = imageHeader(bytes);
   if (!header) throw new BadRequestError(`${where}.b64: not a base64 PNG or JPEG image (or its header is cut short)`);
@@ -66,28 +74,31 @@ function measureB64(b64: string, where: string, limits: InstanceLimits): Measure
   if (h === 0 || w === 0) throw new BadRequestError(`${where}.b64: its header says ${h}×${w} pixels`);
   if (h > limits.maxSide || w > limits.maxSide)
     throw new BadRequestError(`${where}.b64: ${h}×${w} image, at most ${limits.maxSide} pixels per side`);
-  return { pixels: h * w * channels, decode: (tf) => decodeB64(tf, bytes, where, header) };
+  return {
+    where,
+    pixels: h * w * channels,
+    write: (target, offset, prep) => writeImage(decodeB64(tf, bytes, where, header), target, offset, prep),
+  };
 }
 
-function decodeB64(tf: Tf, bytes: Buffer, where: string, header: ImageHeader): Tensor3D {
-  let image: Tensor3D;
+function decodeB64(tf: Tf, bytes: Buffer, where: string, header: ImageHeader): ImageSource {
+  let image: import('@tensorflow/tfjs-node').Tensor3D;
   try {
-    image = tf.node.decodeImage(bytes, 0, 'int32', false) as Tensor3D;
+    image = tf.node.decodeImage(bytes, 0, 'int32', false) as import('@tensorflow/tfjs-node').Tensor3D;
   } catch (error) {
     throw new BadRequestError(`${where}.b64: the image does not decode (${(error as Error).message.split('\n')[0]})`);
   }
-  const [h, w] = image.shape;
-  if (h !== header.height || w !== header.width) {
+  try {
+    const [h, w, c] = image.shape;
+    if (h !== header.height || w !== header.width)
+      throw new BadRequestError(`${where}.b64: decoded to ${h}×${w}, its header said ${header.height}×${header.width}`);
+    return arraySource(image.dataSync(), h, w, c);
+  } finally {
     image.dispose();
-    throw new BadRequestError(`${where}.b64: decoded to ${h}×${w}, its header said ${header.height}×${header.width}`);
   }
-  // A gray+alpha PNG decodes to 2 channels; the alpha plane carries no class information.
-  const pixels = tf.tidy(() => (image.shape[2] === 2 ? tf.slice(image, [0, 0, 0], [-1, -1, 1]) : image).toFloat());
-  image.dispose();
-  return pixels;
 }
 
-/** Checks a nested array is a rectangular H×W or H×W×C block of finite numbers, and returns its shape. */
+/** Checks a nested array is a rectangular H×W or H×W×C block of numbers 0–255, and returns its shape. */
 function arrayShape(value: unknown[], where: string, limits: InstanceLimits): [number, number, number] {
   const h = value.length;
   const first = value[0];
@@ -121,26 +132,40 @@ function describe(v: unknown): string {
 }
 
 /** Checks instance `index` and says what it decodes to; throws BadRequestError naming the instance. */
-export function measureInstance(value: unknown, index: number, limits: InstanceLimits): MeasuredInstance {
+export function measureInstance(tf: Tf, value: unknown, index: number, limits: InstanceLimits): Instance {
   const where = `instances[${index}]`;
   if (Array.isArray(value)) {
-    const shape = arrayShape(value, where, limits);
-    const pixels = shape[0] * shape[1] * shape[2];
-    return { pixels, decode: (tf) => tf.tensor3d((value as unknown[]).flat(2) as number[], shape, 'float32') };
+    const [height, width, channels] = arrayShape(value, where, limits);
+    const rows = value as number[][] | number[][][];
+    // Checked by arrayShape: every row is an array of `width` numbers or of `channels`-value arrays.
+    const at =
+      channels === 1 && !Array.isArray(rows[0]?.[0])
+        ? (y: number, x: number) => (rows as number[][])[y]?.[x] as number
+        : (y: number, x: number, k: number) => (rows as number[][][])[y]?.[x]?.[k] as number;
+    const source: ImageSource = { height, width, channels, at };
+    return {
+      where,
+      pixels: height * width * channels,
+      write: (target, offset, prep) => writeImage(source, target, offset, prep),
+    };
   }
   const b64 = B64Instance.safeParse(value);
-  if (b64.success) return measureB64(b64.data.b64, where, limits);
+  if (b64.success) return measureB64(tf, b64.data.b64, where, limits);
   throw new BadRequestError(`${where}: ${EXPECTED}`);
 }
 
 /** Every instance of a request, measured; refused as a whole when it would decode more than its budget. */
-export function measureRequest(instances: readonly unknown[], limits: InstanceLimits): MeasuredInstance[] {
-  const measured = instances.map((value, i) => measureInstance(value, i, limits));
-  const pixels = measured.reduce((sum, m) => sum + m.pixels, 0);
+export function measureRequest(tf: Tf, instances: readonly unknown[], limits: InstanceLimits): Instance[] {
+  const measured = instances.map((value, i) => measureInstance(tf, value, i, limits));
+  checkRequestPixels(measured, limits);
+  return measured;
+}
+
+export function checkRequestPixels(instances: readonly Instance[], limits: InstanceLimits): void {
+  const pixels = instances.reduce((sum, m) => sum + m.pixels, 0);
   if (pixels > limits.maxRequestPixels)
     throw new BadRequestError(
       `instances: ${pixels} pixel values (height × width × channels) in all, at most ${limits.maxRequestPixels} ` +
         'per request: send fewer or smaller images',
     );
-  return measured;
 }

@@ -1,10 +1,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelEntry, Registry } from '../registry/registry.js';
+import { Architecture } from '../scaling/architecture.js';
 import { Dataset, isImageFiles } from '../schemas/task.js';
 import { customLayers } from '../trainer/layers.js';
 import type { InputShape } from '../trainer/preprocess.js';
 import type { Tf } from '../trainer/tf.js';
+import { ServingEngine } from './engine.js';
 import { classLabels } from './labels.js';
 import type { ServedModel } from './model.js';
 
@@ -34,22 +36,34 @@ export async function loadModelDir(tf: Tf, dir: string): Promise<LayersModel> {
 /** The input side and channels the saved model takes: what serving preprocesses to. */
 export function modelInput(model: LayersModel, ref: string): InputShape {
   const [, h, w, c] = model.inputs[0]?.shape ?? [];
-  if (typeof h !== 'number' || h !== w || typeof c !== 'number')
+  if (typeof h !== 'number' || h !== w || (c !== 1 && c !== 3))
     throw new ModelLoadError(
-      `${ref}: expected a square image input N×H×W×C, the model takes ${JSON.stringify(model.inputs[0]?.shape)}`,
+      `${ref}: expected a square image input N×H×W×C with C 1 or 3, the model takes ${JSON.stringify(model.inputs[0]?.shape)}`,
     );
   const { cropPct } = savedMetadata(model);
   return { resolution: h, inputChannels: c, ...(cropPct !== undefined && { cropPct }) };
 }
 
 /** What the trainer saved with the model (trainer/train.ts, modelMetadata) that serving uses, checked. */
-function savedMetadata(model: LayersModel): { cropPct?: number; classNames?: string[] } {
+function savedMetadata(model: LayersModel): { cropPct?: number; classNames?: string[]; architecture?: unknown } {
   const saved = (model.getUserDefinedMetadata() as { effscale?: Record<string, unknown> } | undefined)?.effscale;
-  const { cropPct, classNames } = saved ?? {};
+  const { cropPct, classNames, architecture } = saved ?? {};
   return {
     ...(typeof cropPct === 'number' && { cropPct }),
     ...(Array.isArray(classNames) && classNames.every((n) => typeof n === 'string') && { classNames }),
+    architecture,
   };
+}
+
+/** The architecture the trainer saved with the model: what the serving graph is built from. */
+function savedArchitecture(model: LayersModel, ref: string): Architecture {
+  const parsed = Architecture.safeParse(savedMetadata(model).architecture);
+  if (!parsed.success)
+    throw new ModelLoadError(
+      `${ref}: model.json carries no effscale architecture in its metadata (models trained before serving ran ` +
+        'the compiled graph lack it); retrain it to serve it',
+    );
+  return parsed.data;
 }
 
 export function modelClasses(model: LayersModel): number {
@@ -107,15 +121,27 @@ export async function loadRegisteredModel(
 ): Promise<ServedModel> {
   const entry = await registry.get(ref);
   const model = await loadModelDir(tf, join(entry.uri, 'model'));
-  const input = modelInput(model, `${entry.name}@${entry.version}`);
-  const classes = modelClasses(model);
+  let engine: ServingEngine;
+  let input: InputShape;
+  let labels: string[];
+  let classes: number;
+  try {
+    const where = `${entry.name}@${entry.version}`;
+    input = modelInput(model, where);
+    classes = modelClasses(model);
+    labels = registeredLabels(entry, model, classes);
+    // The graph holds the weights from here on: the tfjs model is only read to build it.
+    engine = ServingEngine.load(tf, savedArchitecture(model, where), model, input);
+  } finally {
+    model.dispose();
+  }
   const architecture = await readJson(join(entry.uri, 'architecture.json'));
   return {
     name: entry.name,
     version: entry.version,
-    model,
+    engine,
     input,
-    labels: registeredLabels(entry, model, classes),
+    labels,
     metadata: {
       ...(showPaths && { uri: entry.uri }),
       architecture: architectureSummary(architecture, input, classes),

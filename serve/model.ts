@@ -1,16 +1,13 @@
-import { preprocessImages, type InputShape } from '../trainer/preprocess.js';
-import type { Tf } from '../trainer/tf.js';
-
-type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
-type Tensor3D = import('@tensorflow/tfjs-node').Tensor3D;
-type Tensor4D = import('@tensorflow/tfjs-node').Tensor4D;
+import type { InputShape } from '../trainer/preprocess.js';
+import type { ServingEngine } from './engine.js';
 
 /** A loaded, registered model as the server sees it. */
 export interface ServedModel {
   name: string;
   version: string;
-  model: LayersModel;
-  /** The input the model was trained on (read off the saved model): what preprocessing resizes to. */
+  /** The model's inference graph in its session (the only copy of its weights the server holds). */
+  engine: ServingEngine;
+  /** The input the model was trained on: what every image is prepared to. */
   input: InputShape;
   /** Class names by output index (indices as strings when the registry has none). */
   labels: string[];
@@ -36,15 +33,8 @@ export function topK(probabilities: readonly number[], labels: readonly string[]
     .slice(0, k);
 }
 
-/**
- * One forward pass over a micro-batch of raw images (H×W×C, 0–255, any size), each preprocessed by the trainer's
- * own function so serving sees exactly what training saw. The model ends in softmax: outputs are probabilities.
- */
-export function predictBatch(tf: Tf, served: ServedModel, images: readonly Tensor3D[], k: number): Prediction[] {
-  const rows = tf.tidy(() => {
-    const batch = tf.concat(images.map((image) => preprocessImages(tf, image, served.input))) as Tensor4D;
-    const output = served.model.predict(batch) as import('@tensorflow/tfjs-node').Tensor2D;
-    return output.arraySync();
-  });
-  return rows.map((probabilities) => ({ probabilities, top_k: topK(probabilities, served.labels, k) }));
+/** The REST answer for one instance's probabilities. */
+export function prediction(probabilities: Float32Array, labels: readonly string[], k: number): Prediction {
+  const values = Array.from(probabilities);
+  return { probabilities: values, top_k: topK(values, labels, k) };
 }

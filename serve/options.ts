@@ -5,6 +5,13 @@ export const ServeOptions = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8501).describe('TF Serving REST port; 0 picks a free one'),
+    grpcPort: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .optional()
+      .describe('TF Serving gRPC PredictionService on this port (0 picks one); absent: no gRPC'),
     maxBodyBytes: z
       .number()
       .int()
@@ -24,9 +31,29 @@ export const ServeOptions = z
       .int()
       .min(1)
       .default(256 * 1024 * 1024)
-      .describe('pixel values all requests in flight may hold (4 bytes each); more: 503 with Retry-After'),
-    maxBatchSize: z.number().int().min(1).max(4096).default(32).describe('instances per model invocation'),
-    maxWaitMs: z.number().min(0).max(10000).default(2).describe('how long a batch waits to fill up'),
+      .describe('pixel values all requests in flight may hold; more: 503 with Retry-After'),
+    maxBatch: z.number().int().min(1).max(4096).default(32).describe('instances per model invocation'),
+    maxWaitMs: z
+      .number()
+      .min(0)
+      .max(10000)
+      .default(0)
+      .describe('how long a batch may wait to fill up; 0: it runs as soon as the model is free'),
+    maxQueue: z
+      .number()
+      .int()
+      .min(1)
+      .default(1024)
+      .describe('instances waiting for the model; a request that would pass it gets 503 with Retry-After'),
+    deadlineMs: z
+      .number()
+      .int()
+      .min(1)
+      .default(30000)
+      .describe('a request not run by then is answered 504 (gRPC: the call deadline, when sooner)'),
+    workers: z.number().int().min(1).max(64).default(1).describe('server processes sharing the ports'),
+    /** Required as `Authorization: Bearer <token>` on every route but /healthz and /readyz; absent: no auth. */
+    token: z.string().min(16, 'a bearer token needs at least 16 characters').optional(),
     topK: z.number().int().min(1).default(5),
     metricsPort: z
       .number()
@@ -42,6 +69,10 @@ export const ServeOptions = z
       .default(30000)
       .describe('on shutdown, in-flight requests get this long before connections are cut'),
   })
-  .strict();
+  .strict()
+  .refine((o) => o.maxQueue >= o.maxInstances, {
+    path: ['maxQueue'],
+    message: 'must be at least maxInstances, or a full-size request could never be queued',
+  });
 export type ServeOptions = z.infer<typeof ServeOptions>;
 export type ServeOptionsInput = z.input<typeof ServeOptions>;

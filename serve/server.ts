@@ -1,30 +1,20 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Tf } from '../trainer/tf.js';
-import { MicroBatcher } from './batcher.js';
+import { BearerAuth } from './auth.js';
+import { errorStatus, HttpError } from './errors.js';
+import { GrpcPredictionService } from './grpc.js';
 import { BadRequestError, measureRequest, parsePredictRequest } from './instances.js';
 import { ServeMetrics } from './metrics.js';
-import { predictBatch, type Prediction, type ServedModel } from './model.js';
+import { prediction, type Prediction, type ServedModel } from './model.js';
 import type { ServeOptions } from './options.js';
-
-type Tensor3D = import('@tensorflow/tfjs-node').Tensor3D;
+import { Predictor } from './predictor.js';
 
 /**
  * The prediction server: TensorFlow Serving's REST API (`/v1/models/NAME[/versions/V][:predict|/metadata]`) for
- * one registered model, plus `/healthz`, `/readyz` and Prometheus `/metrics`. Instances of concurrent requests
- * share model invocations through the micro-batcher.
+ * one registered model, its gRPC PredictionService on `grpcPort`, plus `/healthz`, `/readyz` and Prometheus
+ * `/metrics` on a port of its own. Instances of concurrent requests share session runs through the predictor.
  */
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    /** Seconds a client should wait before trying again (503). */
-    readonly retryAfter?: number,
-  ) {
-    super(message);
-  }
-}
 
 const MODEL_PATH = /^\/v1\/models\/([^/:]+)(?:\/versions\/([^/:]+))?(:predict|\/metadata)?$/;
 
@@ -32,13 +22,12 @@ export class PredictionServer {
   private readonly server: Server;
   /** `/metrics` on a port of its own (`metricsPort`), so the model's port exposes no operational data. */
   private readonly metricsServer: Server | undefined;
-  private readonly metrics: ServeMetrics;
-  private readonly batcher: MicroBatcher<Tensor3D, Prediction>;
-  private served: ServedModel | undefined;
+  readonly metrics: ServeMetrics;
+  private readonly predictor: Predictor;
+  private readonly auth: BearerAuth | undefined;
+  private readonly grpc: GrpcPredictionService | undefined;
   private closing: Promise<void> | undefined;
   private inFlight = 0;
-  /** Pixel values the requests in flight have decoded or are about to: bounded by maxProcessPixels. */
-  private pixelsInFlight = 0;
   private readonly drained: (() => void)[] = [];
 
   constructor(
@@ -46,23 +35,23 @@ export class PredictionServer {
     readonly modelName: string,
     private readonly options: ServeOptions,
   ) {
-    this.metrics = new ServeMetrics(modelName, options.maxBatchSize);
-    this.batcher = new MicroBatcher(options, (images) => {
-      const served = this.served;
-      if (!served) throw new HttpError(503, `model ${modelName} is not loaded yet`);
-      this.metrics.recordBatch(images.length);
-      try {
-        return predictBatch(tf, served, images, options.topK);
-      } finally {
-        for (const image of images) image.dispose();
-      }
-    });
+    this.metrics = new ServeMetrics(modelName, options.maxBatch);
+    this.predictor = new Predictor(options, this.metrics);
+    this.auth = options.token === undefined ? undefined : new BearerAuth(options.token);
+    this.grpc =
+      options.grpcPort === undefined
+        ? undefined
+        : new GrpcPredictionService(modelName, options, this.predictor, this.metrics, this.auth, this.resolve);
     this.server = createServer((req, res) => void this.handle(req, res));
     this.server.keepAliveTimeout = 5000;
     this.metricsServer =
       options.metricsPort === undefined
         ? undefined
         : createServer((req, res) => {
+            if (this.auth && !this.auth.allows(req.headers.authorization)) {
+              res.writeHead(401, { 'www-authenticate': 'Bearer realm="effscale"' }).end();
+              return;
+            }
             const found = new URL(req.url ?? '/', 'http://localhost').pathname === '/metrics';
             res.writeHead(found ? 200 : 404, { 'content-type': 'text/plain; version=0.0.4' });
             res.end(found ? this.metrics.render() : 'try GET /metrics\n');
@@ -71,16 +60,21 @@ export class PredictionServer {
 
   /** Readiness turns on once the model is loaded (`/readyz` answers 503 until then). */
   setModel(served: ServedModel): void {
-    this.served = served;
+    this.predictor.setModel(served);
   }
 
   get ready(): boolean {
-    return this.served !== undefined && this.closing === undefined;
+    return this.predictor.model !== undefined && this.closing === undefined;
   }
 
   /** Listens on the model's port; returns it. */
   async listen(): Promise<number> {
     return listenOn(this.server, this.options.port, this.options.host);
+  }
+
+  /** The gRPC port once listening, or undefined when gRPC is off. */
+  async listenGrpc(): Promise<number | undefined> {
+    return this.grpc?.listen();
   }
 
   /** The metrics port once listening, or undefined when metrics are off. */
@@ -94,18 +88,19 @@ export class PredictionServer {
     this.closing ??= (async () => {
       const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
       this.server.closeIdleConnections();
+      const grpcStopped = this.grpc?.close(this.options.drainTimeoutMs);
       const drained = this.inFlight === 0 ? Promise.resolve() : new Promise<void>((r) => this.drained.push(r));
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, this.options.drainTimeoutMs);
       });
-      await Promise.race([Promise.all([drained, this.batcher.idle()]), timeout]);
+      await Promise.race([Promise.all([drained, this.predictor.idle()]), timeout]);
       clearTimeout(timer);
       this.server.closeAllConnections();
       this.metricsServer?.close();
       this.metricsServer?.closeAllConnections();
-      await stopped;
-      this.served?.model.dispose();
+      await Promise.all([stopped, grpcStopped]);
+      this.predictor.model?.engine.dispose();
     })();
     return this.closing;
   }
@@ -113,17 +108,22 @@ export class PredictionServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
     this.inFlight += 1;
+    // Work of a client that hangs up is dropped before it runs.
+    const gone = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) gone.abort();
+    });
     let route = 'other';
     let status = 500;
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      const answer = await this.route(req, url.pathname, (r) => (route = r));
+      const answer = await this.route(req, url.pathname, (r) => (route = r), started, gone.signal);
       status = answer.status;
-      this.send(res, answer.status, answer.body, answer.contentType);
+      this.send(res, answer.status, answer.body);
     } catch (error) {
-      status = error instanceof HttpError ? error.status : error instanceof BadRequestError ? 400 : 500;
-      const message = error instanceof Error ? error.message : String(error);
-      this.send(res, status, { error: message }, undefined, error instanceof HttpError ? error.retryAfter : undefined);
+      const failure = errorStatus(error);
+      status = failure.status;
+      this.send(res, status, { error: failure.message }, failure.retryAfter, status === 401);
       // An unread oversized body would otherwise be parsed as the next request on this connection.
       if (status === 413) res.on('finish', () => req.destroy());
     } finally {
@@ -133,19 +133,15 @@ export class PredictionServer {
     }
   }
 
-  private send(
-    res: ServerResponse,
-    status: number,
-    body: unknown,
-    contentType = 'application/json',
-    retryAfter?: number,
-  ): void {
-    const text = typeof body === 'string' ? body : JSON.stringify(body);
+  private send(res: ServerResponse, status: number, body: unknown, retryAfter?: number, challenge = false): void {
+    if (res.destroyed) return;
+    const text = JSON.stringify(body);
     const headers: Record<string, string | number> = {
-      'content-type': contentType,
+      'content-type': 'application/json',
       'content-length': Buffer.byteLength(text),
     };
     if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
+    if (challenge) headers['www-authenticate'] = 'Bearer realm="effscale"';
     if (this.closing || status === 413) headers.connection = 'close';
     res.writeHead(status, headers).end(text);
   }
@@ -154,39 +150,45 @@ export class PredictionServer {
     req: IncomingMessage,
     path: string,
     setRoute: (route: string) => void,
-  ): Promise<{ status: number; body: unknown; contentType?: string }> {
+    started: number,
+    signal: AbortSignal,
+  ): Promise<{ status: number; body: unknown }> {
     if (path === '/healthz') {
       setRoute('healthz');
       return { status: 200, body: { status: 'alive' } };
     }
     if (path === '/readyz') {
       setRoute('readyz');
-      const reason = this.closing ? 'shutting down' : this.served ? undefined : 'model loading';
+      const reason = this.closing ? 'shutting down' : this.predictor.model ? undefined : 'model loading';
       return reason ? { status: 503, body: { status: reason } } : { status: 200, body: { status: 'ready' } };
     }
-
     const match = MODEL_PATH.exec(path);
-    if (!match) throw new HttpError(404, `no route ${path}; try POST /v1/models/${this.modelName}:predict`);
-    const [, name, version, action] = match;
+    const [, name, version, action] = match ?? [];
     const predict = action === ':predict';
-    setRoute(predict ? 'predict' : action === '/metadata' ? 'metadata' : 'status');
+    if (match) setRoute(predict ? 'predict' : action === '/metadata' ? 'metadata' : 'status');
+    // Checked before anything else is said about the path, so that without the token no route is revealed.
+    if (this.auth && !this.auth.allows(req.headers.authorization))
+      throw new HttpError(401, `${path} needs the header 'Authorization: Bearer <token>' with the server's token`);
+    if (!match) throw new HttpError(404, `no route ${path}; try POST /v1/models/${this.modelName}:predict`);
     const method = predict ? 'POST' : 'GET';
     if (req.method !== method) throw new HttpError(405, `${path} answers ${method}, not ${req.method}`);
     const served = this.resolve(unescape(name ?? ''), version && unescape(version));
     if (!predict) return { status: 200, body: action ? this.metadataOf(served) : this.statusOf(served) };
-    return { status: 200, body: { predictions: await this.predict(await this.readJson(req)) } };
+    const body = await this.readJson(req);
+    return { status: 200, body: { predictions: await this.predict(served, body, started, signal) } };
   }
 
-  private resolve(name: string, version: string | undefined): ServedModel {
+  /** The served model a request names, or the 404 (another model or version) or 503 (still loading). */
+  private resolve = (name: string, version: string | undefined): ServedModel => {
     if (name !== this.modelName)
       throw new HttpError(404, `model ${name} is not served here (serving ${this.modelName})`);
-    const served = this.served;
+    const served = this.predictor.model;
     if (!served) throw new HttpError(503, `model ${name} is still loading`);
     // TF Serving clients address versions by number: `1` finds the registry's `v1`.
     if (version !== undefined && version !== served.version && `v${version}` !== served.version)
       throw new HttpError(404, `model ${name} has no version ${version} here (serving version ${served.version})`);
     return served;
-  }
+  };
 
   private statusOf(served: ServedModel): unknown {
     return {
@@ -202,12 +204,12 @@ export class PredictionServer {
   }
 
   private metadataOf(served: ServedModel): unknown {
-    const { resolution: side, inputChannels: channels } = served.input;
+    const channels = served.input.inputChannels;
     return {
       model_spec: { name: served.name, version: served.version, signature_name: 'serving_default' },
       metadata: {
         signature_def: {
-          inputs: { image: { dtype: 'DT_FLOAT', tensor_shape: [-1, side, side, channels] } },
+          inputs: { images: { dtype: 'DT_FLOAT', tensor_shape: [-1, -1, -1, channels] } },
           outputs: { probabilities: { dtype: 'DT_FLOAT', tensor_shape: [-1, served.labels.length] } },
         },
         labels: served.labels,
@@ -235,26 +237,11 @@ export class PredictionServer {
     }
   }
 
-  private async predict(body: unknown): Promise<Prediction[]> {
+  private async predict(served: ServedModel, body: unknown, started: number, signal: AbortSignal) {
     const request = parsePredictRequest(body, this.options);
-    const measured = measureRequest(request.instances, this.options);
-    const pixels = measured.reduce((sum, m) => sum + m.pixels, 0);
-    if (this.pixelsInFlight + pixels > this.options.maxProcessPixels)
-      throw new HttpError(503, `the server holds ${this.pixelsInFlight} pixel values in flight: try again`, 1);
-    this.pixelsInFlight += pixels;
-    const images: Tensor3D[] = [];
-    try {
-      for (const m of measured) images.push(m.decode(this.tf));
-    } catch (error) {
-      for (const image of images) image.dispose();
-      this.pixelsInFlight -= pixels;
-      throw error;
-    }
-    try {
-      return await Promise.all(images.map((image) => this.batcher.submit(image)));
-    } finally {
-      this.pixelsInFlight -= pixels;
-    }
+    const instances = measureRequest(this.tf, request.instances, this.options);
+    const rows = await this.predictor.predict(instances, started + this.options.deadlineMs, signal);
+    return rows.map((p): Prediction => prediction(p, served.labels, this.options.topK));
   }
 }
 
@@ -267,7 +254,7 @@ function unescape(segment: string): string {
   }
 }
 
-async function listenOn(server: Server, port: number, host: string): Promise<number> {
+export async function listenOn(server: Server, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

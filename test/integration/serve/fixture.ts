@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Registry } from '../../../registry/registry.js';
 import { architectureCost } from '../../../scaling/cost.js';
 import { getPreset } from '../../../scaling/presets.js';
-import { loadRegisteredModel } from '../../../serve/load.js';
+import { loadModelDir, loadRegisteredModel } from '../../../serve/load.js';
 import type { ServedModel } from '../../../serve/model.js';
 import { openIdxSplit } from '../../../trainer/data/idx.js';
 import type { RawImage } from '../../../trainer/data/source.js';
@@ -24,11 +24,18 @@ export async function registeredMicro28(tf: Tf = loadNativeTf()): Promise<{ root
   return { root, served };
 }
 
+/** The registered model as tfjs-layers loads it: the reference the serving graph's predictions are checked against. */
+export async function reference(tf: Tf, root: string): Promise<import('@tensorflow/tfjs-node').LayersModel> {
+  return loadModelDir(tf, join(root, 'registry', 'micro', 'v1', 'model'));
+}
+
 /** Registers an untrained micro-28 as model `micro` in `<root>/registry` (serving tests and the serve bench). */
 export async function registerMicro28(tf: Tf, root: string): Promise<void> {
   const architecture = getPreset('micro-28');
   const modelDir = join(root, 'trained');
   const built = buildModel(architecture, tf);
+  // What the trainer saves with every model (trainer/train.ts): serving builds its graph from the architecture.
+  built.setUserDefinedMetadata({ effscale: { architecture, resolution: architecture.resolution } });
   await built.save(`file://${modelDir}`);
   built.dispose();
   const factors = { depth: 1, width: 1, resolution: 1 };

@@ -10,7 +10,9 @@ import type { ServedModel } from '../../../serve/model.js';
 import type { RawImage } from '../../../trainer/data/source.js';
 import { preprocessImages } from '../../../trainer/preprocess.js';
 import { loadNativeTf } from '../../../trainer/tf.js';
-import { fashionImages, nestedArray, pngBase64, registeredMicro28 } from './fixture.js';
+import { fashionImages, nestedArray, pngBase64, reference, registeredMicro28 } from './fixture.js';
+
+type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
 
 const tf = loadNativeTf();
 
@@ -27,23 +29,38 @@ async function post(url: string, body: unknown): Promise<{ status: number; json:
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
+/** A PNG whose header says 28×28 gray, followed by bytes that are no image data. */
+function corruptPng(): Buffer {
+  const header = Buffer.alloc(33);
+  header.writeUInt32BE(0x89504e47, 0);
+  header.writeUInt32BE(0x0d0a1a0a, 4);
+  header.writeUInt32BE(13, 8);
+  header.write('IHDR', 12, 'latin1');
+  header.writeUInt32BE(28, 16);
+  header.writeUInt32BE(28, 20);
+  header.writeUInt8(8, 24);
+  return Buffer.concat([header, Buffer.alloc(64, 7)]);
+}
+
 function at<T>(list: readonly T[], index: number): T {
   const value = list[index];
   assert.ok(value !== undefined, `no element ${index}`);
   return value;
 }
 
-function expected(served: ServedModel, image: RawImage): number[] {
+/** The tfjs-layers model's own prediction on the trainer's preprocessing: what the serving graph must match. */
+function expected(model: LayersModel, served: ServedModel, image: RawImage): number[] {
   return tf.tidy(() => {
     const raw = tf.tensor3d(image.pixels, [image.height, image.width, image.channels], 'float32');
     return (
-      served.model.predict(preprocessImages(tf, raw, served.input)) as import('@tensorflow/tfjs-node').Tensor2D
+      model.predict(preprocessImages(tf, raw, served.input)) as import('@tensorflow/tfjs-node').Tensor2D
     ).arraySync()[0] as number[];
   });
 }
 
 describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', () => {
   let served: ServedModel;
+  let model: LayersModel;
   let dir: string;
   let images: RawImage[];
   let server: PredictionServer;
@@ -52,15 +69,17 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
 
   before(async () => {
     ({ served, root: dir } = await registeredMicro28(tf));
+    model = await reference(tf, dir);
     images = await fashionImages(4);
-    ({ server, base, metrics: metricsUrl } = await start(served, { maxBatchSize: 8, maxWaitMs: 20, metricsPort: 0 }));
+    ({ server, base, metrics: metricsUrl } = await start(served, { maxBatch: 8, maxWaitMs: 20, metricsPort: 0 }));
   });
   after(async () => {
     await server.close();
+    model.dispose();
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('predicts base64 PNGs and nested arrays exactly as the model does on trainer-preprocessed input', async () => {
+  it('predicts base64 PNGs and nested arrays through the graph as the tfjs model does on trainer preprocessing', async () => {
     const instances = [{ b64: await pngBase64(tf, at(images, 0)) }, nestedArray(at(images, 1))];
     const { status, json } = await post(`${base}/v1/models/micro:predict`, { instances });
     assert.equal(status, 200, JSON.stringify(json));
@@ -70,7 +89,7 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
     }[];
     assert.equal(predictions.length, 2);
     predictions.forEach((p, i) => {
-      const want = expected(served, at(images, i));
+      const want = expected(model, served, at(images, i));
       assert.equal(p.probabilities.length, 10);
       p.probabilities.forEach((v, c) =>
         assert.ok(Math.abs(v - at(want, c)) < 1e-5, `instance ${i} class ${c}: ${v} vs ${want[c]}`),
@@ -92,7 +111,7 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
     const want = tf.tidy(
       () =>
         (
-          served.model.predict(
+          model.predict(
             preprocessImages(tf, rgb.toFloat() as import('@tensorflow/tfjs-node').Tensor3D, served.input),
           ) as import('@tensorflow/tfjs-node').Tensor2D
         ).arraySync()[0] as number[],
@@ -130,6 +149,12 @@ describe('prediction server (micro-28, real tfjs-node, Fashion-MNIST images)', (
       [{ instances: [{ image: 'x' }] }, /instances\[0\]: expected \{"b64"/],
       [{ instances: [[[[1, 2]]]] }, /instances\[0\]\[0\]\[0\]: 2 channels; expected 1, 3 or 4/],
       [{ instances: Array.from({ length: 300 }, () => [[0]]) }, /at most 256 per request/],
+      [{ instances: [[[0]]], signature_name: 'train' }, /signature_name: 'train', this model has only serving_default/],
+      // A valid PNG header over garbage: sized from its header, refused when its batch decodes it.
+      [
+        { instances: [nestedArray(at(images, 0)), { b64: corruptPng().toString('base64') }] },
+        /instances\[1\]\.b64: the image does not decode/,
+      ],
     ];
     for (const [body, message] of cases) {
       const { status, json } = await post(`${base}/v1/models/micro:predict`, body);
@@ -264,7 +289,7 @@ describe('prediction server lifecycle', () => {
 
   it('shuts down gracefully: in-flight requests finish, new connections are refused', async () => {
     const { served, root: dir } = await registeredMicro28(tf);
-    const { server, base } = await start(served, { maxBatchSize: 64, maxWaitMs: 400 });
+    const { server, base } = await start(served, { maxBatch: 64, maxWaitMs: 400 });
     const inFlight = post(`${base}/v1/models/micro:predict`, {
       instances: [
         [

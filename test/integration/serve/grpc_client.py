@@ -1,0 +1,58 @@
+"""TF Serving's own Python client (tensorflow-serving-api) against `effscale serve --grpc-port`, next to the
+SavedModel export run in Python TensorFlow on the same images.
+
+Usage: grpc_client.py ADDRESS MODEL TOKEN SAVED_MODEL_DIR IMAGES.json
+  IMAGES.json: {"batches": [{"shape": [n, h, w, c], "values": [...]}, ...]}
+Prints one JSON line: for each batch, the probabilities from gRPC with float input, from gRPC with uint8 input,
+and from the SavedModel's serving_default signature.
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
+
+address, model, token, saved_model_dir, images_file = sys.argv[1:6]
+with open(images_file) as f:
+    batches = json.load(f)["batches"]
+
+stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(address))
+serve = tf.saved_model.load(saved_model_dir).signatures["serving_default"]
+metadata = [("authorization", f"Bearer {token}")]
+
+
+def predict(images):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(images))
+    response = stub.Predict(request, timeout=30, metadata=metadata)
+    return tf.make_ndarray(response.outputs["probabilities"]).ravel().tolist()
+
+
+out = []
+for batch in batches:
+    images = np.asarray(batch["values"], dtype=np.float32).reshape(batch["shape"])
+    out.append(
+        {
+            "grpc": predict(images),
+            "grpcUint8": predict(images.astype(np.uint8)),
+            "savedModel": serve(images=tf.constant(images))["probabilities"].numpy().ravel().tolist(),
+        }
+    )
+
+try:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.inputs["images"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 4, 4, 1), np.float32)))
+    stub.Predict(request, timeout=30)
+    unauthenticated = "accepted"
+except grpc.RpcError as error:
+    unauthenticated = error.code().name
+
+print(json.dumps({"tfVersion": tf.__version__, "batches": out, "withoutToken": unauthenticated}))
