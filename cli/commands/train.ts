@@ -16,6 +16,7 @@ interface TrainFlags {
   backend: 'tensorflow' | 'cpu';
   engine?: EngineName;
   noop?: boolean;
+  checkpointSeconds?: number;
   id?: string;
   preset?: string;
   dataset?: 'fashion-mnist' | 'idx' | 'image-folder' | 'manifest' | 'tfrecord' | 'cifar10';
@@ -86,6 +87,7 @@ async function train(flags: TrainFlags): Promise<void> {
     backend: flags.backend,
     engine: flags.engine,
     noop: flags.noop,
+    'checkpoint-seconds': flags.checkpointSeconds,
     json: flags.json,
   });
 }
@@ -95,8 +97,9 @@ export function registerTrain(program: Command): void {
     .command('train')
     .description(
       'train one candidate (a CandidateSpec JSON, or a preset with flags) into DIR: result.json, model/, checkpoint/. ' +
-        `Exit codes: ${TRAINER_EXIT.ok} ok, ${TRAINER_EXIT.badInput} bad input, ${TRAINER_EXIT.stopped} stopped by SIGTERM ` +
-        `(checkpoint saved; rerun resumes), ${TRAINER_EXIT.failed} other.`,
+        `Exit codes: ${TRAINER_EXIT.ok} ok, ${TRAINER_EXIT.badInput} bad input, ${TRAINER_EXIT.newerContract} a ` +
+        `candidate of a newer contract, ${TRAINER_EXIT.storage} the disk failed, ${TRAINER_EXIT.stopped} stopped by ` +
+        `SIGTERM (checkpoint saved; rerun resumes), ${TRAINER_EXIT.failed} other.`,
     )
     .option('--spec <file>', 'candidate spec (JSON: id, architecture, task, training)')
     .option('--out <dir>', 'output directory (default: runs/<candidate id>)')
@@ -115,6 +118,11 @@ export function registerTrain(program: Command): void {
       ).choices(EngineName.options),
     )
     .option('--noop', 'validate and cost the candidate, write a synthetic result, do not train')
+    .option(
+      '--checkpoint-seconds <s>',
+      'also checkpoint mid-epoch once this many seconds passed since the last checkpoint',
+      num('checkpoint-seconds'),
+    )
     .option('--id <id>', 'candidate id for the flag form')
     .option('--preset <name>', 'architecture preset for the flag form (e.g. micro-28)')
     .addOption(
