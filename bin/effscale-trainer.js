@@ -3,6 +3,10 @@
 // trainer behind the full CLI.
 import { existsSync } from 'node:fs';
 
+// What effscale writes (specs, histories in the dev server's database, models) is its user's alone: 0600 files,
+// 0700 folders, for this process and the ones it starts (trainers, the dev server).
+process.umask(0o077);
+
 const main = new URL('../dist/trainer/main.js', import.meta.url);
 if (!existsSync(main)) {
   console.error(

@@ -2,6 +2,10 @@
 // The CLI is written in TypeScript and compiled to dist/ by `npm run setup` (or `npm run build`).
 import { existsSync } from 'node:fs';
 
+// What effscale writes (specs, histories in the dev server's database, models) is its user's alone: 0600 files,
+// 0700 folders, for this process and the ones it starts (trainers, the dev server).
+process.umask(0o077);
+
 const main = new URL('../dist/cli/main.js', import.meta.url);
 if (!existsSync(main)) {
   console.error('effscale: not built yet. Run `npm run setup` (or `npm run build`) in the effscale checkout first.');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -65,6 +65,20 @@ test('effscale search SPEC --json: a real search end to end on the embedded dev 
     await readFile(join(stateDir, 'searches', out.temporal.workflowId, 'summary.json'), 'utf8'),
   );
   assert.equal(trained.status, 'completed');
+  // Nobody else on the machine reads the specs, the histories or the models.
+  const searchDir = join(stateDir, 'searches', out.temporal.workflowId);
+  for (const [path, mode] of [
+    [join(searchDir, 'summary.json'), 0o600],
+    [join(searchDir, 'spec.json'), 0o600],
+    [join(stateDir, 'temporal.sqlite'), 0o600],
+    [searchDir, 0o700],
+    [out.registered.uri, 0o700],
+  ] as const)
+    assert.equal(
+      (await stat(path)).mode & 0o777,
+      mode,
+      `${path}: mode ${((await stat(path)).mode & 0o777).toString(8)}`,
+    );
 
   // The same command re-attaches to the finished search: same id, same answer, nothing trained again.
   const again = JSON.parse(
