@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { TrainingDisrupted, TrainingFailure } from '../executors/executor.js';
-import { TRAINING_DISRUPTED } from '../search/errors.js';
+import { storageErrno, TRAINING_DISRUPTED } from '../search/errors.js';
 import type { Disruption } from '../search/types.js';
 
 /**
@@ -22,4 +22,13 @@ export function activityFailure(err: unknown, recomputedSeconds = 0): unknown {
   if (!(err instanceof TrainingFailure)) return err;
   const details = Object.keys(err.details).length ? [err.details] : undefined;
   return ApplicationFailure.create({ type: err.type, message: err.message, nonRetryable: !err.retryable, details });
+}
+
+/**
+ * A training's own files (its spec, the runs log) on a full or failing disk: the storage's failure, not the
+ * candidate's, so the training is disrupted and launched again once the operator has freed space.
+ */
+export function storageDisruption(err: unknown): unknown {
+  const errno = err instanceof TrainingFailure ? undefined : storageErrno(err);
+  return errno ? new TrainingDisrupted('StorageFailed', `${errno}: ${String(err)}`) : err;
 }

@@ -12,6 +12,7 @@ import { recordSummary, registerModel } from './register.js';
 import { searchDirOf, readSummary } from '../store/search-dir.js';
 import { selectCandidate } from './select.js';
 import { trainCandidateActivity } from './train.js';
+import { ridingStorage } from './storage.js';
 import type {
   AblationInput,
   ChunkRef,
@@ -38,17 +39,21 @@ export function createActivities(options: ActivityOptions) {
   const dirOf = (searchId: string) => searchDirOf(options.stateDir, ownSearch(searchId));
   const executorFor = options.executorFor ?? new ExecutorPool().for;
   return {
-    plan: (input: PlanInput) => plan(dirOf(input.searchId), input, executorFor, options.dedup ?? true),
-    loadChunk: (input: ChunkRef) => readChunk(dirOf(input.searchId), input.chunk),
-    recordChunk: (input: RecordChunkInput) => writeOutcomes(dirOf(input.searchId), input.chunk, input.records),
+    plan: ridingStorage((input: PlanInput) => plan(dirOf(input.searchId), input, executorFor, options.dedup ?? true)),
+    loadChunk: ridingStorage((input: ChunkRef) => readChunk(dirOf(input.searchId), input.chunk)),
+    recordChunk: ridingStorage((input: RecordChunkInput) =>
+      writeOutcomes(dirOf(input.searchId), input.chunk, input.records),
+    ),
+    // A training on a full disk is a disruption, launched again by its workflow (activities/failures.ts).
     trainCandidate: trainCandidateActivity(dirOf, executorFor),
-    selectCandidate: (input: { searchId: string }) => selectCandidate(dirOf(input.searchId)),
-    scaleFamily: (input: ScaleInput) => scaleFamily(dirOf(input.searchId), input),
-    ablationArms: (input: AblationInput) => ablationArms(dirOf(input.searchId), input),
-    registerModel: (input: RegisterInput) => registerModel(dirOf(input.searchId), input),
-    recordSummary: (input: { searchId: string; result: SearchResult }) =>
+    selectCandidate: ridingStorage((input: { searchId: string }) => selectCandidate(dirOf(input.searchId))),
+    scaleFamily: ridingStorage((input: ScaleInput) => scaleFamily(dirOf(input.searchId), input)),
+    ablationArms: ridingStorage((input: AblationInput) => ablationArms(dirOf(input.searchId), input)),
+    registerModel: ridingStorage((input: RegisterInput) => registerModel(dirOf(input.searchId), input)),
+    recordSummary: ridingStorage((input: { searchId: string; result: SearchResult }) =>
       recordSummary(dirOf(input.searchId), input.result),
-    previousRun: (input: PreviousRunInput) => previousRun(dirOf(input.searchId), input),
+    ),
+    previousRun: ridingStorage((input: PreviousRunInput) => previousRun(dirOf(input.searchId), input)),
   };
 }
 export type SearchActivities = ReturnType<typeof createActivities>;

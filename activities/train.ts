@@ -9,7 +9,7 @@ import { datasetIndexDir } from '../trainer/data/dataset-index.js';
 import { resultCovering, resultPath, targetEpochs } from '../trainer/result.js';
 import { scaleArchitecture, scalingFactors } from '../scaling/scale.js';
 import type { Executor } from '../executors/executor.js';
-import { activityFailure } from './failures.js';
+import { activityFailure, storageDisruption } from './failures.js';
 import {
   appendRun,
   baselineOf,
@@ -200,7 +200,7 @@ export function trainCandidateActivity(
     } catch (err) {
       if (ctx.cancellationSignal.aborted) throw stopped(ctx.cancellationSignal.reason, input.candidateId);
       const recomputed = checkpointedAt === undefined ? 0 : (performance.now() - checkpointedAt) / 1000;
-      throw activityFailure(err, Math.round(recomputed));
+      throw activityFailure(storageDisruption(err), Math.round(recomputed));
     } finally {
       clearInterval(beat);
       await Promise.allSettled(launches);

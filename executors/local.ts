@@ -9,6 +9,7 @@ import { TRAINER_EXIT, TRAINER_FILES, trainerArgv } from '../schemas/trainer-pro
 import {
   CandidateInputError,
   TrainerTooOldError,
+  TrainingDisrupted,
   type Executor,
   type TrainingHooks,
   type TrainingJob,
@@ -109,6 +110,7 @@ export class LocalExecutor implements Executor {
     const tail = stderr.trim().split('\n').slice(-5).join('\n');
     if (code === TRAINER_EXIT.badInput) throw new CandidateInputError(`trainer rejected ${job.candidateId}: ${tail}`);
     if (code === TRAINER_EXIT.newerContract) throw new TrainerTooOldError(tail);
+    if (code === TRAINER_EXIT.storage) throw new TrainingDisrupted('StorageFailed', tail);
     if (code !== 0) {
       throw new Error(
         `trainer for ${job.candidateId} exited with ${signal ?? `code ${code}`}: ${tail || '(no output)'}`,

@@ -17,14 +17,16 @@ export const TRAINER_FILES = {
 } as const;
 
 /**
- * The exit codes executors act on: bad input is never retried, a stop by signal resumes from the checkpoint, and a
- * candidate of a newer contract (schemas/candidate.ts) stops the search without counting against it.
+ * The exit codes executors act on: bad input is never retried, a stop by signal resumes from the checkpoint, a
+ * candidate of a newer contract (schemas/candidate.ts) stops the search without counting against it, and a full or
+ * failing disk is a disruption (trained again once the storage is back).
  */
 export const TRAINER_EXIT = {
   ok: 0,
   failed: 1,
   badInput: 2,
   newerContract: 3,
+  storage: 4,
   interrupted: 130,
   stopped: 143,
 } as const;

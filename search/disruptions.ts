@@ -9,6 +9,14 @@ export function withDisruption(total: Disruptions | undefined, d: Disruption): D
   };
 }
 
+/**
+ * How long a disrupted training waits before it is launched again, by how often it has been disrupted: at once
+ * for a lone preemption, minutes for a full disk or a drained node pool (1 s, doubling, at most 5 min).
+ */
+export function disruptionBackoffMs(count: number): number {
+  return Math.min(300, 2 ** Math.max(0, count - 1)) * 1000;
+}
+
 export function sumDisruptions(all: Iterable<Disruptions | undefined>): Disruptions {
   let count = 0;
   let recomputedSeconds = 0;

@@ -10,6 +10,18 @@
  */
 export const TRAINER_TOO_OLD = 'TrainerTooOld';
 
+/** The storage failed, not the training: full (ENOSPC, EDQUOT), read-only (EROFS) or failing (EIO). */
+export const STORAGE_ERRNOS: readonly string[] = ['ENOSPC', 'EDQUOT', 'EROFS', 'EIO'];
+
+/** A Node.js file-system error (or one it caused) of the storage itself. */
+export function storageErrno(err: unknown): string | undefined {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && STORAGE_ERRNOS.includes(code)) return code;
+  }
+  return undefined;
+}
+
 /** Input no retry can fix. */
 export const NON_RETRYABLE_ERRORS = ['BadCandidateInput', 'SpecError'];
 

@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { parseSpec, SpecError } from '../scaling/validate.js';
 import { CandidateSpec, checkContract, type TrainProgress, type TrainResult } from '../schemas/candidate.js';
 import { TRAINER_EXIT, type TrainerArgs } from '../schemas/trainer-process.js';
+import { storageErrno } from '../search/errors.js';
 import { CheckpointMismatchError } from './checkpoint.js';
 import { DatasetError } from './data/source.js';
 import { compactResult, resultPath } from './result.js';
@@ -55,6 +56,10 @@ export async function runTrainer(spec: CandidateSpec, run: TrainerRun): Promise<
       await writeTerminationLog(run['termination-log'], JSON.stringify({ stopped: err.message }));
       log(err.message);
       return SIGNAL_EXIT[stoppedBy];
+    }
+    if (storageErrno(err)) {
+      process.stderr.write(`effscale: the storage failed, not the training: ${String(err)}\n`);
+      return TRAINER_EXIT.storage;
     }
     const badInput = isBadInput(err);
     const message = err instanceof Error ? err.message : String(err);

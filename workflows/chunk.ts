@@ -6,6 +6,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   setHandler,
+  sleep,
   workflowInfo,
   type SignalDefinition,
 } from '@temporalio/workflow';
@@ -21,7 +22,7 @@ import {
   train,
   trainings,
 } from './activities.js';
-import { sumDisruptions, withDisruption } from '../search/disruptions.js';
+import { disruptionBackoffMs, sumDisruptions, withDisruption } from '../search/disruptions.js';
 import {
   chunkBestSignal,
   chunkCandidatesQuery,
@@ -228,11 +229,10 @@ class ChunkRun {
         const kept = { rung, scores, seconds: spentSoFar(), ...disruptions };
         const disrupted = disruptionOf(err);
         if (disrupted) {
-          this.records.set(t.group, {
-            state: 'pending',
-            ...kept,
-            disruptions: withDisruption(before.disruptions, disrupted),
-          });
+          const counted = withDisruption(before.disruptions, disrupted);
+          // The slot waits with it: a full disk or a drained node pool needs a while.
+          await this.launches.run(() => sleep(disruptionBackoffMs(counted.count))).catch(() => undefined);
+          this.records.set(t.group, { state: 'pending', ...kept, disruptions: counted });
           this.cursor = 0;
           return;
         }

@@ -8,6 +8,7 @@ import {
   makeContinueAsNewFunc,
   patched,
   setHandler,
+  sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
@@ -25,7 +26,7 @@ import {
   trainings,
 } from './activities.js';
 import { TRAINER_TOO_OLD } from '../search/errors.js';
-import { withDisruption } from '../search/disruptions.js';
+import { disruptionBackoffMs, withDisruption } from '../search/disruptions.js';
 import { ablationVerdict } from '../search/ablation.js';
 import { chunkWorkflow, type ChunkBudget } from './chunk.js';
 import { addsGridPoints, validateExtension } from '../search/extension.js';
@@ -450,6 +451,8 @@ class Search {
             const disrupted = disruptionOf(err);
             if (disrupted) {
               this.state.finalDisruptions = withDisruption(this.state.finalDisruptions, disrupted);
+              const backoff = disruptionBackoffMs(this.state.finalDisruptions.count);
+              await this.finals.run(() => sleep(backoff)).catch(() => undefined);
               continue;
             }
             if (isCancellation(err) && this.upgrading) return;

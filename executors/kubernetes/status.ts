@@ -12,6 +12,7 @@ export type FailureType =
   | 'TrainerFailed'
   | 'BadCandidateInput'
   | 'TrainerTooOld'
+  | 'StorageFailed'
   | 'OOMKilled'
   | 'ImagePullFailed'
   | 'ContainerConfigError'
@@ -27,6 +28,7 @@ export const RETRYABLE: Record<FailureType, boolean> = {
   TrainerFailed: true,
   BadCandidateInput: false,
   TrainerTooOld: false,
+  StorageFailed: true,
   OOMKilled: false,
   ImagePullFailed: false,
   ContainerConfigError: false,
@@ -39,8 +41,8 @@ export const RETRYABLE: Record<FailureType, boolean> = {
   BadResult: false,
 };
 
-/** Failures that are not the training's: node loss, preemption, eviction, a pod deleted by someone else. */
-export const DISRUPTIONS: ReadonlySet<FailureType> = new Set(['NodeLost', 'PodDeleted']);
+/** Failures that are not the training's: node loss, preemption, eviction, a pod deleted by someone else, storage. */
+export const DISRUPTIONS: ReadonlySet<FailureType> = new Set(['NodeLost', 'PodDeleted', 'StorageFailed']);
 
 export interface PodFailure {
   type: FailureType;
@@ -89,6 +91,8 @@ function terminatedFailure(status: V1ContainerStatus | undefined, pod: V1Pod): P
   }
   if (lost) return { type: 'NodeLost', exitCode, message: lost };
   if (exitCode === TRAINER_EXIT.badInput) return { type: 'BadCandidateInput', exitCode, message: tail || 'bad input' };
+  if (exitCode === TRAINER_EXIT.storage)
+    return { type: 'StorageFailed', exitCode, message: tail || 'the storage failed' };
   if (exitCode === TRAINER_EXIT.newerContract)
     return { type: 'TrainerTooOld', exitCode, message: tail || 'the trainer image is older than the worker' };
   return {
