@@ -21,6 +21,7 @@ import { registerServe } from './commands/serve.js';
 import { registerReport } from './commands/report.js';
 import { registerExport } from './commands/export.js';
 import { registerUpgrade } from './commands/upgrade.js';
+import { registerCodecServer } from './commands/codec-server.js';
 
 const program = new Command()
   .name('effscale')
@@ -47,6 +48,7 @@ const commands: ((program: Command) => void)[] = [
   registerDev,
   registerWorker,
   registerUpgrade,
+  registerCodecServer,
   registerTrain,
   registerServe,
   registerReport,

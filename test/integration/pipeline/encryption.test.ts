@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { EncryptionCodec } from '../../../worker/codec.js';
 import { ensureDevServer } from '../../../client/dev-server.js';
 import { tempStateDir, testSpec } from './harness.js';
 
@@ -105,5 +107,74 @@ test('with EFFSCALE_PAYLOAD_KEY_FILE every payload is sealed; only the key opens
   } finally {
     worker.kill('SIGTERM');
     await server.stop();
+  }
+});
+
+test('effscale codec-server opens sealed payloads for the Temporal UI, to token holders only; keys rotate', async () => {
+  const dir = await tempStateDir('codec');
+  const [oldKey, newKey] = [randomBytes(32), randomBytes(32)];
+  const files = { old: join(dir, 'old.key'), new: join(dir, 'new.key'), token: join(dir, 'token') };
+  writeFileSync(files.old, oldKey.toString('base64'));
+  writeFileSync(files.new, newKey.toString('base64'));
+  writeFileSync(files.token, 'ui-access-token\n');
+  // A payload of the history before the rotation: sealed with the old key.
+  const spec = testSpec('rotated');
+  const [sealed] = await new EncryptionCodec(oldKey).encode([defaultPayloadConverter.toPayload(spec)]);
+  const server = spawn(
+    process.execPath,
+    [cli, 'codec-server', '--port', '0', '--token-file', files.token, '--ui-origin', 'https://ui.example'],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, EFFSCALE_PAYLOAD_KEY_FILE: files.new, EFFSCALE_PAYLOAD_OLD_KEY_FILES: files.old },
+    },
+  );
+  try {
+    const base = await new Promise<string>((resolve, reject) => {
+      let said = '';
+      server.stderr.on('data', (chunk: Buffer) => {
+        said += chunk.toString();
+        const m = /codec server on (http:\/\/\S+) \(key [0-9a-f]{16}, token required\)/.exec(said);
+        if (m) resolve(m[1]);
+      });
+      server.once('exit', (code) => reject(new Error(`codec-server exited (${code}): ${said}`)));
+    });
+    const call = (route: string, payloads: unknown[], token = 'ui-access-token') =>
+      fetch(`${base}${route}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'x-namespace': 'default' },
+        body: JSON.stringify({ payloads }),
+      });
+    const json = (p: Payload) => ({
+      metadata: Object.fromEntries(
+        Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v ?? []).toString('base64')]),
+      ),
+      data: Buffer.from(p.data ?? []).toString('base64'),
+    });
+
+    const decoded = await call('/decode', [json(sealed)]);
+    assert.equal(decoded.status, 200);
+    assert.equal(decoded.headers.get('access-control-allow-origin'), 'https://ui.example');
+    const [plain] = ((await decoded.json()) as { payloads: { metadata: Record<string, string>; data: string }[] })
+      .payloads;
+    assert.equal(Buffer.from(plain.metadata.encoding, 'base64').toString(), 'json/plain');
+    assert.deepEqual(JSON.parse(Buffer.from(plain.data, 'base64').toString()), spec);
+
+    // New payloads are sealed with the new key.
+    const encoded = (await (await call('/encode', [plain])).json()) as {
+      payloads: { metadata: Record<string, string> }[];
+    };
+    const keyId = Buffer.from(encoded.payloads[0].metadata['encryption-key-id'], 'base64').toString();
+    assert.equal(keyId, new EncryptionCodec(newKey).keyId);
+
+    assert.equal((await call('/decode', [json(sealed)], 'guess')).status, 401);
+    const preflight = await fetch(`${base}/decode`, { method: 'OPTIONS' });
+    assert.equal(preflight.status, 204);
+    assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /Authorization/);
+    const [foreign] = await new EncryptionCodec(randomBytes(32)).encode([defaultPayloadConverter.toPayload(spec)]);
+    const refused = await call('/decode', [json(foreign)]);
+    assert.equal(refused.status, 400);
+    assert.match(((await refused.json()) as { message: string }).message, /cannot be opened with key/);
+  } finally {
+    server.kill('SIGTERM');
   }
 });
