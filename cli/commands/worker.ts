@@ -1,6 +1,14 @@
 import type { Command } from 'commander';
 import { UsageError } from '../run.js';
 
+interface WorkerFlags {
+  address?: string;
+  namespace?: string;
+  maxTrainings: number;
+  healthPort?: number;
+  makeCurrent: boolean;
+}
+
 export function registerWorker(program: Command): void {
   program
     .command('worker')
@@ -11,7 +19,9 @@ export function registerWorker(program: Command): void {
     )
     .option('--namespace <ns>', 'Temporal namespace (default: $TEMPORAL_NAMESPACE, else default)')
     .option('--max-trainings <n>', 'concurrent trainings on this worker', (v) => Number(v), 64)
-    .action(async (flags: { address?: string; namespace?: string; maxTrainings: number }) => {
+    .option('--health-port <port>', 'serve /healthz and /readyz here (Kubernetes probes)', (v) => Number(v))
+    .option('--no-make-current', "do not make this worker's build the current one (a version rolled out beside it)")
+    .action(async (flags: WorkerFlags) => {
       const { createSearchWorker, quietWorkerLogs } = await import('../../worker/worker.js');
       const { defaultStateDir } = await import('../../store/search-dir.js');
       const { attributesHint, connect, registerSearchAttributes, TASK_QUEUE } =
@@ -24,17 +34,25 @@ export function registerWorker(program: Command): void {
       await registerSearchAttributes(connection, namespace).catch((err: unknown) => console.error(attributesHint(err)));
       await connection.close();
       quietWorkerLogs();
-      const { worker, connection: native } = await createSearchWorker({
+      const {
+        worker,
+        connection: native,
+        release,
+      } = await createSearchWorker({
         server,
         namespace,
         maxConcurrentTrainings: flags.maxTrainings,
+        makeCurrent: flags.makeCurrent,
         // Searches live on this worker's store (the shared volume on a cluster), whatever the client's is.
         stateDir: defaultStateDir(),
       });
+      if (flags.healthPort !== undefined) {
+        const { healthServer } = await import('../../worker/health.js');
+        healthServer(worker).listen(flags.healthPort).unref();
+      }
       console.error(
         `effscale: worker polling ${TASK_QUEUE} on ${server.address}${server.tls ? ' (TLS)' : ''} ` +
-          `(namespace ${namespace}), ` +
-          `searches in ${defaultStateDir()}; Ctrl-C stops it`,
+          `(namespace ${namespace}, build ${release.buildId}), searches in ${defaultStateDir()}; Ctrl-C stops it`,
       );
       try {
         await worker.run();
