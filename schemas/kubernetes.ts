@@ -154,6 +154,9 @@ export const KubernetesExecution = z
       .describe('how often the training activity heartbeats its latest progress while a pod runs'),
     cleanup: CleanupPolicy.default({ deleteSucceeded: true, keepFailedMinutes: 60 }),
     nodeLoss: NodeLossPolicy.default(() => NodeLossPolicy.parse({})),
+    tmpSizeLimit: quantity
+      .default('8Gi')
+      .describe("the trainer pod's /tmp (the dataset cache): evicted past this instead of filling the node's disk"),
   })
   .strict();
 export type KubernetesExecution = z.infer<typeof KubernetesExecution>;

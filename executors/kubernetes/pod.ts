@@ -60,7 +60,8 @@ export function buildPod(name: string, job: TrainingJob, execution: KubernetesEx
   const { artifacts, dataset } = execution.volumes;
   const volumes: V1Volume[] = [
     { name: 'artifacts', persistentVolumeClaim: { claimName: artifacts.claimName } },
-    { name: 'tmp', emptyDir: {} },
+    // The dataset cache (inflated IDX files) and nothing else: bounded, so a runaway trainer cannot fill the node.
+    { name: 'tmp', emptyDir: { sizeLimit: execution.tmpSizeLimit } },
   ];
   const mounts: V1VolumeMount[] = [
     { name: 'artifacts', mountPath: artifacts.mountPath, subPath: artifacts.subPath, readOnly: artifacts.readOnly },

@@ -120,4 +120,9 @@ test('trainer pods give up a lost node after nodeLoss.tolerationSeconds, not Kub
     { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 12 },
   ]);
   assert.deepEqual(execution.nodeLoss, { tolerationSeconds: 12, silentSeconds: 60, forceDelete: false });
+  assert.deepEqual(
+    pod.spec?.volumes?.find((v) => v.name === 'tmp'),
+    { name: 'tmp', emptyDir: { sizeLimit: '8Gi' } },
+    "a runaway trainer fills its own /tmp, not the node's disk",
+  );
 });
