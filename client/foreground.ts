@@ -52,6 +52,8 @@ export async function runInForeground(
       stateDir: session.stateDir,
       taskQueue: attached.taskQueue,
       shutdownGraceTime: '0s',
+      // The session's searches start on its own build: it is the one polling their queue.
+      makeCurrent: 'always',
     });
     const running = worker.run();
     try {

@@ -24,6 +24,29 @@ export async function setCurrentVersion(service: WorkflowService, namespace: str
 }
 
 /**
+ * When a starting worker takes "current": `always` (a session on one machine: its searches must start on it),
+ * `when-new` (a cluster's worker: a rollout of a build the server has not seen, or a deployment with no current
+ * build; a known build restarting — an evicted pod of the old release — leaves the current one alone), `never`.
+ */
+export type MakeCurrent = 'always' | 'when-new' | 'never';
+
+export async function takesCurrent(
+  service: WorkflowService,
+  namespace: string,
+  release: Release,
+  policy: MakeCurrent,
+): Promise<boolean> {
+  if (policy !== 'when-new') return policy === 'always';
+  const described = await service
+    .describeWorkerDeployment({ namespace, deploymentName: release.deploymentName })
+    .catch(() => undefined);
+  const info = described?.workerDeploymentInfo;
+  const current = info?.routingConfig?.currentDeploymentVersion?.buildId;
+  if (!current) return true;
+  return !(info?.versionSummaries ?? []).some((v) => v.deploymentVersion?.buildId === release.buildId);
+}
+
+/**
  * The server accepts a version as current only once it has seen the version's pollers, a second or so after the
  * worker starts: retried in the background until then, for as long as the worker runs.
  */

@@ -14,7 +14,7 @@ import { dataConverter } from './codec.js';
 import type { ServerConnection } from './connection.js';
 import { releaseOf, type Release } from './release.js';
 import { DEFAULT_NAMESPACE, TASK_QUEUE } from './temporal.js';
-import { makeCurrentWhenPolling } from './versions.js';
+import { makeCurrentWhenPolling, takesCurrent, type MakeCurrent } from './versions.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
@@ -30,10 +30,10 @@ export interface SearchWorkerOptions extends ActivityOptions {
   /** How long running trainings may go on after shutdown starts (a session stopped by Ctrl-C: none). */
   shutdownGraceTime?: string;
   /**
-   * Make this worker's build the deployment's current version once it polls: new searches start on it (and
-   * searches of earlier builds stay pinned to theirs). Off for a worker rolled out beside the current one.
+   * Whether this worker's build becomes the deployment's current version once it polls, where new searches start
+   * (searches of earlier builds stay pinned to theirs): worker/versions.ts, default `when-new`.
    */
-  makeCurrent?: boolean;
+  makeCurrent?: MakeCurrent;
 }
 
 export interface SearchWorker {
@@ -73,6 +73,8 @@ export async function createSearchWorker(options: SearchWorkerOptions): Promise<
   const release = releaseOf(workflowBundle);
   const namespace = options.namespace ?? DEFAULT_NAMESPACE;
   const connection = await NativeConnection.connect(options.server);
+  // Decided before this worker polls: polling registers its build with the server.
+  const current = await takesCurrent(connection.workflowService, namespace, release, options.makeCurrent ?? 'when-new');
   const worker = await Worker.create({
     connection,
     namespace,
@@ -91,6 +93,6 @@ export async function createSearchWorker(options: SearchWorkerOptions): Promise<
     defaultHeartbeatThrottleInterval: '1s',
     shutdownGraceTime: options.shutdownGraceTime ?? '5s',
   });
-  if (options.makeCurrent ?? true) makeCurrentWhenPolling(connection, namespace, release, worker);
+  if (current) makeCurrentWhenPolling(connection, namespace, release, worker);
   return { worker, connection, release, workflowBundle };
 }

@@ -20,7 +20,10 @@ export function registerWorker(program: Command): void {
     .option('--namespace <ns>', 'Temporal namespace (default: $TEMPORAL_NAMESPACE, else default)')
     .option('--max-trainings <n>', 'concurrent trainings on this worker', (v) => Number(v), 64)
     .option('--health-port <port>', 'serve /healthz and /readyz here (Kubernetes probes)', (v) => Number(v))
-    .option('--no-make-current', "do not make this worker's build the current one (a version rolled out beside it)")
+    .option(
+      '--no-make-current',
+      "never make this worker's build the current one (by default a build new to the server becomes current)",
+    )
     .action(async (flags: WorkerFlags) => {
       const { createSearchWorker, quietWorkerLogs } = await import('../../worker/worker.js');
       const { defaultStateDir } = await import('../../store/search-dir.js');
@@ -42,7 +45,7 @@ export function registerWorker(program: Command): void {
         server,
         namespace,
         maxConcurrentTrainings: flags.maxTrainings,
-        makeCurrent: flags.makeCurrent,
+        makeCurrent: flags.makeCurrent ? 'when-new' : 'never',
         // Searches live on this worker's store (the shared volume on a cluster), whatever the client's is.
         stateDir: defaultStateDir(),
       });
