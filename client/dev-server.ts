@@ -34,6 +34,10 @@ interface ServerRecord {
 }
 
 const LOOPBACK = '127.0.0.1';
+const DRAINAGE_CHECKS = [
+  ['matching.wv.VersionDrainageStatusRefreshInterval', '2s'],
+  ['matching.wv.VersionDrainageStatusVisibilityGracePeriod', '5s'],
+];
 
 export function temporalCliPath(): string {
   const path =
@@ -109,6 +113,8 @@ export async function ensureDevServer(stateDir: string, options: DevServerOption
     String(uiPort),
   ];
   args.push('--db-filename', join(stateDir, 'temporal.sqlite'), '--log-level', 'warn');
+  // A build's drainage (`effscale versions`: removable) is checked every few seconds, not every few minutes.
+  for (const [key, value] of DRAINAGE_CHECKS) args.push('--dynamic-config-value', `${key}="${value}"`);
   for (const key of searchAttributeKeys)
     args.push('--search-attribute', `${key.name}=${key.type === 'DOUBLE' ? 'Double' : 'Keyword'}`);
   // Its own process group: a Ctrl-C in the terminal reaches the session, which stops the server last.

@@ -36,7 +36,10 @@ export interface DeploymentVersion {
   status: 'current' | 'ramping' | 'draining' | 'drained' | 'inactive';
   /** Open workflows (searches and their chunks) pinned to this build. */
   openPinned: number;
-  /** Nothing routes to it and nothing runs on it: its workers can be stopped and its Deployment deleted. */
+  /**
+   * Nothing routes to it and nothing runs on it (the server reports it drained, and no open workflow is pinned to
+   * it): its workers can be stopped and its Deployment deleted.
+   */
   removable: boolean;
 }
 
@@ -57,15 +60,16 @@ export async function deploymentVersions(client: Client): Promise<DeploymentVers
     });
   const summaries = described?.workerDeploymentInfo?.versionSummaries ?? [];
   const sorted = [...summaries].sort((a, b) => Number(b.createTime?.seconds ?? 0) - Number(a.createTime?.seconds ?? 0));
-  return Promise.all(
-    sorted.map(async (summary) => {
-      const buildId = summary.deploymentVersion?.buildId ?? '';
-      const status = STATUS[summary.status ?? 0] ?? 'inactive';
-      const openPinned = await openPinnedTo(client, buildId);
-      const routed = status === 'current' || status === 'ramping';
-      return { buildId, status, openPinned, removable: !routed && openPinned === 0 };
-    }),
-  );
+  const versions: DeploymentVersion[] = [];
+  for (const summary of sorted) {
+    const buildId = summary.deploymentVersion?.buildId ?? '';
+    const status = STATUS[summary.status ?? 0] ?? 'inactive';
+    const openPinned = await openPinnedTo(client, buildId);
+    // The server's own drainage check waits out visibility's lag; the count alone could miss a search just pinned.
+    const drained = status === 'drained' || status === 'inactive';
+    versions.push({ buildId, status, openPinned, removable: drained && openPinned === 0 });
+  }
+  return versions;
 }
 
 /** Running workflows of this deployment pinned to the build (visibility: exact, not the server's periodic drainage). */

@@ -11,6 +11,7 @@ import { deploymentVersions, searchVersion, type DeploymentVersion } from '../..
 import { InProcessNoop } from '../../../executors/in-process.js';
 import type { Executor, TrainingHooks, TrainingJob } from '../../../executors/executor.js';
 import type { SearchResult } from '../../../search/state.js';
+import { pauseSignal, resumeSignal } from '../../../workflows/messages.js';
 import { createSearchWorker, quietWorkerLogs, workflowsPath, type SearchWorker } from '../../../worker/worker.js';
 import { setCurrentVersion } from '../../../worker/versions.js';
 import type { SearchSpec } from '../../../schemas/search.js';
@@ -104,6 +105,8 @@ test('a search runs to the end on the build that started it while new searches s
 
     const pinned = await start(client, spec('pinned'));
     await until('search A to train', async () => (await finishes(pinned.workflowId)) >= 2);
+    // Held in the middle (however fast the no-op grid trains) until the rollout has been checked.
+    await pinned.handle.signal(pauseSignal);
     assert.equal(await buildOf(pinned.workflowId), a.release.buildId);
 
     const b = await startWorker(bundleB);
@@ -112,9 +115,9 @@ test('a search runs to the end on the build that started it while new searches s
     const fresh = await start(client, spec('fresh'));
     await until('the new search to run', async () => (await buildOf(fresh.workflowId)) !== null);
     assert.equal(await buildOf(fresh.workflowId), b.release.buildId, 'a new search starts on the new build');
-    const old = await version(a.release.buildId);
-    assert.equal(old?.removable, false, 'build A still runs a search');
-    assert.ok((old?.openPinned ?? 0) >= 1);
+    await until('the pinned search counted', async () => ((await version(a.release.buildId))?.openPinned ?? 0) >= 1);
+    assert.equal((await version(a.release.buildId))?.removable, false, 'build A still runs a search');
+    await pinned.handle.signal(resumeSignal);
 
     // Replayed on B, A's history would fail: it finishes on A, with the answer of a run that never saw B.
     const pinnedResult: SearchResult = await pinned.handle.result();
@@ -124,6 +127,13 @@ test('a search runs to the end on the build that started it while new searches s
     assert.deepEqual(freshResult.state.builds, [b.release.buildId]);
     assert.deepEqual(answer(pinnedResult), answer(freshResult));
     await until('build A to be removable', async () => (await version(a.release.buildId))?.removable === true);
+    // Another worker of A starting (its pod evicted and replaced) does not take "current" back from B.
+    await until('a second worker of A polling', async () => {
+      await startWorker(await workflowBundle());
+      return true;
+    });
+    await sleep(3000);
+    assert.equal((await version(b.release.buildId))?.status, 'current', 'a known build leaves the current one');
 
     // A rollback to A for one search, then B current again, and the search moved on purpose.
     await setCurrentVersion(client.workflowService, 'default', a.release);
