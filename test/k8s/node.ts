@@ -54,7 +54,15 @@ export interface RealNode {
   startupMs: number;
   /** Stops everything and restores the host; resolves with what differs from before (empty: as found). */
   stop(): Promise<{ leftovers: string[]; teardownMs: number }>;
+  /**
+   * Stops one control-plane or node component and starts it again with the same flags, for the cluster-fault
+   * tests. The kubelet with `containers`: its pods' containers die with it, as on a node that is lost.
+   */
+  stopComponent(name: Component, options?: { containers?: boolean }): Promise<void>;
+  startComponent(name: Component): Promise<void>;
 }
+
+export type Component = 'kube-apiserver' | 'kubelet';
 
 const CNI_BIN = '/usr/lib/cni';
 const BRIDGE = 'effscale-cni0';
@@ -359,8 +367,10 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
   const server = `https://${nodeIP}:${apiPort}`;
   const socket = join(dir, 'containerd', 'containerd.sock');
   const processes: Started[] = [];
+  const launched = new Map<string, { bin: string; args: string[] }>();
   const start = (name: string, bin: string, args: string[]) => {
     const log = join(dir, `${name}.log`);
+    launched.set(name, { bin, args });
     processes.push({ name, child: startProcess(bin, args, log), log });
   };
 
@@ -450,6 +460,8 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
       `--cluster-signing-key-file=${join(dir, 'ca.key')}`,
       '--leader-elect=false',
       '--secure-port=0',
+      // A silent node is NotReady after 16 s (4 missed status updates: nodeStatusUpdateFrequency 4s), not 50 s.
+      '--node-monitor-grace-period=16s',
       '--v=1',
     ]);
     start('kube-scheduler', bins.scheduler, [
@@ -484,11 +496,13 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
       `--node-ip=${nodeIP}`,
       '--v=1',
     ]);
-    await until('the node Ready', processes, async () =>
-      isReady(await core.readNode({ name: nodeName })) ? true : undefined,
-    );
-    const gpus = options.gpus ?? 0;
-    if (gpus > 0) {
+    // The GPUs of a node without a device plugin: patched into its status, again after a kubelet restart.
+    const nodeReady = async () => {
+      await until('the node Ready', processes, async () =>
+        isReady(await core.readNode({ name: nodeName })) ? true : undefined,
+      );
+      const gpus = options.gpus ?? 0;
+      if (gpus === 0) return;
       await core.patchNodeStatus(
         {
           name: nodeName,
@@ -500,7 +514,8 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
         const n = await core.readNode({ name: nodeName });
         return n.status?.allocatable?.['nvidia.com/gpu'] === String(gpus) ? true : undefined;
       });
-    }
+    };
+    await nodeReady();
     // Pods need the namespace's ServiceAccount and the CA ConfigMap that the controller-manager creates.
     await until('the default ServiceAccount and kube-root-ca.crt', processes, async () => {
       await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
@@ -525,6 +540,20 @@ export async function startRealNode(options: RealNodeOptions = {}): Promise<Real
       nodeImage: node.name,
       startupMs: Date.now() - started,
       stop,
+      async stopComponent(name, { containers = false } = {}) {
+        const i = processes.findIndex((p) => p.name === name);
+        if (i < 0) throw new Error(`${name} is not running`);
+        await stopProcess(processes[i].child, 15_000);
+        processes.splice(i, 1);
+        if (containers) await clearContainers(socket);
+      },
+      async startComponent(name) {
+        const how = launched.get(name);
+        if (!how) throw new Error(`${name} was never started`);
+        start(name, how.bin, how.args);
+        if (name === 'kubelet') await nodeReady();
+        else await until(name, processes, async () => (await core.readNamespace({ name: 'default' })) && true);
+      },
     };
   } catch (e) {
     const { leftovers } = await stop();
