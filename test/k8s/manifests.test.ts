@@ -53,7 +53,9 @@ describe('k8s manifests against a real kube-apiserver', () => {
         assert.ok(kinds.has(kind), `${variant} has a ${kind}`);
       }
       assert.ok(!kinds.has('ClusterRole') && !kinds.has('ClusterRoleBinding'), 'nothing cluster-wide');
-      const configMap = objects.find((o) => o.kind === 'ConfigMap') as unknown as { data: Record<string, string> };
+      const configMap = objects.find(
+        (o) => o.kind === 'ConfigMap' && 'kubernetes.yaml' in ((o as V1ConfigMap).data ?? {}),
+      ) as unknown as { data: Record<string, string> };
       const execution = parseSpec(
         KubernetesExecution,
         parse(configMap.data['kubernetes.yaml']),
@@ -91,7 +93,9 @@ describe('k8s manifests against a real kube-apiserver', () => {
       assert.equal(deployment?.metadata?.name, workerDeployment(packageVersion));
       assert.equal((await cluster.apply([deployment as KubernetesObject], { dryRun: true })).length, 1);
       // The trainer image is a field of the template: a digest reference is one like any other.
-      const configMap = objects.find((o): o is V1ConfigMap => o.kind === 'ConfigMap');
+      const configMap = objects.find(
+        (o): o is V1ConfigMap => o.kind === 'ConfigMap' && 'kubernetes.yaml' in ((o as V1ConfigMap).data ?? {}),
+      );
       const defaults = parse(configMap?.data?.['kubernetes.yaml'] ?? '') as Record<string, unknown>;
       const execution = parseSpec(
         KubernetesExecution,
