@@ -95,6 +95,8 @@ export async function startFixture(): Promise<K8sFixture> {
   // Directories the host-side worker creates are written by trainer pods as uid 1000: on a real claim its fsGroup
   // makes them group-writable, on these hostPath volumes only a umask of 0 does.
   process.umask(0);
+  // And so does a worker process started from here (bin/effscale.js sets 077 otherwise).
+  process.env.EFFSCALE_UMASK = '0';
   const node = await startRealNode({ gpus: GPUS, images: [trainer] });
   logNode(node);
   const artifacts = mkdtempSync(join(tmpdir(), 'effscale-artifacts-'));
