@@ -29,6 +29,7 @@ import {
 } from '../integration/pipeline/harness.js';
 import { FIXTURE_TRAINER, GPUS, NAMESPACE, pipelineDefaults, startFixture, type K8sFixture } from './harness.js';
 import { chunkWorkflowId } from '../../search/ids.js';
+import { DEPLOYMENT_NAME } from '../../worker/release.js';
 import { TRAINER_IMAGE_COMMAND } from '../../schemas/trainer-process.js';
 
 quietWorkerLogs();
@@ -208,6 +209,14 @@ describe(
         }
       } finally {
         for (const w of workers) w.kill('SIGKILL');
+        // The worker processes are versioned and made their build current; the next tests' in-process workers are
+        // not, and get the queue's tasks only while no build is current.
+        await client.workflowService.setWorkerDeploymentCurrentVersion({
+          namespace: 'default',
+          deploymentName: DEPLOYMENT_NAME,
+          buildId: '',
+          ignoreMissingTaskQueues: true,
+        });
       }
     });
 
