@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify as toYaml } from 'yaml';
 import { CoreV1Api, PatchStrategy, SchedulingV1Api, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
-import { Client, WorkflowFailedError } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { ensureDevServer, freePort, type DevServer } from '../../client/dev-server.js';
 import { DEFAULTS_ENV } from '../../executors/kubernetes/defaults.js';
@@ -23,7 +23,15 @@ import {
   trainingsOf,
   until,
 } from '../integration/pipeline/harness.js';
-import { FIXTURE_TRAINER, GPUS, NAMESPACE, pipelineDefaults, startFixture, type K8sFixture } from './harness.js';
+import {
+  FIXTURE_TRAINER,
+  GPUS,
+  NAMESPACE,
+  pipelineDefaults,
+  resultOf,
+  startFixture,
+  type K8sFixture,
+} from './harness.js';
 
 quietWorkerLogs();
 
@@ -59,15 +67,6 @@ const answer = (r: SearchResult) => ({
   gamma: r.best?.gamma,
   score: r.best?.score,
 });
-
-async function resultOf(handle: { result(): Promise<SearchResult> }): Promise<SearchResult> {
-  try {
-    return await handle.result();
-  } catch (err) {
-    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
-    throw new Error(`search failed: ${cause?.message ?? String(err)}`, { cause: err });
-  }
-}
 
 describe('cluster faults never change the answer or eat the budget', { timeout: 40 * 60_000 }, () => {
   let f: K8sFixture;

@@ -15,6 +15,8 @@ import {
 import { CandidateSpec } from '../../schemas/candidate.js';
 import { getPreset } from '../../scaling/presets.js';
 import { TRAINER_IMAGE_COMMAND } from '../../schemas/trainer-process.js';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { SearchResult } from '../../search/state.js';
 
 /**
  * A real node (node.ts) with nvidia.com/gpu capacity 2, the trainer image (infra/Dockerfile.trainer, cpu target)
@@ -171,4 +173,14 @@ export function candidateSpec(id: string): CandidateSpec {
     task: { dataset: { format: 'fashion-mnist' }, trainLimit: 256, valLimit: 64 },
     training: { epochs: 1, batchSize: 32 },
   });
+}
+
+/** The search's result; a failed search throws with its cause's message, which says what went wrong. */
+export async function resultOf(handle: { result(): Promise<SearchResult> }): Promise<SearchResult> {
+  try {
+    return await handle.result();
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+    throw new Error(`search failed: ${cause?.message ?? String(err)}`, { cause: err });
+  }
 }

@@ -27,7 +27,15 @@ import {
   trainingsOf,
   until,
 } from '../integration/pipeline/harness.js';
-import { FIXTURE_TRAINER, GPUS, NAMESPACE, pipelineDefaults, startFixture, type K8sFixture } from './harness.js';
+import {
+  FIXTURE_TRAINER,
+  GPUS,
+  NAMESPACE,
+  pipelineDefaults,
+  resultOf,
+  startFixture,
+  type K8sFixture,
+} from './harness.js';
 import { chunkWorkflowId } from '../../search/ids.js';
 import { DEPLOYMENT_NAME } from '../../worker/release.js';
 import { TRAINER_IMAGE_COMMAND } from '../../schemas/trainer-process.js';
@@ -67,16 +75,6 @@ async function heartbeats(client: Client, workflowId: string): Promise<Record<st
   return (raw.pendingActivities ?? []).flatMap((a) =>
     (a.heartbeatDetails?.payloads ?? []).map((p) => defaultPayloadConverter.fromPayload<Record<string, unknown>>(p)),
   );
-}
-
-/** The search's result; a failed search throws with its cause's message, which says what went wrong. */
-async function resultOf(handle: { result(): Promise<SearchResult> }): Promise<SearchResult> {
-  try {
-    return await handle.result();
-  } catch (err) {
-    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
-    throw new Error(`search failed: ${cause?.message ?? String(err)}`, { cause: err });
-  }
 }
 
 describe(
