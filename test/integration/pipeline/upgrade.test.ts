@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
 import { ensureDevServer } from '../../../client/dev-server.js';
 import { adoptSearch } from '../../../client/adopt.js';
 import { upgradeSearch } from '../../../client/upgrade.js';
@@ -42,6 +42,45 @@ class SlowNoop implements Executor {
   }
 }
 
+/** Search workers of given builds on one server and store, running the slowed no-op trainer; stopped together. */
+class Workers {
+  private readonly started: { worker: SearchWorker; running: Promise<void> }[] = [];
+
+  constructor(
+    private readonly address: string,
+    private readonly stateDir: string,
+  ) {}
+
+  /** A worker of this bundle's build, or of `buildId` when given (as EFFSCALE_BUILD_ID names it). */
+  async start(workflowBundle: WorkflowBundle, buildId?: string): Promise<SearchWorker> {
+    if (buildId) process.env.EFFSCALE_BUILD_ID = buildId;
+    try {
+      const worker = await createSearchWorker({
+        server: { address: this.address },
+        stateDir: this.stateDir,
+        workflowBundle,
+        executorFor: () => new SlowNoop(300),
+      });
+      this.started.push({ worker, running: worker.worker.run() });
+      return worker;
+    } finally {
+      Reflect.deleteProperty(process.env, 'EFFSCALE_BUILD_ID');
+    }
+  }
+
+  /** Shuts one worker down and waits until it has stopped. */
+  async stopOne(worker: SearchWorker): Promise<void> {
+    worker.worker.shutdown();
+    await this.started.find((s) => s.worker === worker)?.running;
+  }
+
+  async stop(): Promise<void> {
+    for (const { worker } of this.started) if (worker.worker.getState() === 'RUNNING') worker.worker.shutdown();
+    await Promise.allSettled(this.started.map((s) => s.running));
+    for (const { worker } of this.started) await worker.connection.close();
+  }
+}
+
 const grid = {
   grid: {
     alpha: { min: 1, max: 1.3, step: 0.1 },
@@ -77,19 +116,8 @@ test('a search runs to the end on the build that started it while new searches s
   const stateDir = await tempStateDir('upgrade');
   const server = await ensureDevServer(stateDir);
   const client = new Client({ connection: server.connection });
-  const workers: SearchWorker[] = [];
-  const running: Promise<void>[] = [];
-  const startWorker = async (workflowBundle: SearchWorker['workflowBundle']) => {
-    const w = await createSearchWorker({
-      server: { address: server.address },
-      stateDir,
-      workflowBundle,
-      executorFor: () => new SlowNoop(300),
-    });
-    workers.push(w);
-    running.push(w.worker.run());
-    return w;
-  };
+  const workers = new Workers(server.address, stateDir);
+  const startWorker = (bundle: WorkflowBundle) => workers.start(bundle);
   const buildOf = async (id: string) => searchVersion(await client.workflow.getHandle(id).describe()).buildId;
   const version = async (build: string): Promise<DeploymentVersion | undefined> =>
     (await deploymentVersions(client)).find((v) => v.buildId === build);
@@ -155,9 +183,7 @@ test('a search runs to the end on the build that started it while new searches s
       { workflowId: chunk, runId: await firstRunOf(client, chunk), file: 'upgrade-handoff-chunk' },
     ]);
   } finally {
-    for (const w of workers) w.worker.shutdown();
-    await Promise.allSettled(running);
-    for (const w of workers) await w.connection.close();
+    await workers.stop();
     await server.stop();
   }
 });
@@ -166,24 +192,8 @@ test('a session of another build continues a search only if its history replays 
   const stateDir = await tempStateDir('adopt');
   const server = await ensureDevServer(stateDir);
   const client = new Client({ connection: server.connection });
-  const workers: SearchWorker[] = [];
-  const running: Promise<void>[] = [];
-  const startWorker = async (workflowBundle: SearchWorker['workflowBundle'], buildId?: string) => {
-    if (buildId) process.env.EFFSCALE_BUILD_ID = buildId;
-    try {
-      const w = await createSearchWorker({
-        server: { address: server.address },
-        stateDir,
-        workflowBundle,
-        executorFor: () => new SlowNoop(300),
-      });
-      workers.push(w);
-      running.push(w.worker.run());
-      return w;
-    } finally {
-      delete process.env.EFFSCALE_BUILD_ID;
-    }
-  };
+  const workers = new Workers(server.address, stateDir);
+  const startWorker = (bundle: WorkflowBundle, buildId?: string) => workers.start(bundle, buildId);
   try {
     const a = await startWorker(await workflowBundle());
     const { handle, workflowId } = await start(client, spec('adopted'));
@@ -191,8 +201,7 @@ test('a session of another build continues a search only if its history replays 
       (await runs(stateDir, workflowId)).some((r) => r.event === 'finish'),
     );
     // The session that started it ends (effscale upgraded on this machine): its build is gone.
-    a.worker.shutdown();
-    await running[0];
+    await workers.stopOne(a);
 
     const incompatible = await startWorker(
       await bundleWorkflowCode({
@@ -221,9 +230,7 @@ test('a session of another build continues a search only if its history replays 
     assert.equal(searchVersion(await handle.describe()).buildId, 'next-build');
     assert.deepEqual(retrainedAfterFinish(await runs(stateDir, workflowId)), []);
   } finally {
-    for (const w of workers) if (w.worker.getState() === 'RUNNING') w.worker.shutdown();
-    await Promise.allSettled(running);
-    for (const w of workers) await w.connection.close();
+    await workers.stop();
     await server.stop();
   }
 });
