@@ -8,7 +8,7 @@ import { isImageFiles, type Dataset } from '../schemas/task.js';
 import { datasetIndexDir } from '../trainer/data/dataset-index.js';
 import { resultCovering, resultPath, targetEpochs } from '../trainer/result.js';
 import { scaleArchitecture, scalingFactors } from '../scaling/scale.js';
-import type { Executor } from '../executors/executor.js';
+import type { Executor, LaunchInfo } from '../executors/executor.js';
 import { activityFailure, storageDisruption } from './failures.js';
 import {
   appendRun,
@@ -99,113 +99,137 @@ async function architectureOf(input: TrainInput, spec: SearchSpec, searchDir: st
   return architecture;
 }
 
+/** What one training trains, where it writes, and the result already there if one covers it. */
+interface Job {
+  input: TrainInput;
+  searchDir: string;
+  spec: SearchSpec;
+  candidate: CandidateSpec;
+  outDir: string;
+  target: number;
+  finished?: TrainResult;
+}
+
+async function jobOf(input: TrainInput, searchDir: string): Promise<Job> {
+  const paths = searchPaths(searchDir);
+  const outDir = input.budget === 'search' ? paths.candidate(input.candidateId) : paths.final(input.candidateId);
+  const spec = await readSearchSpec(searchDir);
+  const budget = input.budget === 'final' ? (spec.final.training ?? spec.training) : searchTraining(spec);
+  const training = { ...budget, seed: budget.seed + (input.repeat ?? 0) };
+  // The trainer trains one seed: how many the search runs is not part of a candidate.
+  const { repeats: _repeats, ...task } = spec.task;
+  const candidate: CandidateSpec = {
+    contract: CANDIDATE_CONTRACT,
+    id: input.candidateId,
+    architecture: await architectureOf(input, spec, searchDir),
+    task: { ...task, dataset: await withIndex(task.dataset, paths.datasetIndexes) },
+    training,
+    ...(input.epochs !== undefined && input.epochs < training.epochs && { stopAfter: input.epochs }),
+  };
+  const done = await readJsonIfExists<unknown>(resultPath(outDir));
+  // A later rung trains on from the checkpoint; only a result that covers the epochs asked for is reused.
+  const finished = done === undefined ? undefined : resultCovering(TrainResult.parse(done), candidate);
+  return { input, searchDir, spec, candidate, outDir, target: targetEpochs(candidate), ...(finished && { finished }) };
+}
+
+/** When the trainer last wrote its checkpoint: what a disruption costs is the training since. */
+interface Checkpointed {
+  at?: number;
+}
+
 /**
  * One candidate's training as a durable activity. A finished candidate (its result.json covers the epochs asked
  * for) is never trained again, whatever attempt or worker asks; otherwise the executor trains into the candidate's directory,
- * resuming from its checkpoint. Heartbeats carry the latest progress and deliver cancellation.
+ * resuming from its checkpoint. Heartbeats carry the latest progress and deliver cancellation. A full or failing
+ * disk anywhere on the way (the spec, the architecture record, the runs log) disrupts the training, never fails it.
  */
 export function trainCandidateActivity(
   searchDirOf: (searchId: string) => string,
   executorFor: (execution: Execution) => Executor,
 ) {
   return async function trainCandidate(input: TrainInput): Promise<TrainOutcome> {
-    const searchDir = searchDirOf(input.searchId);
-    const paths = searchPaths(searchDir);
-    const outDir = input.budget === 'search' ? paths.candidate(input.candidateId) : paths.final(input.candidateId);
     const ctx = Context.current();
-    const attempt = ctx.info.attempt;
-    const spec = await readSearchSpec(searchDir);
-    const budget = input.budget === 'final' ? (spec.final.training ?? spec.training) : searchTraining(spec);
-    const training = { ...budget, seed: budget.seed + (input.repeat ?? 0) };
-    // The trainer trains one seed: how many the search runs is not part of a candidate.
-    const { repeats: _repeats, ...task } = spec.task;
-    const candidate: CandidateSpec = {
-      contract: CANDIDATE_CONTRACT,
-      id: input.candidateId,
-      architecture: await architectureOf(input, spec, searchDir),
-      task: { ...task, dataset: await withIndex(task.dataset, paths.datasetIndexes) },
-      training,
-      ...(input.epochs !== undefined && input.epochs < training.epochs && { stopAfter: input.epochs }),
-    };
-    const target = targetEpochs(candidate);
-    const done = await readJsonIfExists<unknown>(resultPath(outDir));
-    // A later rung trains on from the checkpoint; only a result that covers the epochs asked for is reused.
-    const finished = done === undefined ? undefined : resultCovering(TrainResult.parse(done), candidate);
-    if (finished) {
-      await appendRun(searchDir, {
-        event: 'reuse',
-        candidateId: input.candidateId,
-        attempt,
-        epochs: target,
-        at: new Date().toISOString(),
-      });
-      // Tidying up must not fail a finished candidate: a leftover pod is only clutter.
-      await executorFor(spec.execution)
-        .release?.(input.searchId, input.candidateId)
-        .catch((e: unknown) => ctx.log.warn(`could not release ${input.candidateId}: ${String(e)}`));
-      return outcomeOf(finished, true);
-    }
-
-    let details: TrainingHeartbeat = { candidateId: input.candidateId };
-    let lastAt = performance.now();
-    // What a disruption costs: the training since the trainer started or last wrote its checkpoint.
-    let checkpointedAt: number | undefined;
-    const executor = executorFor(spec.execution);
-    // The one heartbeat source: the latest progress, also while the trainer is silent (a pod waiting for a GPU).
-    const beat = setInterval(() => ctx.heartbeat(details), executor.heartbeatSeconds * 1000);
-    const launches: Promise<void>[] = [];
+    const checkpointed: Checkpointed = {};
     try {
-      const result = await executor.train(
-        {
-          searchId: input.searchId,
-          candidateId: input.candidateId,
-          spec: candidate,
-          outDir,
-          labels: input.labels,
-          checkpointSeconds: spec.execution.checkpointMinutes * 60,
-        },
-        {
-          signal: ctx.cancellationSignal,
-          onProgress: (p) => {
-            const now = performance.now();
-            details = heartbeatOf(details, p, training.batchSize, (now - lastAt) / 1000);
-            lastAt = now;
-            if (SAVES_CHECKPOINT.has(p.type)) checkpointedAt = now;
-            ctx.heartbeat(details);
-          },
-          onLaunch: (info) => {
-            launches.push(
-              appendRun(searchDir, {
-                event: 'launch',
-                candidateId: input.candidateId,
-                attempt,
-                epochs: target,
-                ...info,
-                at: new Date().toISOString(),
-              }),
-            );
-          },
-        },
-      );
-      // The launch lines are written before the finish line, and a failed write fails the activity.
-      await Promise.all(launches);
-      await appendRun(searchDir, {
-        event: 'finish',
-        candidateId: input.candidateId,
-        attempt,
-        epochs: target,
-        at: new Date().toISOString(),
-      });
-      return outcomeOf(result, false);
+      const job = await jobOf(input, searchDirOf(input.searchId));
+      const executor = executorFor(job.spec.execution);
+      if (job.finished) return await reuse(job, job.finished, executor);
+      return await train(job, executor, checkpointed);
     } catch (err) {
       if (ctx.cancellationSignal.aborted) throw stopped(ctx.cancellationSignal.reason, input.candidateId);
-      const recomputed = checkpointedAt === undefined ? 0 : (performance.now() - checkpointedAt) / 1000;
+      const recomputed = checkpointed.at === undefined ? 0 : (performance.now() - checkpointed.at) / 1000;
       throw activityFailure(storageDisruption(err), Math.round(recomputed));
-    } finally {
-      clearInterval(beat);
-      await Promise.allSettled(launches);
     }
   };
+}
+
+async function reuse(job: Job, finished: TrainResult, executor: Executor): Promise<TrainOutcome> {
+  const ctx = Context.current();
+  const { candidateId, searchId } = job.input;
+  await appendRun(job.searchDir, {
+    event: 'reuse',
+    candidateId,
+    attempt: ctx.info.attempt,
+    epochs: job.target,
+    at: new Date().toISOString(),
+  });
+  // Tidying up must not fail a finished candidate: a leftover pod is only clutter.
+  await executor
+    .release?.(searchId, candidateId)
+    .catch((e: unknown) => ctx.log.warn(`could not release ${candidateId}: ${String(e)}`));
+  return outcomeOf(finished, true);
+}
+
+async function train(job: Job, executor: Executor, checkpointed: Checkpointed): Promise<TrainOutcome> {
+  const ctx = Context.current();
+  const attempt = ctx.info.attempt;
+  const { candidateId, searchId, labels } = job.input;
+  let details: TrainingHeartbeat = { candidateId };
+  let lastAt = performance.now();
+  // The one heartbeat source: the latest progress, also while the trainer is silent (a pod waiting for a GPU).
+  const beat = setInterval(() => ctx.heartbeat(details), executor.heartbeatSeconds * 1000);
+  const launches: Promise<void>[] = [];
+  const run = (event: 'launch' | 'finish', launch?: LaunchInfo) =>
+    appendRun(job.searchDir, {
+      event,
+      candidateId,
+      attempt,
+      epochs: job.target,
+      ...launch,
+      at: new Date().toISOString(),
+    });
+  try {
+    const result = await executor.train(
+      {
+        searchId,
+        candidateId,
+        spec: job.candidate,
+        outDir: job.outDir,
+        labels,
+        checkpointSeconds: job.spec.execution.checkpointMinutes * 60,
+      },
+      {
+        signal: ctx.cancellationSignal,
+        onProgress: (p) => {
+          const now = performance.now();
+          details = heartbeatOf(details, p, job.candidate.training.batchSize, (now - lastAt) / 1000);
+          lastAt = now;
+          if (SAVES_CHECKPOINT.has(p.type)) checkpointed.at = now;
+          ctx.heartbeat(details);
+        },
+        onLaunch: (info) => {
+          launches.push(run('launch', info));
+        },
+      },
+    );
+    // The launch lines are written before the finish line, and a failed write fails the activity.
+    await Promise.all(launches);
+    await run('finish');
+    return outcomeOf(result, false);
+  } finally {
+    clearInterval(beat);
+    await Promise.allSettled(launches);
+  }
 }
 
 /** Progress after which the trainer's checkpoint holds everything trained so far (a start resumed from it). */
