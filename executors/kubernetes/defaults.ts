@@ -19,12 +19,33 @@ export interface KubernetesDefaults {
   settings?: KubernetesSettingsInput;
 }
 
+/** A pod's own namespace, as every pod with a ServiceAccount token has it mounted. */
+export const POD_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/**
+ * A worker in a pod launches its trainers in its own namespace unless its defaults name another: one team's
+ * overlay of k8s/ (a namespace per team) then needs no copy of the trainer template.
+ */
+function ownNamespace(namespaceFile: string): KubernetesSettingsInput {
+  try {
+    const namespace = readFileSync(namespaceFile, 'utf8').trim();
+    return namespace ? { namespace } : {};
+  } catch {
+    return {};
+  }
+}
+
 const cache = new Map<string, KubernetesDefaults>();
 
 /** Read once per file: every candidate of every search on this worker gets the same defaults. */
-export function loadKubernetesDefaults(file = process.env[DEFAULTS_ENV]): KubernetesDefaults {
-  if (!file) return {};
-  const cached = cache.get(file);
+export function loadKubernetesDefaults(
+  file = process.env[DEFAULTS_ENV],
+  namespaceFile = POD_NAMESPACE_FILE,
+): KubernetesDefaults {
+  const own = ownNamespace(namespaceFile);
+  if (!file) return Object.keys(own).length ? { settings: own } : {};
+  const key = `${file}\0${namespaceFile}`;
+  const cached = cache.get(key);
   if (cached) return cached;
   let text: string;
   try {
@@ -38,8 +59,9 @@ export function loadKubernetesDefaults(file = process.env[DEFAULTS_ENV]): Kubern
   } catch (err) {
     throw new SpecError(`${DEFAULTS_ENV}=${file}: not valid YAML: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const defaults = { file, settings: parseSpec(KubernetesSettings, raw ?? {}, `Kubernetes defaults ${file}`) };
-  cache.set(file, defaults);
+  const settings = { ...own, ...parseSpec(KubernetesSettings, raw ?? {}, `Kubernetes defaults ${file}`) };
+  const defaults = { file, settings };
+  cache.set(key, defaults);
   return defaults;
 }
 

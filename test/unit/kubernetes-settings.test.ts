@@ -63,6 +63,20 @@ test('the defaults file: YAML validated as a layer, errors name the file and the
   assert.deepEqual(loadKubernetesDefaults(''), {});
 });
 
+test('a worker in a pod launches its trainers in its own namespace unless its defaults name another', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'effscale-k8s-namespace-'));
+  const namespaceFile = join(dir, 'namespace');
+  writeFileSync(namespaceFile, 'effscale-team-a\n');
+  const unnamed = join(dir, 'unnamed.yaml');
+  writeFileSync(unnamed, 'image: trainer:1\n');
+  const named = join(dir, 'named.yaml');
+  writeFileSync(named, 'image: trainer:1\nnamespace: trainers\n');
+  assert.equal(loadKubernetesDefaults(unnamed, namespaceFile).settings?.namespace, 'effscale-team-a');
+  assert.equal(loadKubernetesDefaults(named, namespaceFile).settings?.namespace, 'trainers');
+  assert.deepEqual(loadKubernetesDefaults('', namespaceFile), { settings: { namespace: 'effscale-team-a' } });
+  assert.equal(loadKubernetesDefaults(unnamed, join(dir, 'not-in-a-pod')).settings?.namespace, undefined);
+});
+
 test("a pod's paths and file:// URIs map back to the worker's side of the artifacts volume", () => {
   const volume = { claimName: 'a', mountPath: '/artifacts', localPath: '/srv/effscale', readOnly: false };
   assert.equal(toLocalPath(volume, '/artifacts/s/c/model'), '/srv/effscale/s/c/model');
