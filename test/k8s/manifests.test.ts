@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -29,7 +29,7 @@ describe('k8s manifests against a real kube-apiserver', () => {
   });
   after(async () => cluster?.stop());
 
-  for (const variant of ['base', 'overlays/gpu']) {
+  for (const variant of ['base', 'overlays/gpu', 'teams/team-a']) {
     it(`${variant}: every object passes a server-side dry run, runs non-root, and its trainer template validates`, async () => {
       const objects = renderKustomization(join(repoRoot(), 'k8s', variant));
       const namespace = objects.filter((o) => o.kind === 'Namespace');
@@ -70,8 +70,46 @@ describe('k8s manifests against a real kube-apiserver', () => {
         spec: { template: { spec: { securityContext: { runAsNonRoot: boolean } } } };
       };
       assert.equal(deployment.spec.template.spec.securityContext.runAsNonRoot, true);
+      const template = parse(configMap.data['kubernetes.yaml']) as { namespace?: string };
+      assert.equal(template.namespace, undefined, "trainers go to the worker's own namespace: the template names none");
+      if (variant === 'teams/team-a') teamGuardrails(objects, 'effscale-team-a', 'team-a');
     });
   }
+
+  // Claims are namespaced and a pod mounts only its own namespace's: a worker that can create pods only in its team's
+  // namespace (its trainers have no token at all) can only ever reach its team's volumes.
+  it("two teams: each one's worker manages pods in its own namespace only, so only its team's claims", async () => {
+    const work = mkdtempSync(join(tmpdir(), 'effscale-teams-'));
+    try {
+      const teamA = renderKustomization(join(repoRoot(), 'k8s', 'teams', 'team-a'));
+      const teamB = renderKustomization(copyTeam(work, 'team-b'));
+      teamGuardrails(teamB, 'effscale-team-b', 'team-b');
+      for (const team of [teamA, teamB]) {
+        // The variant's dry run above created team A's namespace already.
+        await cluster.apply(team.filter((o) => o.kind === 'Namespace')).catch((e: unknown) => {
+          if (!(e instanceof ApiException && e.code === 409)) throw e;
+        });
+        await cluster.apply(team.filter((o) => o.kind !== 'Namespace' && o.kind !== 'Deployment'));
+      }
+      const { kubeConfig } = await cluster.serviceAccountKubeConfig('effscale-team-a', 'effscale-worker');
+      const core = kubeConfig.makeApiClient(CoreV1Api);
+      await core.listNamespacedPod({ namespace: 'effscale-team-a' });
+      const forbidden = async (call: () => Promise<unknown>, what: string) => {
+        await assert.rejects(call, (e: unknown) => e instanceof ApiException && e.code === 403, `${what} is forbidden`);
+      };
+      await forbidden(() => core.listNamespacedPod({ namespace: 'effscale-team-b' }), "listing team B's pods");
+      await forbidden(
+        () => core.createNamespacedPod({ namespace: 'effscale-team-b', body: { metadata: { name: 'x' } } }),
+        "creating a pod in team B's namespace (the only way to mount its claims)",
+      );
+      await forbidden(
+        () => core.readNamespacedPersistentVolumeClaim({ name: 'effscale-artifacts', namespace: 'effscale-team-b' }),
+        "reading team B's claim",
+      );
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
 
   it('images pinned by digest: the worker through kustomize `images:`, the trainer in the ConfigMap', async () => {
     const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
@@ -129,6 +167,38 @@ describe('k8s manifests against a real kube-apiserver', () => {
     );
   });
 });
+
+/**
+ * A second team as an operator adds one: k8s/teams/team-a copied, its two names changed (docs/operating.md).
+ * Returns the copy's folder; its paths to k8s/base and k8s/components lead to the repository's.
+ */
+function copyTeam(work: string, team: string): string {
+  const source = readFileSync(join(repoRoot(), 'k8s', 'teams', 'team-a', 'kustomization.yaml'), 'utf8');
+  const dir = join(work, team);
+  mkdirSync(dir);
+  const k8s = `${relative(dir, join(repoRoot(), 'k8s'))}/`;
+  writeFileSync(join(dir, 'kustomization.yaml'), source.replaceAll('team-a', team).replaceAll('../../', k8s));
+  return dir;
+}
+
+/** A team overlay: everything in the team's namespace, its own Temporal namespace, and the guardrails around it. */
+function teamGuardrails(objects: KubernetesObject[], namespace: string, temporalNamespace: string) {
+  for (const o of objects.filter((o) => o.kind !== 'Namespace'))
+    assert.equal(o.metadata?.namespace, namespace, `${o.kind}/${o.metadata?.name} is in the team's namespace`);
+  for (const kind of ['NetworkPolicy', 'ResourceQuota', 'LimitRange', 'PodDisruptionBudget'])
+    assert.ok(
+      objects.some((o) => o.kind === kind),
+      `the team has a ${kind}`,
+    );
+  const worker = (objects.find((o) => o.kind === 'Deployment') as V1Deployment).spec?.template.spec?.containers[0];
+  const temporal = worker?.env?.find((e) => e.name === 'TEMPORAL_NAMESPACE')?.value;
+  assert.equal(temporal, temporalNamespace, "the team's own Temporal namespace: its own task queue and workflow ids");
+  const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as (KubernetesObject & {
+    spec: { podSelector: { matchLabels?: object }; policyTypes: string[] };
+  })[];
+  const denyAll = policies.find((p) => !p.spec.podSelector.matchLabels);
+  assert.deepEqual(denyAll?.spec.policyTypes, ['Ingress', 'Egress'], 'trainers reach nothing and nothing reaches them');
+}
 
 /** What differs between two releases' k8s/: the objects labelled with the release, and nothing else. */
 function releaseObjects(objects: KubernetesObject[]) {
