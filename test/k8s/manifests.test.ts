@@ -111,6 +111,40 @@ describe('k8s manifests against a real kube-apiserver', () => {
     }
   });
 
+  it('production Temporal: every certificate and key the worker reads is a file of a mounted Secret', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'effscale-production-'));
+    try {
+      const k8s = relative(work, join(repoRoot(), 'k8s'));
+      writeFileSync(
+        join(work, 'kustomization.yaml'),
+        stringify({ resources: [`${k8s}/teams/team-a`], components: [`${k8s}/components/production-temporal`] }),
+      );
+      const objects = renderKustomization(work);
+      const deployment = objects.find((o): o is V1Deployment => o.kind === 'Deployment');
+      assert.equal((await cluster.apply([deployment as KubernetesObject], { dryRun: true })).length, 1);
+      const pod = deployment?.spec?.template.spec;
+      const worker = pod?.containers.find((c) => c.name === 'worker');
+      const secretMounts = (worker?.volumeMounts ?? []).filter((m) =>
+        pod?.volumes?.some((v) => v.name === m.name && v.secret),
+      );
+      for (const name of [
+        'TEMPORAL_TLS_CLIENT_CERT_PATH',
+        'TEMPORAL_TLS_CLIENT_KEY_PATH',
+        'TEMPORAL_TLS_SERVER_CA_CERT_PATH',
+        'EFFSCALE_PAYLOAD_KEY_FILE',
+      ]) {
+        const path = worker?.env?.find((e) => e.name === name)?.value ?? '';
+        assert.ok(
+          secretMounts.some((m) => path.startsWith(`${m.mountPath}/`) && m.readOnly),
+          `${name}=${path} is in a read-only Secret mount`,
+        );
+      }
+      assert.ok(!JSON.stringify(worker?.env).includes('BEGIN'), 'no certificate or key as a literal in the manifest');
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+
   it('images pinned by digest: the worker through kustomize `images:`, the trainer in the ConfigMap', async () => {
     const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
     const work = mkdtempSync(join(tmpdir(), 'effscale-digest-'));
