@@ -63,10 +63,7 @@ export function buildPod(name: string, job: TrainingJob, execution: KubernetesEx
     // The dataset cache (inflated IDX files) and nothing else: bounded, so a runaway trainer cannot fill the node.
     { name: 'tmp', emptyDir: { sizeLimit: execution.tmpSizeLimit } },
   ];
-  const mounts: V1VolumeMount[] = [
-    { name: 'artifacts', mountPath: artifacts.mountPath, subPath: artifacts.subPath, readOnly: artifacts.readOnly },
-    { name: 'tmp', mountPath: '/tmp' },
-  ];
+  const mounts: V1VolumeMount[] = [...artifactMounts(artifacts, paths.out), { name: 'tmp', mountPath: '/tmp' }];
   if (dataset) {
     volumes.push({
       name: 'dataset',
@@ -153,6 +150,23 @@ export function buildPod(name: string, job: TrainingJob, execution: KubernetesEx
       ],
     },
   };
+}
+
+/**
+ * A trainer writes its own candidate's directory and nothing else on the artifacts volume: the volume is mounted
+ * read-only (the search's dataset index, an earlier rung's checkpoint are read), and the candidate's directory is
+ * mounted again over it, writable, through its subPath. A trainer cannot rewrite another candidate's result or the
+ * registry, whatever it runs.
+ */
+function artifactMounts(artifacts: ClaimVolume, out: string): V1VolumeMount[] {
+  const whole = { name: 'artifacts', mountPath: artifacts.mountPath, subPath: artifacts.subPath };
+  const rel = posix.relative(artifacts.mountPath, out);
+  if (!rel || rel.startsWith('..') || posix.isAbsolute(rel)) return [{ ...whole, readOnly: artifacts.readOnly }];
+  const own = { name: 'artifacts', mountPath: out, subPath: posix.join(artifacts.subPath ?? '', rel) };
+  return [
+    { ...whole, readOnly: true },
+    { ...own, readOnly: artifacts.readOnly },
+  ];
 }
 
 /**

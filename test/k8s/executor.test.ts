@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ExecutorPool } from '../../executors/index.js';
@@ -98,6 +99,18 @@ describe(
       const message = JSON.parse(terminated?.message ?? '{}') as { candidateId?: string };
       assert.equal(message.candidateId, 'ok-1', 'the result came back through the kubelet as the termination message');
       assert.ok(progress.length > 0, 'heartbeats/progress while the pod ran');
+    });
+
+    it("a trainer writes its own candidate's directory only: another candidate's result is read-only to it", async () => {
+      const execution = f.execution();
+      const other = join(f.artifacts, SEARCH, 'ok-1', 'result.json');
+      const before = readFileSync(other, 'utf8');
+      const onPod = `${execution.volumes.artifacts.mountPath}/${SEARCH}/ok-1/result.json`;
+      const hostile = new KubernetesExecutor(f.execution({ env: { FIXTURE_WRITE: onPod } }));
+      const result = await hostile.train(job(f, 'confined-1'), hooks());
+      assert.equal(result.candidateId, 'confined-1', 'its own directory took its result');
+      assert.equal(readFileSync(join(f.artifacts, SEARCH, 'confined-1', 'write-outcome.txt'), 'utf8'), 'EROFS');
+      assert.equal(readFileSync(other, 'utf8'), before, "the other candidate's result is untouched");
     });
 
     it('deletes a succeeded pod by default', async () => {

@@ -124,6 +124,34 @@ test('a candidate reads every dataset path and its index where the pod mounts th
   assert.deepEqual(candidateOnPod(folder, volumes).task.dataset, { ...folder.task.dataset, path: '/datasets/x' });
 });
 
+test("a trainer pod writes its own candidate's directory and reads the rest of the artifacts volume", () => {
+  const execution = resolveKubernetesExecution(defaults, {}, 'defaults.yaml');
+  const job = { searchId: 's', candidateId: 'c', spec: {} as CandidateSpec, outDir: '/artifacts/s/c', labels: {} };
+  const mounts = (out: string, artifacts = execution.volumes.artifacts) =>
+    buildPod(
+      'p',
+      job,
+      { ...execution, volumes: { ...execution.volumes, artifacts } },
+      { spec: `${out}/x`, out },
+    ).spec?.containers[0].volumeMounts?.filter((m) => m.name === 'artifacts');
+  assert.deepEqual(mounts('/artifacts/searches/s/candidates/c'), [
+    { name: 'artifacts', mountPath: '/artifacts', subPath: undefined, readOnly: true },
+    {
+      name: 'artifacts',
+      mountPath: '/artifacts/searches/s/candidates/c',
+      subPath: 'searches/s/candidates/c',
+      readOnly: false,
+    },
+  ]);
+  const teamA = { ...execution.volumes.artifacts, subPath: 'team-a' };
+  assert.equal(mounts('/artifacts/searches/s/candidates/c', teamA)?.[1].subPath, 'team-a/searches/s/candidates/c');
+  assert.deepEqual(
+    mounts('/tmp'),
+    [{ name: 'artifacts', mountPath: '/artifacts', subPath: undefined, readOnly: false }],
+    'a directory off the volume (the preflight pod) leaves the volume as configured',
+  );
+});
+
 test('trainer pods give up a lost node after nodeLoss.tolerationSeconds, not Kubernetes’ default 300 s', () => {
   const execution = resolveKubernetesExecution(defaults, { nodeLoss: { tolerationSeconds: 12 } }, 'defaults.yaml');
   const job = { searchId: 's', candidateId: 'c', spec: {} as CandidateSpec, outDir: '/artifacts/c', labels: {} };
