@@ -14,6 +14,7 @@ export type FailureType =
   | 'TrainerTooOld'
   | 'StorageFailed'
   | 'OOMKilled'
+  | 'EphemeralStorageExceeded'
   | 'ImagePullFailed'
   | 'ContainerConfigError'
   | 'Unschedulable'
@@ -30,6 +31,7 @@ export const RETRYABLE: Record<FailureType, boolean> = {
   TrainerTooOld: false,
   StorageFailed: true,
   OOMKilled: false,
+  EphemeralStorageExceeded: false,
   ImagePullFailed: false,
   ContainerConfigError: false,
   Unschedulable: false,
@@ -65,8 +67,26 @@ function trainerStatus(pod: V1Pod): V1ContainerStatus | undefined {
   return pod.status?.containerStatuses?.find((s) => s.name === CONTAINER);
 }
 
+/**
+ * The kubelet evicts a pod that outgrows its own storage limits (an emptyDir's sizeLimit, a container's
+ * ephemeral-storage limit) with reason Evicted, as it does for a node short of space: only the message tells the
+ * trainer's own doing from the node's.
+ */
+const OWN_STORAGE_EVICTION = [
+  /Usage of EmptyDir volume .* exceeds the limit/,
+  /exceeded its local ephemeral storage limit/,
+  /ephemeral local storage usage exceeds the total limit of containers/,
+];
+
+function ownStorageEviction(pod: V1Pod): string | undefined {
+  const message = pod.status?.message ?? '';
+  if (pod.status?.reason !== 'Evicted' || !OWN_STORAGE_EVICTION.some((own) => own.test(message))) return undefined;
+  return `${message.trim()} The trainer outgrew its own disk: raise execution.kubernetes.tmpSizeLimit.`;
+}
+
 /** Node loss, taint eviction and preemption: the training did nothing wrong, another node may run it. */
 function disruption(pod: V1Pod): string | undefined {
+  if (ownStorageEviction(pod)) return undefined;
   const reason = pod.status?.reason;
   if (reason === 'NodeLost' || reason === 'Evicted' || reason === 'Preempting' || reason === 'Terminated') {
     return `${reason}: ${pod.status?.message ?? ''}`.trim();
@@ -77,6 +97,8 @@ function disruption(pod: V1Pod): string | undefined {
 
 function terminatedFailure(status: V1ContainerStatus | undefined, pod: V1Pod): PodFailure {
   const terminated = status?.state?.terminated ?? status?.lastState?.terminated;
+  const outgrown = ownStorageEviction(pod);
+  if (outgrown) return { type: 'EphemeralStorageExceeded', exitCode: terminated?.exitCode, message: outgrown };
   const lost = disruption(pod);
   if (pod.status?.reason === 'DeadlineExceeded') {
     return { type: 'DeadlineExceeded', message: pod.status.message ?? 'activeDeadlineSeconds exceeded' };

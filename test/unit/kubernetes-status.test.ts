@@ -57,6 +57,23 @@ test('a failed exit is the trainer’s failure unless the pod was being deleted 
   assert.equal(podState(done, execution).kind, 'succeeded', 'a result written before the deletion still counts');
 });
 
+test('a pod evicted for outgrowing its own disk is the trainer’s failure; one evicted by a full node is a disruption', () => {
+  const evicted = (message: string): V1Pod => {
+    const pod = stopped(137);
+    return { ...pod, status: { ...pod.status, reason: 'Evicted', message } };
+  };
+  const own = podState(evicted('Usage of EmptyDir volume "tmp" exceeds the limit "8Gi". '), execution);
+  assert.equal(own.kind === 'failed' && own.failure.type, 'EphemeralStorageExceeded');
+  assert.match(own.kind === 'failed' ? own.failure.message : '', /execution\.kubernetes\.tmpSizeLimit/);
+  const container = podState(
+    evicted('Container trainer exceeded its local ephemeral storage limit "1Gi". '),
+    execution,
+  );
+  assert.equal(container.kind === 'failed' && container.failure.type, 'EphemeralStorageExceeded');
+  const node = podState(evicted('The node was low on resource: ephemeral-storage. '), execution);
+  assert.equal(node.kind === 'failed' && node.failure.type, 'NodeLost', "the node's shortage is not the trainer's");
+});
+
 test('a trainer that refuses a newer candidate contract fails as TrainerTooOld, not as bad input', () => {
   const pod = stopped(3);
   const container = pod.status?.containerStatuses?.[0];
