@@ -17,20 +17,10 @@ import {
   tempStateDir,
   testSpec,
   until,
+  wideGrid,
 } from './harness.js';
 
 quietWorkerLogs();
-
-/** A grid of 15 distinct trainings: long enough to interrupt in the middle. */
-const wideGrid = {
-  grid: {
-    alpha: { min: 1, max: 1.3, step: 0.1 },
-    beta: { min: 1, max: 1.3, step: 0.1 },
-    gamma: { min: 1, max: 1.3, step: 0.1 },
-    tolerance: 0.15,
-  },
-  targets: { phis: [1] },
-};
 
 for (const strategy of ['exhaustive', 'halving'] as const) {
   test(`a worker killed mid-search (${strategy}) is replaced and the search completes without training a finished candidate (or rung) twice`, async () => {

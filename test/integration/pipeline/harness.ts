@@ -88,6 +88,17 @@ export async function until(what: string, check: () => Promise<boolean>, timeout
   }
 }
 
+/** `scaling` of a grid of 15 distinct trainings: long enough to interrupt, upgrade or kill a worker in the middle. */
+export const wideGrid = {
+  grid: {
+    alpha: { min: 1, max: 1.3, step: 0.1 },
+    beta: { min: 1, max: 1.3, step: 0.1 },
+    gamma: { min: 1, max: 1.3, step: 0.1 },
+    tolerance: 0.15,
+  },
+  targets: { phis: [1] },
+};
+
 /** A quick search: micro-28 on a Fashion-MNIST subset with the no-op trainer unless told otherwise. */
 export function testSpec(name: string, overrides: Partial<SearchSpecInput> = {}): SearchSpec {
   const input: SearchSpecInput = {

@@ -23,6 +23,7 @@ import {
   tempStateDir,
   testSpec,
   until,
+  wideGrid,
   workflowBundle,
 } from './harness.js';
 import { chunkWorkflowId } from '../../../search/ids.js';
@@ -81,19 +82,9 @@ class Workers {
   }
 }
 
-const grid = {
-  grid: {
-    alpha: { min: 1, max: 1.3, step: 0.1 },
-    beta: { min: 1, max: 1.3, step: 0.1 },
-    gamma: { min: 1, max: 1.3, step: 0.1 },
-    tolerance: 0.15,
-  },
-  targets: { phis: [1] },
-};
-
 function spec(name: string): SearchSpec {
   return testSpec(name, {
-    scaling: grid,
+    scaling: wideGrid,
     execution: { parallelism: 2, retries: 1, failureBudget: 0, heartbeatTimeout: '20s', local: { noop: true } },
   });
 }
