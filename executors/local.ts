@@ -16,6 +16,7 @@ import {
 } from './executor.js';
 import { processAlive, stopProcess } from './process.js';
 import { resultPath } from '../trainer/result.js';
+import { writeFileAtomic } from '../trainer/durable.js';
 
 const defaultTrainer = [process.execPath, fileURLToPath(new URL('../../bin/effscale-trainer.js', import.meta.url))];
 const STDERR_TAIL = 4000;
@@ -44,7 +45,7 @@ export class LocalExecutor implements Executor {
     await mkdir(job.outDir, { recursive: true });
     const specPath = join(job.outDir, TRAINER_FILES.spec);
     const pidPath = join(job.outDir, TRAINER_FILES.pid);
-    await writeFile(specPath, JSON.stringify(job.spec, null, 2));
+    await writeFileAtomic(specPath, JSON.stringify(job.spec, null, 2));
     await this.stopStale(pidPath, job.outDir);
     if (hooks.signal.aborted) throw new Error('training cancelled before it started');
 

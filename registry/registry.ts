@@ -1,4 +1,5 @@
 import { cp, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { syncDirectory, syncTree, temporaryName } from '../trainer/durable.js';
 import { join } from 'node:path';
 
 /**
@@ -49,13 +50,16 @@ export class Registry {
     await mkdir(dir, { recursive: true });
     const next = (await this.versions(req.name)).reduce((n, v) => Math.max(n, Number(v.slice(1))), 0) + 1;
     const version = `v${next}`;
-    const staging = join(dir, `.${version}-${process.pid}`);
+    // Hidden (a leading dot) until whole and flushed, then renamed into place: a version is there entirely or not at all.
+    const staging = temporaryName(join(dir, `.${version}`));
     await mkdir(staging, { recursive: true });
     if (req.modelDir) await cp(req.modelDir, join(staging, 'model'), { recursive: true });
     await writeFile(join(staging, 'architecture.json'), JSON.stringify(req.architecture, null, 2));
     await writeFile(join(staging, 'metrics.json'), JSON.stringify(req.metrics, null, 2));
     await writeFile(join(staging, 'lineage.json'), JSON.stringify(req.lineage, null, 2));
+    await syncTree(staging);
     await rename(staging, join(dir, version));
+    await syncDirectory(dir);
     return { name: req.name, version, uri: join(dir, version), lineage: req.lineage, metrics: req.metrics };
   }
 

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readJsonIfExists, writeFileAtomic, writeJsonAtomic } from './search-dir.js';
+import { readJsonIfExists, writeJsonAtomic } from './search-dir.js';
+import { writeFileAtomic } from '../trainer/durable.js';
 import type { LoadedChunk, PlannedCandidate, PlanOutput, PlannedTraining, TrainingRecord } from '../search/types.js';
 
 /**

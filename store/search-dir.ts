@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Architecture } from '../scaling/architecture.js';
 import { resolveBaseline } from '../scaling/input.js';
@@ -7,6 +6,7 @@ import { parseSpec, SpecError } from '../scaling/validate.js';
 import { SearchSpec } from '../schemas/search.js';
 import type { SearchResult } from '../search/state.js';
 import { migrateResult } from '../search/state-version.js';
+import { withFile, writeFileAtomic } from '../trainer/durable.js';
 
 /** The state directory a command uses unless told otherwise: `$EFFSCALE_STATE_DIR`, else `.effscale` here. */
 export function defaultStateDir(): string {
@@ -85,27 +85,6 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
   await writeFileAtomic(file, JSON.stringify(value, null, 2));
 }
 
-/**
- * Written to a temporary name, flushed, then renamed and the rename flushed: a crash or a power cut never leaves
- * half a file for a retry to trust. The temporary name is unique per write: every container on a shared volume
- * is PID 1, and one process may write the same file twice at once.
- */
-export async function writeFileAtomic(file: string, text: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await withFile(tmp, 'wx', async (f) => {
-      await f.writeFile(text);
-      await f.sync();
-    });
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await syncDirectory(dirname(file));
-}
-
 export async function readJsonIfExists<T>(file: string): Promise<T | undefined> {
   try {
     return JSON.parse(await readFile(file, 'utf8')) as T;
@@ -149,20 +128,6 @@ export async function readRuns(searchDir: string): Promise<RunRecord[]> {
       return [];
     }
   });
-}
-
-async function withFile<T>(path: string, flags: string, use: (f: FileHandle) => Promise<T>): Promise<T> {
-  const f = await open(path, flags);
-  try {
-    return await use(f);
-  } finally {
-    await f.close();
-  }
-}
-
-/** A rename is durable once its directory is flushed (some filesystems refuse: then the rename stands as it is). */
-async function syncDirectory(dir: string): Promise<void> {
-  await withFile(dir, 'r', (f) => f.sync()).catch(() => undefined);
 }
 
 /**

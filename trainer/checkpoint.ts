@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { EpochMetrics } from '../schemas/candidate.js';
-import { writeFolderAtomically } from './model-io.js';
+import { writeFolderAtomically } from './durable.js';
 import type { OptimizerState } from './engine.js';
 import type { Tf } from './tf.js';
 

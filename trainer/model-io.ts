@@ -1,23 +1,12 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { customLayers } from './layers.js';
 import type { Tf } from './tf.js';
+import { writeFolderAtomically } from './durable.js';
 
 type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
 type WeightsManifest = import('@tensorflow/tfjs-core').io.WeightsManifestConfig;
-
-/** Writes into a sibling temporary folder, then swaps it in: a crash never leaves half a model or checkpoint. */
-export async function writeFolderAtomically(dir: string, files: Record<string, string | Uint8Array>): Promise<void> {
-  const partial = `${dir}.partial-${process.pid}`;
-  await rm(partial, { recursive: true, force: true });
-  await mkdir(partial, { recursive: true });
-  for (const [name, content] of Object.entries(files)) await writeFile(join(partial, name), content);
-  const previous = `${dir}.old-${process.pid}`;
-  await rename(dir, previous).catch(() => undefined);
-  await rename(partial, dir);
-  await rm(previous, { recursive: true, force: true });
-}
 
 function bytesOf(tf: Tf, data: ArrayBuffer | ArrayBuffer[]): Uint8Array {
   return new Uint8Array(tf.io.CompositeArrayBuffer.join(data));

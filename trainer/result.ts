@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from './durable.js';
 import { TrainResult, type CandidateSpec } from '../schemas/candidate.js';
 import { TRAINER_FILES } from '../schemas/trainer-process.js';
 import { scoreOf } from './score.js';
@@ -53,9 +54,7 @@ export async function existingResult(outDir: string, hash: string, noop: boolean
 }
 
 export async function writeResult(outDir: string, result: TrainResult): Promise<void> {
-  const partial = `${resultPath(outDir)}.partial-${process.pid}`;
-  await writeFile(partial, JSON.stringify(result, null, 2) + '\n');
-  await rename(partial, resultPath(outDir));
+  await writeFileAtomic(resultPath(outDir), JSON.stringify(result, null, 2) + '\n');
 }
 
 /**

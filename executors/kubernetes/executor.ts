@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createInterface } from 'node:readline';
@@ -22,6 +22,7 @@ import { trainerImageTooOld } from './image-release.js';
 import { PodWatch } from './watch.js';
 import { withTransientRetries } from './api-retry.js';
 import { resultPath } from '../../trainer/result.js';
+import { writeFileAtomic } from '../../trainer/durable.js';
 
 export function loadKubeConfig(execution: KubernetesExecution): KubeConfig {
   const kubeConfig = new KubeConfig();
@@ -159,10 +160,7 @@ export class KubernetesExecutor implements Executor {
       );
     }
     const spec = candidateOnPod(job.spec, this.execution.volumes);
-    await mkdir(job.outDir, { recursive: true });
-    const specFile = join(job.outDir, TRAINER_FILES.spec);
-    await writeFile(`${specFile}.tmp`, JSON.stringify(spec, null, 2));
-    await rename(`${specFile}.tmp`, specFile);
+    await writeFileAtomic(join(job.outDir, TRAINER_FILES.spec), JSON.stringify(spec, null, 2));
 
     const body = buildPod(name, job, this.execution, { spec: `${out}/${TRAINER_FILES.spec}`, out });
     const namespace = this.execution.namespace;

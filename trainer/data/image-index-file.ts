@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, type FileHandle } from 'node:fs/promises';
+import { writeFileAtomic } from '../durable.js';
 import { z } from 'zod';
 import { CompactIndex, IndexBuilder } from './image-index-build.js';
 import type { ImageIndex } from './image-index-types.js';
@@ -74,31 +73,10 @@ export async function writeImageIndex(index: ImageIndex, file: string): Promise<
   const view = new DataView(preamble.buffer);
   view.setUint16(6, VERSION, true);
   view.setUint32(8, json.length, true);
-  await mkdir(dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    const handle = await open(temporary, 'wx');
-    try {
-      const { offsets, labels, formats, paths } = arrays;
-      await writeAll(handle, [preamble, json, bytesOf(offsets), bytesOf(labels), formats, paths]);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, file);
-  } catch (err) {
-    await rm(temporary, { force: true });
-    throw err;
-  }
-  // The rename itself is durable only once the folder is synced, which some filesystems cannot do (EINVAL).
-  const folder = await open(dirname(file), 'r');
-  try {
-    await folder.sync();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-  } finally {
-    await folder.close();
-  }
+  const { offsets, labels, formats, paths } = arrays;
+  await writeFileAtomic(file, (handle) =>
+    writeAll(handle, [preamble, json, bytesOf(offsets), bytesOf(labels), formats, paths]),
+  );
 }
 
 async function readExactly(handle: FileHandle, into: Uint8Array, position: number, file: string): Promise<void> {

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '../durable.js';
 import { z } from 'zod';
 import { DatasetError } from './source.js';
 
@@ -67,16 +67,7 @@ export async function indexShards(pattern: string): Promise<ShardIndex> {
 
 /** Written under a name unique to this call, synced, then renamed: readers see the old file or the new one. */
 export async function writeShardIndex(index: ShardIndex, file: string): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const temporary = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(temporary, 'wx');
-  try {
-    await handle.writeFile(JSON.stringify(index));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temporary, file);
+  await writeFileAtomic(file, JSON.stringify(index));
 }
 
 /** The counts the plan step wrote, with the shards in `folder` (where this process sees them). */
