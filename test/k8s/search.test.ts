@@ -11,6 +11,7 @@ import { ApplicationFailure, defaultPayloadConverter } from '@temporalio/common'
 import { NativeConnection } from '@temporalio/worker';
 import { labelValue } from '../../executors/kubernetes/names.js';
 import { DEFAULTS_ENV } from '../../executors/kubernetes/defaults.js';
+import { POLICY_ENV } from '../../executors/policy.js';
 import { TrainResult } from '../../schemas/candidate.js';
 import type { KubernetesSettingsInput } from '../../schemas/kubernetes.js';
 import type { SearchSpecInput } from '../../schemas/search.js';
@@ -364,6 +365,55 @@ describe(
         [],
         'no pod of the cancelled search remains',
       );
+    });
+
+    test('under an operator policy, a spec beyond its profile is refused naming the field, before any pod; one within runs', async () => {
+      const policy = join(f.artifacts, 'policy.yaml');
+      writeFileSync(policy, toYaml({ profiles: { default: { maxGpus: 2 } } }));
+      process.env[POLICY_ENV] = policy;
+      try {
+        const beyond: Record<string, KubernetesSettingsInput> = {
+          command: { command: ['sh', '-c', 'cat /var/run/secrets/kubernetes.io/serviceaccount/token'] },
+          image: { image: 'docker.io/library/busybox:1.36' },
+          serviceAccountName: { serviceAccountName: 'effscale-worker' },
+          'volumes.artifacts.claimName': { volumes: { artifacts: { claimName: 'another-team-artifacts' } } },
+          gpuQuota: { gpuQuota: 8 },
+        };
+        const worker = await createTestWorker(native, { stateDir });
+        const refused = await Promise.all(
+          Object.entries(beyond).map(async ([field, kubernetes]) => {
+            const name = `k8s-policy-${field.replaceAll('.', '-').toLowerCase()}`;
+            return { field, ...(await start(client, k8sSpec(name, kubernetes))) };
+          }),
+        );
+        const within = await start(client, k8sSpec('k8s-policy-within', { gpuQuota: 2 }, { parallelism: 2 }));
+        const [failures, result] = await worker.runUntil(
+          Promise.all([
+            Promise.all(
+              refused.map(({ handle }) =>
+                handle.result().then(
+                  () => undefined,
+                  (e: unknown) => e,
+                ),
+              ),
+            ),
+            within.handle.result(),
+          ]),
+        );
+        refused.forEach(({ field, workflowId }, i) => {
+          const err = failures[i];
+          assert.ok(err instanceof WorkflowFailedError, `${field}: ${String(err)}`);
+          const cause = err.cause instanceof ActivityFailure ? err.cause.cause : err.cause;
+          assert.ok(cause instanceof ApplicationFailure, String(cause));
+          assert.equal(cause.type, 'SpecError', field);
+          assert.match(cause.message, new RegExp(`execution\\.kubernetes\\.${field.replaceAll('.', '\\.')}: `));
+          assert.equal(f.pods.podsOfSearch(labelValue(workflowId)).size, 0, `${field}: no pod was ever created`);
+        });
+        assert.equal((result as SearchResult).status, 'completed', 'a spec within its profile runs');
+        assert.ok(f.pods.podsOfSearch(labelValue(within.workflowId)).size > 0);
+      } finally {
+        Reflect.deleteProperty(process.env, POLICY_ENV);
+      }
     });
 
     test('an invalid pod template fails the search at its start, naming the field, before any pod starts', async () => {
