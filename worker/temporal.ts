@@ -34,8 +34,16 @@ function reason(err: unknown): string {
   return cause ? `${message}: ${cause}` : message;
 }
 
-/** Registers the search attributes (idempotent: a server that already has them is fine). */
-export async function registerSearchAttributes(connection: Connection, namespace = DEFAULT_NAMESPACE): Promise<void> {
+/**
+ * Registers the search attributes (idempotent: a server that already has them is fine) and returns once a
+ * visibility query takes them: a real server's services learn of new attributes within their cache refresh (about
+ * 2 s), and until then a search's first query by them fails with "invalid search attribute".
+ */
+export async function registerSearchAttributes(
+  connection: Connection,
+  namespace = DEFAULT_NAMESPACE,
+  timeoutMs = 30_000,
+): Promise<void> {
   const searchAttributes = Object.fromEntries(
     searchAttributeKeys.map((k) => [k.name, encodeSearchAttributeIndexedValueType(k.type) ?? 0]),
   );
@@ -43,6 +51,18 @@ export async function registerSearchAttributes(connection: Connection, namespace
     await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
   } catch (err) {
     if (!/already exists/i.test(err instanceof Error ? err.message : String(err))) throw err;
+  }
+  const query = searchAttributeKeys.map((k) => `${k.name} IS NULL`).join(' AND ');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await connection.workflowService.countWorkflowExecutions({ namespace, query });
+      return;
+    } catch (err) {
+      if (Date.now() > deadline)
+        throw new Error(`the search attributes were added but queries refuse them: ${reason(err)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 }
 
