@@ -8,9 +8,10 @@
 #   infra/setup.sh --for-tests also what only the tests use: Chromium (report tests), nginx (TLS test), photos
 #                              (gnome-backgrounds and python3-pil, input-pipeline tests), a real Kubernetes node (etcd,
 #                              containerd, runc, CNI plugins, buildah from Debian; kube-apiserver, kubelet,
-#                              controller-manager, scheduler, kubectl built from the Go module proxy), Python
-#                              TensorFlow (export test), and the GPU build (its test proves it loads and trains
-#                              here, on the CPU)
+#                              controller-manager, scheduler, kubectl built from the Go module proxy), a real
+#                              temporal-server (built from the Go module proxy) on PostgreSQL (Debian) for the
+#                              production-Temporal test, Python TensorFlow (export test), and the GPU build (its
+#                              test proves it loads and trains here, on the CPU)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Everything below (npm ci, the addon builds, tsc) runs on the Node.js of record (.nvmrc), provisioned if missing.
@@ -55,6 +56,8 @@ if [ "$FOR_TESTS" = 1 ] && { [ ! -d /usr/share/backgrounds/gnome ] || ! /usr/bin
   apt-get install -y gnome-backgrounds python3-pil >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y gnome-backgrounds python3-pil >/dev/null; }
 fi
 if [ "$FOR_TESTS" = 1 ]; then bash infra/setup-k8s-node.sh; fi
+# A real temporal-server on PostgreSQL over mTLS (test/integration/pipeline/temporal-server.test.ts); cached.
+if [ "$FOR_TESTS" = 1 ]; then bash infra/setup-temporal-server.sh; fi
 # Python TensorFlow: the SavedModel export test loads our exports with it.
 if [ "$FOR_TESTS" = 1 ]; then bash infra/setup-tf-python.sh >/dev/null; fi
 npx tsc -p tsconfig.json
