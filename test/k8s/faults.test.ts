@@ -144,7 +144,13 @@ describe('cluster faults never change the answer or eat the budget', { timeout: 
     const preemptions = 3;
     const { result } = await searchThrough('preempted', {}, async (id) => {
       for (let k = 0; k < preemptions; k++) {
-        await until('trainers running', async () => (await running(id)).length > 0);
+        // Preempted 2 s into its training, a trainer loses what it trained since its start: the recomputed time.
+        await until('a trainer 2 s into its training', async () =>
+          (await running(id)).some((p) => {
+            const startedAt = p.status?.containerStatuses?.[0]?.state?.running?.startedAt;
+            return startedAt !== undefined && Date.now() - new Date(startedAt).getTime() > 2000;
+          }),
+        );
         const name = `urgent-${k}`;
         // Every GPU of the node: the scheduler preempts the trainers to place it.
         await core.createNamespacedPod({
@@ -175,6 +181,7 @@ describe('cluster faults never change the answer or eat the budget', { timeout: 
     const disruptions = disruptionsOf(result.state);
     console.log(`preemption storm: ${disruptions.count} disruptions, ${disruptions.recomputedSeconds} s recomputed`);
     assert.ok(disruptions.count >= preemptions, `${disruptions.count} disruptions reported`);
+    assert.ok(disruptions.recomputedSeconds >= preemptions, 'each preemption cost at least a second of training');
   });
 
   test('a drain: the trainers are evicted, the search waits until the node is back', async () => {
