@@ -24,6 +24,8 @@ export class ServingEngine {
     private readonly session: GraphSession,
     readonly input: InputShape,
     classes: number,
+    /** The graph tensors of its `serving_default` signature, "node:output", as a SignatureDef names them. */
+    readonly tensors: { images: string; probabilities: string },
   ) {
     this.slot = input.resolution * input.resolution * input.inputChannels;
     this.classes = classes;
@@ -33,7 +35,9 @@ export class ServingEngine {
   static load(tf: Tf, arch: Architecture, model: LayersModel, input: InputShape): ServingEngine {
     const { savedModel, ...graph } = servingGraph(arch, model, { halfPixel: input.cropPct !== undefined });
     const session = GraphSession.load(tf, savedModel, servingGraphTag);
-    return new ServingEngine(tf, graph, session, input, arch.classes);
+    const tensor = (endpoint: string) => (endpoint.includes(':') ? endpoint : `${endpoint}:0`);
+    const tensors = { images: tensor(graph.images), probabilities: tensor(graph.probabilities) };
+    return new ServingEngine(tf, graph, session, input, arch.classes, tensors);
   }
 
   /**

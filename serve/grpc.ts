@@ -5,16 +5,16 @@ import type { BearerAuth } from './auth.js';
 import { errorStatus, HttpError } from './errors.js';
 import { BadRequestError, checkRequestPixels, type Instance } from './instances.js';
 import type { ServeMetrics } from './metrics.js';
-import type { ServedModel } from './model.js';
+import { servingSignature, type ServedModel, type SignatureTensor } from './model.js';
 import type { ServeOptions } from './options.js';
 import { arraySource, writeImage } from './pixels.js';
 import type { Predictor } from './predictor.js';
 
 /**
- * TensorFlow Serving's gRPC `tensorflow.serving.PredictionService/Predict` (serve/proto/, TF Serving's field
- * numbers), next to the REST API and sharing its batches: the input `images` (float or uint8, N×H×W×C, values
- * 0–255, any size: prepared like a REST instance) in, `probabilities` (float, N×classes) out — the signature of
- * the SavedModel export.
+ * TensorFlow Serving's gRPC `tensorflow.serving.PredictionService` (serve/proto/, TF Serving's field numbers), next
+ * to the REST API: `Predict` shares its batches — the input `images` (float or uint8, N×H×W×C, values 0–255, any
+ * size: prepared like a REST instance) in, `probabilities` (float, N×classes) out, the signature of the SavedModel
+ * export — and `GetModelMetadata` describes that signature as TF Serving does (`signature_def`).
  */
 
 /** TensorFlow's DataType values (tensorflow/core/framework/types.proto) that serving reads or writes. */
@@ -42,6 +42,13 @@ interface PredictRequest {
   inputs?: Record<string, TensorProto>;
   output_filter?: string[];
 }
+interface GetModelMetadataRequest {
+  model_spec?: ModelSpec;
+  metadata_field?: string[];
+}
+
+/** The type URL TF Serving packs a SignatureDefMap under in GetModelMetadataResponse.metadata (an Any). */
+const SIGNATURE_DEF_MAP = 'type.googleapis.com/tensorflow.serving.SignatureDefMap';
 
 /** The HTTP status of an error, as the gRPC status code TF Serving would answer with. */
 function grpcCode(status: number): grpc.status {
@@ -55,7 +62,7 @@ function grpcCode(status: number): grpc.status {
 }
 
 export function loadPredictionService(): grpc.ServiceDefinition {
-  const definition = protoLoader.loadSync('tensorflow_serving/apis/predict.proto', {
+  const definition = protoLoader.loadSync('tensorflow_serving/apis/prediction_service.proto', {
     includeDirs: [PROTO_ROOT],
     keepCase: true,
     longs: Number,
@@ -85,8 +92,12 @@ export class GrpcPredictionService {
       'grpc.max_send_message_length': 64 * 1024 * 1024,
     });
     this.server.addService(loadPredictionService(), {
-      Predict: (call: grpc.ServerUnaryCall<PredictRequest, unknown>, callback: grpc.sendUnaryData<unknown>) =>
-        void this.predict(call, callback),
+      Predict: this.unary('grpc_predict', (request: PredictRequest, call, started) =>
+        this.predict(request, call, started),
+      ),
+      GetModelMetadata: this.unary('grpc_get_model_metadata', (request: GetModelMetadataRequest) =>
+        this.modelMetadata(request),
+      ),
     });
   }
 
@@ -114,36 +125,95 @@ export class GrpcPredictionService {
     });
   }
 
+  /**
+   * A unary method: the token checked first (so without it nothing is said about the model), then `handle`; its
+   * errors answered with the gRPC code TF Serving would give, and every call counted under `route`.
+   */
+  private unary<Request>(
+    route: string,
+    handle: (request: Request, call: grpc.ServerUnaryCall<Request, unknown>, started: number) => Promise<unknown>,
+  ): grpc.handleUnaryCall<Request, unknown> {
+    return (call, callback) => {
+      const started = performance.now();
+      let code: grpc.status = grpc.status.OK;
+      void (async () => {
+        try {
+          const [authorization] = call.metadata.get('authorization');
+          if (this.auth && !this.auth.allows(typeof authorization === 'string' ? authorization : undefined))
+            throw new HttpError(
+              401,
+              `${call.getPath()} needs the metadata 'authorization: Bearer <token>' with the server's token`,
+            );
+          callback(null, await handle(call.request, call, started));
+        } catch (error) {
+          const { status, message } = errorStatus(error);
+          code = grpcCode(status);
+          callback({ code, details: message });
+        } finally {
+          this.metrics.recordRequest(route, grpc.status[code], (performance.now() - started) / 1000);
+        }
+      })();
+    };
+  }
+
+  /** The served model a request's model_spec names (404 otherwise), with only the serving_default signature. */
+  private served(spec: ModelSpec = {}): ServedModel {
+    const version = spec.version?.value ?? spec.version_label;
+    const served = this.resolve(spec.name ?? '', version === undefined ? undefined : String(version));
+    if (spec.signature_name && spec.signature_name !== 'serving_default')
+      throw new BadRequestError(
+        `model_spec.signature_name: '${spec.signature_name}', this model has only serving_default`,
+      );
+    return served;
+  }
+
   private async predict(
+    request: PredictRequest,
     call: grpc.ServerUnaryCall<PredictRequest, unknown>,
-    callback: grpc.sendUnaryData<unknown>,
-  ): Promise<void> {
-    const started = performance.now();
+    started: number,
+  ): Promise<unknown> {
     const gone = new AbortController();
     call.once('cancelled', () => gone.abort());
-    let code: grpc.status = grpc.status.OK;
-    try {
-      const [authorization] = call.metadata.get('authorization');
-      if (this.auth && !this.auth.allows(typeof authorization === 'string' ? authorization : undefined))
-        throw new HttpError(401, "Predict needs the metadata 'authorization: Bearer <token>' with the server's token");
-      const spec = call.request.model_spec ?? {};
-      const version = spec.version?.value ?? spec.version_label;
-      const served = this.resolve(spec.name ?? '', version === undefined ? undefined : String(version));
-      if (spec.signature_name && spec.signature_name !== 'serving_default')
-        throw new BadRequestError(
-          `model_spec.signature_name: '${spec.signature_name}', this model has only serving_default`,
-        );
-      const instances = this.instances(call.request.inputs ?? {});
-      const deadline = Math.min(started + this.options.deadlineMs, started + remainingMs(call.getDeadline()));
-      const rows = await this.predictor.predict(instances, deadline, gone.signal);
-      callback(null, this.response(served, rows));
-    } catch (error) {
-      const { status, message } = errorStatus(error);
-      code = grpcCode(status);
-      callback({ code, details: message });
-    } finally {
-      this.metrics.recordRequest('grpc_predict', grpc.status[code], (performance.now() - started) / 1000);
-    }
+    const served = this.served(request.model_spec);
+    const instances = this.instances(request.inputs ?? {});
+    const deadline = Math.min(started + this.options.deadlineMs, started + remainingMs(call.getDeadline()));
+    const rows = await this.predictor.predict(instances, deadline, gone.signal);
+    return this.response(served, rows);
+  }
+
+  /** TF Serving's answer for `metadata_field: "signature_def"`, the one field it (and effscale) knows. */
+  private async modelMetadata(request: GetModelMetadataRequest): Promise<unknown> {
+    const served = this.served(request.model_spec);
+    const fields = request.metadata_field ?? [];
+    if (fields.length === 0)
+      throw new BadRequestError("metadata_field: give at least one; this server answers 'signature_def'");
+    const unknown = fields.find((field) => field !== 'signature_def');
+    if (unknown !== undefined)
+      throw new BadRequestError(`metadata_field: '${unknown}' is not supported; this server answers 'signature_def'`);
+    const signature = servingSignature(served);
+    const tensors = (side: Record<string, SignatureTensor>) =>
+      Object.fromEntries(
+        Object.entries(side).map(([key, t]) => [
+          key,
+          { name: t.name, dtype: t.dtype, tensor_shape: { dim: t.shape.map((size) => ({ size })) } },
+        ]),
+      );
+    return {
+      model_spec: modelSpec(served),
+      metadata: {
+        // protobufjs packs an Any given as its '@type' and the fields of that message.
+        signature_def: {
+          '@type': SIGNATURE_DEF_MAP,
+          signature_def: {
+            serving_default: {
+              inputs: tensors(signature.inputs),
+              outputs: tensors(signature.outputs),
+              method_name: signature.methodName,
+            },
+          },
+        },
+      },
+    };
   }
 
   /** The request's one input, checked, as one instance per image (each a view of the request's values). */
@@ -182,13 +252,8 @@ export class GrpcPredictionService {
     const classes = served.engine.classes;
     const content = new Float32Array(rows.length * classes);
     rows.forEach((row, i) => content.set(row, i * classes));
-    const version = Number(/\d+$/.exec(served.version)?.[0]);
     return {
-      model_spec: {
-        name: served.name,
-        ...(Number.isFinite(version) && { version: { value: version } }),
-        signature_name: 'serving_default',
-      },
+      model_spec: modelSpec(served),
       outputs: {
         probabilities: {
           dtype: DT_FLOAT,
@@ -198,6 +263,16 @@ export class GrpcPredictionService {
       },
     };
   }
+}
+
+/** The model_spec of an answer: the model, its version as TF Serving numbers it (`v1` is 1), the signature. */
+function modelSpec(served: ServedModel): ModelSpec {
+  const version = Number(/\d+$/.exec(served.version)?.[0]);
+  return {
+    name: served.name,
+    ...(Number.isFinite(version) && { version: { value: version } }),
+    signature_name: 'serving_default',
+  };
 }
 
 /** Milliseconds to a gRPC deadline (infinite when the client set none). */

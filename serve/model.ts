@@ -15,6 +15,33 @@ export interface ServedModel {
   metadata: Record<string, unknown>;
 }
 
+/** A tensor of the served signature: its graph tensor, dtype and shape (-1: any size). */
+export interface SignatureTensor {
+  name: string;
+  dtype: 'DT_FLOAT';
+  shape: number[];
+}
+
+/**
+ * The model's one signature, `serving_default` — the SavedModel export's (trainer/graph/export.ts): `images`
+ * (N×H×W×C, values 0–255, any size) in, `probabilities` (N×classes) out. What REST `/metadata` and gRPC
+ * GetModelMetadata describe.
+ */
+export function servingSignature(served: ServedModel): {
+  inputs: Record<string, SignatureTensor>;
+  outputs: Record<string, SignatureTensor>;
+  methodName: string;
+} {
+  const { engine } = served;
+  return {
+    inputs: {
+      images: { name: engine.tensors.images, dtype: 'DT_FLOAT', shape: [-1, -1, -1, served.input.inputChannels] },
+    },
+    outputs: { probabilities: { name: engine.tensors.probabilities, dtype: 'DT_FLOAT', shape: [-1, engine.classes] } },
+    methodName: 'tensorflow/serving/predict',
+  };
+}
+
 export interface TopK {
   label: string;
   index: number;

@@ -6,7 +6,7 @@ import { errorStatus, HttpError } from './errors.js';
 import { GrpcPredictionService } from './grpc.js';
 import { BadRequestError, measureRequest, parsePredictRequest } from './instances.js';
 import { ServeMetrics } from './metrics.js';
-import { prediction, type Prediction, type ServedModel } from './model.js';
+import { prediction, servingSignature, type Prediction, type ServedModel, type SignatureTensor } from './model.js';
 import type { ServeOptions } from './options.js';
 import { Predictor } from './predictor.js';
 
@@ -204,14 +204,13 @@ export class PredictionServer {
   }
 
   private metadataOf(served: ServedModel): unknown {
-    const channels = served.input.inputChannels;
+    const signature = servingSignature(served);
+    const tensors = (side: Record<string, SignatureTensor>) =>
+      Object.fromEntries(Object.entries(side).map(([key, t]) => [key, { dtype: t.dtype, tensor_shape: t.shape }]));
     return {
       model_spec: { name: served.name, version: served.version, signature_name: 'serving_default' },
       metadata: {
-        signature_def: {
-          inputs: { images: { dtype: 'DT_FLOAT', tensor_shape: [-1, -1, -1, channels] } },
-          outputs: { probabilities: { dtype: 'DT_FLOAT', tensor_shape: [-1, served.labels.length] } },
-        },
+        signature_def: { inputs: tensors(signature.inputs), outputs: tensors(signature.outputs) },
         labels: served.labels,
         ...served.metadata,
       },

@@ -20,8 +20,20 @@ const tf = loadNativeTf();
 const here = dirname(fileURLToPath(import.meta.url));
 const TOKEN = 'grpc-test-token-0123456789';
 
+/** A SignatureDef as protobuf's JSON mapping writes it (int64 sizes as strings). */
+interface Signature {
+  inputs: Record<string, { name: string; dtype: string; tensor_shape: unknown }>;
+  outputs: Record<string, { name: string; dtype: string; tensor_shape: unknown }>;
+  method_name: string;
+}
+
 type Client = grpc.Client & {
   Predict(
+    request: unknown,
+    metadata: grpc.Metadata,
+    callback: (error: grpc.ServiceError | null, response?: Record<string, unknown>) => void,
+  ): void;
+  GetModelMetadata(
     request: unknown,
     metadata: grpc.Metadata,
     callback: (error: grpc.ServiceError | null, response?: Record<string, unknown>) => void,
@@ -60,15 +72,21 @@ describe('gRPC PredictionService/Predict (TF Serving protocol)', () => {
   let server: PredictionServer;
   let address: string;
   let rest: string;
+  let metricsUrl: string;
   let client: Client;
   let images: RawImage[];
 
   before(async () => {
     const registered = await registeredMicro28(tf);
     root = registered.root;
-    server = new PredictionServer(tf, 'micro', ServeOptions.parse({ port: 0, grpcPort: 0, token: TOKEN }));
+    server = new PredictionServer(
+      tf,
+      'micro',
+      ServeOptions.parse({ port: 0, grpcPort: 0, metricsPort: 0, token: TOKEN }),
+    );
     server.setModel(registered.served);
     rest = `http://127.0.0.1:${await server.listen()}`;
+    metricsUrl = `http://127.0.0.1:${await server.listenMetrics()}/metrics`;
     address = `127.0.0.1:${await server.listenGrpc()}`;
     const Service = grpc.makeGenericClientConstructor(loadPredictionService(), 'PredictionService');
     client = new Service(address, grpc.credentials.createInsecure()) as unknown as Client;
@@ -85,6 +103,13 @@ describe('gRPC PredictionService/Predict (TF Serving protocol)', () => {
       const metadata = new grpc.Metadata();
       if (token) metadata.set('authorization', `Bearer ${token}`);
       client.Predict(body, metadata, (error, response) => resolve({ error, response }));
+    });
+
+  const metadataCall = (body: unknown) =>
+    new Promise<{ error: grpc.ServiceError | null; response?: Record<string, unknown> }>((resolve) => {
+      const metadata = new grpc.Metadata();
+      metadata.set('authorization', `Bearer ${TOKEN}`);
+      client.GetModelMetadata(body, metadata, (error, response) => resolve({ error, response }));
     });
 
   it("answers TF Serving's Python client as the SavedModel export does in Python TensorFlow", async () => {
@@ -113,10 +138,25 @@ describe('gRPC PredictionService/Predict (TF Serving protocol)', () => {
       const result = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as {
         tfVersion: string;
         batches: { grpc: number[]; grpcUint8: number[]; savedModel: number[] }[];
+        modelMetadata: { modelSpec: unknown; signatures: string[]; served: Signature; exported: Signature };
         withoutToken: string;
+        metadataWithoutToken: string;
       };
       assert.match(result.tfVersion, /^2\.21\./);
       assert.equal(result.withoutToken, 'UNAUTHENTICATED');
+      assert.equal(result.metadataWithoutToken, 'UNAUTHENTICATED');
+      // GetModelMetadata, unpacked by TF Serving's client, describes the signature the SavedModel export has.
+      const { modelSpec, signatures, served, exported } = result.modelMetadata;
+      assert.deepEqual(modelSpec, { name: 'micro', version: '1', signature_name: 'serving_default' });
+      assert.deepEqual(signatures, ['serving_default']);
+      assert.deepEqual(served, exported);
+      assert.deepEqual(served.inputs.images, {
+        name: 'images:0',
+        dtype: 'DT_FLOAT',
+        tensor_shape: { dim: ['-1', '-1', '-1', '1'].map((size) => ({ size })) },
+      });
+      assert.deepEqual(served.outputs.probabilities?.tensor_shape, { dim: [{ size: '-1' }, { size: '10' }] });
+      assert.equal(served.method_name, 'tensorflow/serving/predict');
       result.batches.forEach((b, k) => {
         assert.equal(b.grpc.length, (batches[k]?.shape[0] ?? 0) * 10);
         assert.deepEqual(b.grpc.length, b.savedModel.length);
@@ -196,5 +236,40 @@ describe('gRPC PredictionService/Predict (TF Serving protocol)', () => {
     }
     const { error } = await call(request(values, shape), 'wrong-token-0123456789');
     assert.equal(error?.code, grpc.status.UNAUTHENTICATED);
+  });
+
+  it('answers GetModelMetadata for signature_def only, and NOT_FOUND for another model', async () => {
+    const cases: [unknown, grpc.status, RegExp][] = [
+      [{ model_spec: { name: 'micro' } }, grpc.status.INVALID_ARGUMENT, /metadata_field: give at least one/],
+      [
+        { model_spec: { name: 'micro' }, metadata_field: ['signature_def', 'labels'] },
+        grpc.status.INVALID_ARGUMENT,
+        /'labels' is not supported/,
+      ],
+      [
+        { model_spec: { name: 'other' }, metadata_field: ['signature_def'] },
+        grpc.status.NOT_FOUND,
+        /model other is not served/,
+      ],
+    ];
+    for (const [body, code, message] of cases) {
+      const { error } = await metadataCall(body);
+      assert.equal(error?.code, code, `${message}: ${error?.details}`);
+      assert.match(error?.details ?? '', message);
+    }
+    const { error, response } = await metadataCall({
+      model_spec: { name: 'micro' },
+      metadata_field: ['signature_def'],
+    });
+    assert.equal(error, null);
+    const any = (response?.metadata as Record<string, { type_url: string; value: Buffer }>).signature_def;
+    assert.equal(any?.type_url, 'type.googleapis.com/tensorflow.serving.SignatureDefMap');
+    assert.ok((any?.value.length ?? 0) > 0);
+    const scraped = await (await fetch(metricsUrl, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    assert.match(
+      scraped,
+      /effscale_serve_requests_total\{[^}]*route="grpc_get_model_metadata",code="OK"\} \d+$/m,
+      'counted under its own route',
+    );
   });
 });

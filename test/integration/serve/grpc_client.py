@@ -4,7 +4,8 @@ SavedModel export run in Python TensorFlow on the same images.
 Usage: grpc_client.py ADDRESS MODEL TOKEN SAVED_MODEL_DIR IMAGES.json
   IMAGES.json: {"batches": [{"shape": [n, h, w, c], "values": [...]}, ...]}
 Prints one JSON line: for each batch, the probabilities from gRPC with float input, from gRPC with uint8 input,
-and from the SavedModel's serving_default signature.
+and from the SavedModel's serving_default signature; the serving_default SignatureDef GetModelMetadata answers,
+next to the one in the SavedModel's own meta graph; and the codes of calls without the token.
 """
 import json
 import os
@@ -15,7 +16,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
+from tensorflow.python.tools import saved_model_utils  # noqa: E402
+from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc  # noqa: E402
 
 address, model, token, saved_model_dir, images_file = sys.argv[1:6]
 with open(images_file) as f:
@@ -46,6 +49,26 @@ for batch in batches:
         }
     )
 
+
+
+def signature_json(signature):
+    return json_format.MessageToDict(signature, preserving_proto_field_name=True)
+
+
+request = get_model_metadata_pb2.GetModelMetadataRequest()
+request.model_spec.name = model
+request.metadata_field.append("signature_def")
+response = stub.GetModelMetadata(request, timeout=30, metadata=metadata)
+signatures = get_model_metadata_pb2.SignatureDefMap()
+assert response.metadata["signature_def"].Unpack(signatures), response.metadata["signature_def"].type_url
+exported = saved_model_utils.get_meta_graph_def(saved_model_dir, "serve").signature_def["serving_default"]
+model_metadata = {
+    "modelSpec": json_format.MessageToDict(response.model_spec, preserving_proto_field_name=True),
+    "signatures": sorted(signatures.signature_def.keys()),
+    "served": signature_json(signatures.signature_def["serving_default"]),
+    "exported": signature_json(exported),
+}
+
 try:
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
@@ -55,4 +78,23 @@ try:
 except grpc.RpcError as error:
     unauthenticated = error.code().name
 
-print(json.dumps({"tfVersion": tf.__version__, "batches": out, "withoutToken": unauthenticated}))
+try:
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = model
+    request.metadata_field.append("signature_def")
+    stub.GetModelMetadata(request, timeout=30)
+    metadata_unauthenticated = "accepted"
+except grpc.RpcError as error:
+    metadata_unauthenticated = error.code().name
+
+print(
+    json.dumps(
+        {
+            "tfVersion": tf.__version__,
+            "batches": out,
+            "modelMetadata": model_metadata,
+            "withoutToken": unauthenticated,
+            "metadataWithoutToken": metadata_unauthenticated,
+        }
+    )
+)
