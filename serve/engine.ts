@@ -33,7 +33,7 @@ export class ServingEngine {
 
   /** Builds and loads the graph of a trained model; the tfjs model is only read (the caller may dispose it). */
   static load(tf: Tf, arch: Architecture, model: LayersModel, input: InputShape): ServingEngine {
-    const { savedModel, ...graph } = servingGraph(arch, model, { halfPixel: input.cropPct !== undefined });
+    const { savedModel, ...graph } = servingGraph(arch, model, { cropPct: input.cropPct });
     const session = GraphSession.load(tf, savedModel, servingGraphTag);
     const tensor = (endpoint: string) => (endpoint.includes(':') ? endpoint : `${endpoint}:0`);
     const tensors = { images: tensor(graph.images), probabilities: tensor(graph.probabilities) };
@@ -49,7 +49,10 @@ export class ServingEngine {
     return this.run(batch, [size, r, r, c], this.graph.pixels, this.graph.probabilities);
   }
 
-  /** One image of `height` × `width` (raw values, the network's channels) resized to the network's input. */
+  /**
+   * One image of `height` × `width` (raw values, the network's channels) as the network's input: center-cropped
+   * (a model trained on image files) and resized by the graph, as the SavedModel export does it.
+   */
   resize(image: Float32Array, height: number, width: number): Float32Array {
     return this.run(image, [1, height, width, this.input.inputChannels], this.graph.images, this.graph.pixels);
   }

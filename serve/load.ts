@@ -1,4 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
+import { savedMetadata } from '../trainer/model-io.js';
 import { join } from 'node:path';
 import type { ModelEntry, Registry } from '../registry/registry.js';
 import { Architecture } from '../scaling/architecture.js';
@@ -42,17 +43,6 @@ export function modelInput(model: LayersModel, ref: string): InputShape {
     );
   const { cropPct } = savedMetadata(model);
   return { resolution: h, inputChannels: c, ...(cropPct !== undefined && { cropPct }) };
-}
-
-/** What the trainer saved with the model (trainer/train.ts, modelMetadata) that serving uses, checked. */
-function savedMetadata(model: LayersModel): { cropPct?: number; classNames?: string[]; architecture?: unknown } {
-  const saved = (model.getUserDefinedMetadata() as { effscale?: Record<string, unknown> } | undefined)?.effscale;
-  const { cropPct, classNames, architecture } = saved ?? {};
-  return {
-    ...(typeof cropPct === 'number' && { cropPct }),
-    ...(Array.isArray(classNames) && classNames.every((n) => typeof n === 'string') && { classNames }),
-    architecture,
-  };
 }
 
 /** The architecture the trainer saved with the model: what the serving graph is built from. */

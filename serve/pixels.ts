@@ -35,23 +35,19 @@ const LUMA = [0.299, 0.587, 0.114].map(Math.fround) as [number, number, number];
 
 /**
  * Writes `image` at `offset` of a batch as the network's input — R × R × C raw values — exactly as the trainer's
- * `preprocessImages` prepares it: alpha dropped, gray repeated to RGB or RGB turned to luma, the evaluation center
- * crop of a model trained on image files, and a bilinear resize (by the serving graph) when the size differs.
- * The [−1, 1] scaling is the graph's.
+ * `preprocessImages` prepares it: alpha dropped, gray repeated to RGB or RGB turned to luma; then the serving
+ * graph's own preprocessing (the evaluation center crop of a model trained on image files, a bilinear resize) when
+ * the model takes anything but the image as it is. The [−1, 1] scaling is the graph's.
  */
 export function writeImage(image: ImageSource, target: Float32Array, offset: number, prep: Preparer): void {
   const { resolution: r, inputChannels: want, cropPct } = prep.input;
-  let [top, left, height, width] = [0, 0, image.height, image.width];
-  if (cropPct !== undefined) {
-    const side = Math.max(1, Math.floor(Math.min(height, width) * cropPct));
-    [top, left, height, width] = [Math.floor((height - side + 1) / 2), Math.floor((width - side + 1) / 2), side, side];
-  }
+  const { height, width } = image;
   const direct = cropPct === undefined && height === r && width === r;
   const out = direct ? target : new Float32Array(height * width * want);
   let at = direct ? offset : 0;
   const color = image.channels >= 3;
-  for (let y = top; y < top + height; y++) {
-    for (let x = left; x < left + width; x++) {
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
       if (want === 1 && color) {
         // float32 products summed in float32, as tf.sum(tf.mul(x, LUMA)) computes it.
         const luma = Math.fround(Math.fround(image.at(y, x, 0) * LUMA[0]) + Math.fround(image.at(y, x, 1) * LUMA[1]));

@@ -57,3 +57,14 @@ export async function loadModel(tf: Tf, dirOrUri: string): Promise<LayersModel> 
     }),
   );
 }
+
+/** What the trainer saved with the model (trainer/train.ts, modelMetadata) that serving and export use, checked. */
+export function savedMetadata(model: LayersModel): { cropPct?: number; classNames?: string[]; architecture?: unknown } {
+  const saved = (model.getUserDefinedMetadata() as { effscale?: Record<string, unknown> } | undefined)?.effscale;
+  const { cropPct, classNames, architecture } = saved ?? {};
+  return {
+    ...(typeof cropPct === 'number' && { cropPct }),
+    ...(Array.isArray(classNames) && classNames.every((n) => typeof n === 'string') && { classNames }),
+    architecture,
+  };
+}

@@ -8,6 +8,8 @@ type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
 
 /** The tag the serving graph is loaded under (one session per served model). */
 export const servingGraphTag = 'serve';
+/** The signature TensorFlow Serving and `tf.saved_model.load` look for. */
+export const SERVING_SIGNATURE = 'serving_default';
 
 /**
  * The inference graph a server runs, with the endpoints it feeds and fetches. `images` → `pixels` → `probabilities`
@@ -27,11 +29,15 @@ export interface ServingGraph {
 }
 
 /**
- * Builds the serving graph of a trained model. `halfPixel` selects the resize a model trained on image files was
- * validated with (a center crop, then a half-pixel resize: trainer/preprocess.ts); the crop itself is the
- * caller's, since its window depends on each image's size.
+ * Builds the serving graph of a trained model. A model trained on image files (`cropPct` set) is fed as its
+ * validation saw it: the center crop, then a half-pixel resize (trainer/data/pipeline-decode.ts); otherwise a plain
+ * resize, as effscale's own preprocessing of array datasets. The SavedModel export is this graph's `savedModel`.
  */
-export function servingGraph(arch: Architecture, model: LayersModel, { halfPixel = false } = {}): ServingGraph {
+export function servingGraph(
+  arch: Architecture,
+  model: LayersModel,
+  { cropPct }: { cropPct?: number } = {},
+): ServingGraph {
   const graph = new GraphBuilder();
   const ops = new Ops(graph);
   const net = network(arch);
@@ -40,16 +46,17 @@ export function servingGraph(arch: Architecture, model: LayersModel, { halfPixel
   const frozen = net.weights.map((w, i) => constants.floats(variables[i].read().dataSync() as Float32Array, w.shape));
   const images = ops.placeholder('images', DType.float, [-1, -1, -1, arch.inputChannels]);
   const side = arch.resolution;
-  const size = ops.scope('preprocess').ints([side, side]);
-  const resized = graph.node('ResizeBilinear', 'preprocess/ResizeBilinear', [images, size], {
+  const pre = ops.scope('preprocess');
+  const cropped = cropPct === undefined ? images : centerCrop(pre, images, cropPct);
+  const resized = graph.node('ResizeBilinear', 'preprocess/ResizeBilinear', [cropped, pre.ints([side, side])], {
     T: { type: DType.float },
     align_corners: { b: false },
-    half_pixel_centers: { b: halfPixel },
+    half_pixel_centers: { b: cropPct !== undefined },
   });
   const shape = [-1, side, side, arch.inputChannels];
   const pixels = ops.placeholderWithDefault('pixels', resized, DType.float, shape);
-  const pre = ops.scope('scale');
-  const scaled = pre.sub(pre.div(pixels, pre.floats([127.5])), pre.floats([1]));
+  const scale = ops.scope('scale');
+  const scaled = scale.sub(scale.div(pixels, scale.floats([127.5])), scale.floats([1]));
   const pass = emitPass(
     ops.scope('network'),
     net,
@@ -65,10 +72,41 @@ export function servingGraph(arch: Architecture, model: LayersModel, { halfPixel
   );
   const probabilities = ops.scope('output').softmax(pass.logits);
   const savedModel = graph.savedModel([servingGraphTag], {
-    serving_default: {
+    [SERVING_SIGNATURE]: {
       inputs: { images: { endpoint: images, dtype: DType.float, shape: [-1, -1, -1, arch.inputChannels] } },
       outputs: { probabilities: { endpoint: probabilities, dtype: DType.float, shape: [-1, arch.classes] } },
     },
   });
   return { savedModel, images, pixels, probabilities };
+}
+
+/**
+ * The centered square of `fraction` × the short side of each batch's images, computed as the input pipeline's
+ * evaluation crop computes it (float32 product, floor, at least 1; offsets ⌊(side − crop + 1) / 2⌋).
+ */
+function centerCrop(ops: Ops, images: Endpoint, fraction: number): Endpoint {
+  const int = { T: { type: DType.int32 } };
+  const node = (op: string, inputs: Endpoint[], attrs = {}) =>
+    ops.graph.node(op, `preprocess/crop/${op}`, inputs, attrs);
+  const sides = node('Slice', [ops.shape(images), ops.ints([1]), ops.ints([2])], {
+    ...int,
+    Index: { type: DType.int32 },
+  });
+  const short = node('Min', [sides, ops.ints([0], [])], {
+    ...int,
+    Tidx: { type: DType.int32 },
+    keep_dims: { b: false },
+  });
+  const scaled = ops.mul(ops.cast(short, DType.int32, DType.float), ops.floats([fraction], []));
+  const crop = node('Maximum', [ops.cast(ops.floor(scaled), DType.float, DType.int32), ops.ints([1], [])], int);
+  const offset = node(
+    'FloorDiv',
+    [node('AddV2', [node('Sub', [sides, crop], int), ops.ints([1], [])], int), ops.ints([2], [])],
+    int,
+  );
+  const concat = (parts: Endpoint[]) =>
+    node('ConcatV2', [...parts, ops.ints([0], [])], { N: { i: parts.length }, ...int, Tidx: { type: DType.int32 } });
+  const begin = concat([ops.ints([0]), offset, ops.ints([0])]);
+  const size = concat([ops.ints([-1]), ops.pack([crop, crop], DType.int32), ops.ints([-1])]);
+  return node('Slice', [images, begin, size], { T: { type: DType.float }, Index: { type: DType.int32 } });
 }

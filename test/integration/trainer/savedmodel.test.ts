@@ -5,11 +5,12 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { exportSavedModel } from '../../../trainer/graph/export.js';
-import { loadModel } from '../../../trainer/model-io.js';
+import { loadModel, savedMetadata } from '../../../trainer/model-io.js';
 import { preprocessImages } from '../../../trainer/preprocess.js';
 import { loadNativeTf } from '../../../trainer/tf.js';
 import { trainCandidate } from '../../../trainer/train.js';
 import { fashionSpec, tempDir, tinyArchitecture } from './helpers.js';
+import { photoFolder } from './photos.js';
 
 type Tensor = import('@tensorflow/tfjs-node').Tensor;
 type Tensor4D = import('@tensorflow/tfjs-node').Tensor4D;
@@ -66,6 +67,46 @@ test('a trained candidate exports a SavedModel that Python TensorFlow loads and 
   assert.deepEqual(Object.keys(meta[0].signatureDefs), ['serving_default']);
   loaded.dispose();
   assert.ok((await readFile(join(exported, 'saved_model.pb'))).length > 1000);
+});
+
+test('a model trained on image files exports its validation crop: Python predicts non-square images as effscale does', async () => {
+  const photos = await photoFolder({ classes: 2, train: 16, val: 4 });
+  const out = await tempDir('savedmodel-photos');
+  const spec = fashionSpec('savedmodel-photos', {
+    architecture: tinyArchitecture({ inputChannels: 3, classes: 2 }),
+    task: { dataset: { format: 'image-folder', path: join(photos, 'train'), valPath: join(photos, 'val') } },
+    training: { epochs: 1, batchSize: 8, learningRate: 3e-3, seed: 1 },
+  });
+  const result = await trainCandidate(spec, join(out, 'run'));
+  const exported = join(out, 'export', '1');
+  await exportSavedModel(tf, result.modelUri, exported);
+  const model = await loadModel(tf, result.modelUri);
+  const { cropPct } = savedMetadata(model);
+  assert.equal(cropPct, 0.875, 'the trainer saved the crop its validation used');
+  // Landscape and portrait, neither at the network's resolution: the crop takes the middle of each.
+  for (const [height, width] of [
+    [40, 64],
+    [72, 48],
+  ]) {
+    const raw = tf.floor(tf.randomUniform([3, height, width, 3], 0, 256, 'float32', height)) as Tensor4D;
+    const expected = tf.tidy(
+      () => model.predict(preprocessImages(tf, raw, { resolution: 28, inputChannels: 3, cropPct })) as Tensor,
+    );
+    const uncropped = tf.tidy(
+      () => model.predict(preprocessImages(tf, raw, { resolution: 28, inputChannels: 3 })) as Tensor,
+    );
+    const fromPython = await predictInPython(exported, raw);
+    const wanted = Array.from(expected.dataSync());
+    const diff = Math.max(...wanted.map((v, i) => Math.abs(v - fromPython.values[i])));
+    assert.ok(diff < 1e-4, `${height}×${width}: Python predictions differ from effscale's by ${diff}`);
+    const other = Array.from(uncropped.dataSync());
+    assert.ok(
+      Math.max(...other.map((v, i) => Math.abs(v - fromPython.values[i]))) > 1e-3,
+      'the crop changes the prediction (else this test could not see it missing)',
+    );
+    tf.dispose([raw, expected, uncropped]);
+  }
+  model.dispose();
 });
 
 test('a model without the effscale architecture in its metadata is refused with the reason', async () => {
