@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { SERVING_SIGNATURE } from '../trainer/graph/serving.js';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { BearerAuth } from './auth.js';
@@ -160,7 +161,7 @@ export class GrpcPredictionService {
   private served(spec: ModelSpec = {}): ServedModel {
     const version = spec.version?.value ?? spec.version_label;
     const served = this.resolve(spec.name ?? '', version === undefined ? undefined : String(version));
-    if (spec.signature_name && spec.signature_name !== 'serving_default')
+    if (spec.signature_name && spec.signature_name !== SERVING_SIGNATURE)
       throw new BadRequestError(
         `model_spec.signature_name: '${spec.signature_name}', this model has only serving_default`,
       );
@@ -205,7 +206,7 @@ export class GrpcPredictionService {
         signature_def: {
           '@type': SIGNATURE_DEF_MAP,
           signature_def: {
-            serving_default: {
+            [SERVING_SIGNATURE]: {
               inputs: tensors(signature.inputs),
               outputs: tensors(signature.outputs),
               method_name: signature.methodName,
@@ -271,7 +272,7 @@ function modelSpec(served: ServedModel): ModelSpec {
   return {
     name: served.name,
     ...(Number.isFinite(version) && { version: { value: version } }),
-    signature_name: 'serving_default',
+    signature_name: SERVING_SIGNATURE,
   };
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SERVING_SIGNATURE } from '../trainer/graph/serving.js';
 import type { Tf } from '../trainer/tf.js';
 import { imageHeader, type ImageHeader } from './image-header.js';
 import { arraySource, writeImage, type ImageSource, type Preparer } from './pixels.js';
@@ -43,7 +44,7 @@ export function parsePredictRequest(body: unknown, limits: InstanceLimits): Pred
     throw new BadRequestError(`${where}: ${issue?.message ?? 'invalid'}; expected {"instances": [...]}`);
   }
   const signature = parsed.data.signature_name;
-  if (signature !== undefined && signature !== 'serving_default')
+  if (signature !== undefined && signature !== SERVING_SIGNATURE)
     throw new BadRequestError(`signature_name: '${signature}', this model has only serving_default`);
   if (parsed.data.instances.length > limits.maxInstances)
     throw new BadRequestError(

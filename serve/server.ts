@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { SERVING_SIGNATURE } from '../trainer/graph/serving.js';
 import type { AddressInfo } from 'node:net';
 import type { Tf } from '../trainer/tf.js';
 import { BearerAuth } from './auth.js';
@@ -208,7 +209,7 @@ export class PredictionServer {
     const tensors = (side: Record<string, SignatureTensor>) =>
       Object.fromEntries(Object.entries(side).map(([key, t]) => [key, { dtype: t.dtype, tensor_shape: t.shape }]));
     return {
-      model_spec: { name: served.name, version: served.version, signature_name: 'serving_default' },
+      model_spec: { name: served.name, version: served.version, signature_name: SERVING_SIGNATURE },
       metadata: {
         signature_def: { inputs: tensors(signature.inputs), outputs: tensors(signature.outputs) },
         labels: served.labels,
