@@ -570,13 +570,17 @@ async function clearContainers(socket: string): Promise<void> {
   for (const id of ctrList(socket, ['containers', 'ls', '-q'])) tryCtr(socket, ['containers', 'delete', id]);
 }
 
-/** Older builds of the requested images (same name, another content tag) only take disk: removed. */
+/**
+ * Older builds of the requested images (same name, another content tag) only take disk: removed, and their layers
+ * with them. containerd collects unreferenced snapshots and content only when told to (`--sync`): without it every
+ * commit's trainer image left a 1.5 GB layer behind, and the disk filled within a day.
+ */
 function pruneOtherTags(socket: string, images: readonly LocalImage[]): void {
   const wanted = new Set(images.map((i) => i.name));
   const repos = new Set(images.map((i) => i.name.slice(0, i.name.lastIndexOf(':'))));
   for (const name of ctrList(socket, ['images', 'ls', '-q'])) {
     const repo = name.slice(0, name.lastIndexOf(':'));
-    if (repos.has(repo) && !wanted.has(name)) tryCtr(socket, ['images', 'rm', name]);
+    if (repos.has(repo) && !wanted.has(name)) tryCtr(socket, ['images', 'rm', '--sync', name]);
   }
 }
 
