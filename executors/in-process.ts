@@ -1,5 +1,5 @@
 import { trainCandidate } from '../trainer/train.js';
-import type { Executor, TrainingJob } from './executor.js';
+import type { Executor, TrainingHooks, TrainingJob } from './executor.js';
 
 /**
  * The trainer entry called in this process in no-op mode: thousands of trainings in seconds, with no process
@@ -8,7 +8,9 @@ import type { Executor, TrainingJob } from './executor.js';
 export class InProcessNoop implements Executor {
   readonly kind = 'local' as const;
   readonly heartbeatSeconds = 1;
-  train(job: TrainingJob) {
+  train(job: TrainingJob, hooks?: TrainingHooks) {
+    // Recorded like any launch, so the runs log shows what was trained when (no pid: it runs in this process).
+    hooks?.onLaunch?.({});
     return trainCandidate(job.spec, job.outDir, { noop: true });
   }
 }

@@ -89,10 +89,11 @@ describe('successive halving and the compute budget', () => {
 
     const records = await runs(stateDir, workflowId);
     assert.deepEqual(retrainedAfterFinish(records), [], 'no rung trained twice');
-    const finishes = records.filter((r) => r.event === 'finish' && r.candidateId.startsWith('g'));
-    const firstPromotion = finishes.findIndex((r) => r.epochs === 3);
-    const lastRung0 = finishes.map((r) => r.epochs).lastIndexOf(1);
-    assert.ok(firstPromotion >= 0 && firstPromotion < lastRung0, 'a promotion ran before rung 0 was done');
+    // Launch order, not finish order: a promoted training trains three epochs and may well finish last.
+    const launches = records.filter((r) => r.event === 'launch' && r.candidateId.startsWith('g'));
+    const firstPromotion = launches.findIndex((r) => r.epochs === 3);
+    const lastRung0 = launches.map((r) => r.epochs).lastIndexOf(1);
+    assert.ok(firstPromotion >= 0 && firstPromotion < lastRung0, 'a promotion started before rung 0 was done');
     const epochs = trainings.reduce((n, t) => n + [1, 3, 9][(t.scores?.length ?? 1) - 1], 0);
     assert.ok(epochs < 0.5 * 7 * 9, `${epochs} epochs trained, against ${7 * 9} exhaustively`);
 
