@@ -35,9 +35,9 @@ function reason(err: unknown): string {
 }
 
 /**
- * Registers the search attributes (idempotent: a server that already has them is fine) and returns once a
- * visibility query takes them: a real server's services learn of new attributes within their cache refresh (about
- * 2 s), and until then a search's first query by them fails with "invalid search attribute".
+ * Registers the search attributes (idempotent: a server that already has them is fine). When it did add them, it
+ * returns once a visibility query takes them: a real server's services learn of new attributes within their cache
+ * refresh (about 2 s), and until then a search's first query by them fails with "invalid search attribute".
  */
 export async function registerSearchAttributes(
   connection: Connection,
@@ -50,7 +50,8 @@ export async function registerSearchAttributes(
   try {
     await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
   } catch (err) {
-    if (!/already exists/i.test(err instanceof Error ? err.message : String(err))) throw err;
+    if (/already exists/i.test(err instanceof Error ? err.message : String(err))) return;
+    throw err;
   }
   const query = searchAttributeKeys.map((k) => `${k.name} IS NULL`).join(' AND ');
   const deadline = Date.now() + timeoutMs;

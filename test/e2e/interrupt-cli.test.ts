@@ -103,7 +103,8 @@ async function devServerPid(stateDir: string): Promise<number | undefined> {
 }
 
 async function bestOf(stateDir: string, id: string) {
-  const { stdout } = await effscale(stateDir, 'result', id, '--json');
+  const { code, stdout, stderr } = await effscale(stateDir, 'result', id, '--json');
+  assert.equal(code, 0, stderr);
   return JSON.parse(stdout) as { status: string; best: { alpha: number; beta: number; gamma: number; score: number } };
 }
 
