@@ -18,6 +18,7 @@ import {
   testSpec,
   trainingsOf,
   until,
+  wideGrid,
 } from './harness.js';
 import {
   SERVER_NAME,
@@ -141,15 +142,7 @@ test(
           const connection = await server.connect();
           const spec = testSpec('pg-restart', {
             // 15 distinct trainings: long enough to restart the server in the middle.
-            scaling: {
-              grid: {
-                alpha: { min: 1, max: 1.3, step: 0.1 },
-                beta: { min: 1, max: 1.3, step: 0.1 },
-                gamma: { min: 1, max: 1.3, step: 0.1 },
-                tolerance: 0.15,
-              },
-              targets: { phis: [1] },
-            },
+            scaling: wideGrid,
             execution: { parallelism: 2, heartbeatTimeout: '10s', local: { noop: true } },
           });
           const { workflowId } = await start(new Client({ connection }), spec).finally(() => connection.close());
