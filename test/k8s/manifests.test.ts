@@ -21,6 +21,11 @@ import { packageVersion } from '../../schemas/release.js';
 import { parseSpec } from '../../scaling/validate.js';
 import { releaseOf, releaseOfBuild } from '../../worker/release.js';
 
+/** A call the API server must refuse with 403. */
+async function forbidden(call: () => Promise<unknown>, what: string): Promise<void> {
+  await assert.rejects(call, (e: unknown) => e instanceof ApiException && e.code === 403, `${what} is forbidden`);
+}
+
 describe('k8s manifests against a real kube-apiserver', () => {
   let cluster: TestCluster;
   before(async () => {
@@ -94,9 +99,6 @@ describe('k8s manifests against a real kube-apiserver', () => {
       const { kubeConfig } = await cluster.serviceAccountKubeConfig('effscale-team-a', 'effscale-worker');
       const core = kubeConfig.makeApiClient(CoreV1Api);
       await core.listNamespacedPod({ namespace: 'effscale-team-a' });
-      const forbidden = async (call: () => Promise<unknown>, what: string) => {
-        await assert.rejects(call, (e: unknown) => e instanceof ApiException && e.code === 403, `${what} is forbidden`);
-      };
       await forbidden(() => core.listNamespacedPod({ namespace: 'effscale-team-b' }), "listing team B's pods");
       await forbidden(
         () => core.createNamespacedPod({ namespace: 'effscale-team-b', body: { metadata: { name: 'x' } } }),
@@ -189,9 +191,6 @@ describe('k8s manifests against a real kube-apiserver', () => {
     const { kubeConfig } = await cluster.serviceAccountKubeConfig('effscale', 'effscale-worker');
     const core = kubeConfig.makeApiClient(CoreV1Api);
     await core.listNamespacedPod({ namespace: 'effscale' });
-    const forbidden = async (call: () => Promise<unknown>, what: string) => {
-      await assert.rejects(call, (e: unknown) => e instanceof ApiException && e.code === 403, `${what} is forbidden`);
-    };
     await forbidden(() => core.listNamespacedSecret({ namespace: 'effscale' }), 'reading secrets');
     await forbidden(() => core.listNamespacedPod({ namespace: 'default' }), 'pods in another namespace');
     await forbidden(() => core.listNode(), 'listing nodes');
