@@ -48,17 +48,13 @@ interface Job<I, O> {
   enqueuedAt: number;
 }
 
-/** Batch sizes the model sees: powers of two up to `maxBatch` (and `maxBatch` itself), so few shapes are run. */
-export function batchSizes(maxBatch: number): number[] {
-  const sizes: number[] = [];
-  for (let b = 1; b < maxBatch; b *= 2) sizes.push(b);
-  sizes.push(maxBatch);
-  return sizes;
-}
-
-/** The batch size `count` instances are padded to. */
-export function paddedSize(count: number, maxBatch: number): number {
-  return batchSizes(maxBatch).find((b) => b >= count) ?? maxBatch;
+/**
+ * The batch size `count` instances run as: the first allowed size that holds them (TF Serving's
+ * `allowed_batch_sizes`, for accelerators that compile one program per shape), else `count` itself. On a CPU a
+ * padded slot costs as much as a real one, so by default nothing is padded (docs/serving.md, Batching).
+ */
+export function paddedSize(count: number, allowed: readonly number[] | undefined): number {
+  return allowed?.find((size) => size >= count) ?? count;
 }
 
 export class Batcher<I, O> {

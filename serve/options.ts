@@ -33,6 +33,11 @@ export const ServeOptions = z
       .default(256 * 1024 * 1024)
       .describe('pixel values all requests in flight may hold; more: 503 with Retry-After'),
     maxBatch: z.number().int().min(1).max(4096).default(32).describe('instances per model invocation'),
+    allowedBatchSizes: z
+      .array(z.number().int().min(1))
+      .min(1)
+      .optional()
+      .describe('batch sizes the model runs, each batch padded up to the next; absent: every batch at its own size'),
     maxWaitMs: z
       .number()
       .min(0)
@@ -73,6 +78,15 @@ export const ServeOptions = z
   .refine((o) => o.maxQueue >= o.maxInstances, {
     path: ['maxQueue'],
     message: 'must be at least maxInstances, or a full-size request could never be queued',
+  })
+  .refine((o) => o.allowedBatchSizes === undefined || isAllowedList(o.allowedBatchSizes, o.maxBatch), {
+    path: ['allowedBatchSizes'],
+    message: 'must increase strictly and end with maxBatch, as TF Serving requires',
   });
+
+function isAllowedList(sizes: number[], maxBatch: number): boolean {
+  return sizes.at(-1) === maxBatch && sizes.every((size, i) => i === 0 || size > (sizes[i - 1] as number));
+}
+
 export type ServeOptions = z.infer<typeof ServeOptions>;
 export type ServeOptionsInput = z.input<typeof ServeOptions>;

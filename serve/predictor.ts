@@ -58,12 +58,12 @@ export class Predictor {
     return this.batcher.idle();
   }
 
-  /** One session run: the batch padded to an allowed size, each instance decoded straight into its slot. */
+  /** One session run (padded to an allowed size, if any), each instance decoded straight into its slot. */
   private runBatch(instances: Instance[]): (Float32Array | Error)[] {
     const served = this.served;
     if (!served) throw new HttpError(503, 'the model is not loaded');
     const { engine } = served;
-    const size = paddedSize(instances.length, this.options.maxBatch);
+    const size = paddedSize(instances.length, this.options.allowedBatchSizes);
     const batch = new Float32Array(size * engine.slot);
     const failed = instances.map((instance, i) => {
       try {

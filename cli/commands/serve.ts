@@ -15,6 +15,7 @@ interface ServeFlags {
   port: string;
   grpcPort?: string;
   maxBatch: string;
+  allowedBatchSizes?: string;
   maxWait: string;
   maxQueue: string;
   deadline: string;
@@ -42,6 +43,10 @@ export function registerServe(program: Command): void {
     .option('--port <port>', 'REST port (0 picks a free one)', '8501')
     .option('--grpc-port <port>', 'also serve the TF Serving gRPC PredictionService on this port (0 picks one)')
     .option('--max-batch <n>', 'instances per model invocation (1 turns batching off)', '32')
+    .option(
+      '--allowed-batch-sizes <list>',
+      'comma-separated batch sizes, the last = --max-batch; each batch is padded up to one (for a GPU)',
+    )
     .option('--max-wait <ms>', 'let a batch wait this long to fill up (default: run as soon as the model is free)', '0')
     .option('--max-queue <n>', 'instances waiting for the model; more: 503 with Retry-After', '1024')
     .option('--deadline <ms>', 'a request not run within this time gets 504', '30000')
@@ -62,6 +67,9 @@ export function registerServe(program: Command): void {
           port: number(flags.port),
           ...(flags.grpcPort !== undefined && { grpcPort: number(flags.grpcPort) }),
           maxBatch: number(flags.maxBatch),
+          ...(flags.allowedBatchSizes !== undefined && {
+            allowedBatchSizes: flags.allowedBatchSizes.split(',').map(number),
+          }),
           maxWaitMs: number(flags.maxWait),
           maxQueue: number(flags.maxQueue),
           deadlineMs: number(flags.deadline),

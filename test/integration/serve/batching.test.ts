@@ -108,28 +108,38 @@ describe('batching under load: queue bound, deadlines, disconnects (micro-28, re
     }
   });
 
-  it('splits a request over batches of at most maxBatch and pads each to an allowed size', async () => {
-    const { server, base, metricsUrl } = await start(root, { maxBatch: 8 });
-    try {
-      const [image] = await fashionImages(1);
-      assert.ok(image);
-      const instances = (n: number) =>
-        JSON.stringify({ instances: Array.from({ length: n }, () => nestedArray(image)) });
-      const padding = async () =>
-        Number(
-          /^effscale_serve_padding_instances_total\{[^}]*\} (\d+)/m.exec(await (await fetch(metricsUrl)).text())?.[1],
-        );
-      const five = await predict(base, { body: instances(5) });
-      assert.equal(((await five.json()) as { predictions: unknown[] }).predictions.length, 5);
-      assert.deepEqual(await counters(metricsUrl), { instances: 5, batches: 1, deadline: 0, disconnected: 0 });
-      assert.equal(await padding(), 3, '5 instances run as a batch of 8');
-      const twenty = await predict(base, { body: instances(20) });
-      assert.equal(((await twenty.json()) as { predictions: unknown[] }).predictions.length, 20);
-      assert.deepEqual(await counters(metricsUrl), { instances: 25, batches: 4, deadline: 0, disconnected: 0 });
-      assert.equal(await padding(), 3, '20 instances run as 8 + 8 + 4');
-    } finally {
-      await server.close();
-    }
+  it('splits a request over batches of at most maxBatch, each run at its own size unless sizes are allowed', async () => {
+    const [image] = await fashionImages(1);
+    assert.ok(image);
+    const instances = (n: number) => JSON.stringify({ instances: Array.from({ length: n }, () => nestedArray(image)) });
+    const padding = async (metricsUrl: string) =>
+      Number(
+        /^effscale_serve_padding_instances_total\{[^}]*\} (\d+)/m.exec(await (await fetch(metricsUrl)).text())?.[1],
+      );
+    const run = async (options: ServeOptionsInput) => {
+      const { server, base, metricsUrl } = await start(root, options);
+      try {
+        for (const n of [5, 20]) {
+          const response = await predict(base, { body: instances(n) });
+          assert.equal(((await response.json()) as { predictions: unknown[] }).predictions.length, n);
+        }
+        assert.deepEqual(await counters(metricsUrl), { instances: 25, batches: 4, deadline: 0, disconnected: 0 });
+        return await padding(metricsUrl);
+      } finally {
+        await server.close();
+      }
+    };
+    assert.equal(await run({ maxBatch: 8 }), 0, '5, then 8 + 8 + 4: every batch at its own size');
+    assert.equal(await run({ maxBatch: 8, allowedBatchSizes: [2, 8] }), 3 + 4, '5 padded to 8, then 8 + 8 + 4 → 8');
+  });
+
+  it('refuses allowed batch sizes that do not increase or do not end with maxBatch, naming the option', () => {
+    for (const allowedBatchSizes of [
+      [4, 16],
+      [8, 4, 32],
+      [4, 4, 32],
+    ])
+      assert.throws(() => ServeOptions.parse({ maxBatch: 32, allowedBatchSizes }), /allowedBatchSizes/);
   });
 });
 
