@@ -1,5 +1,6 @@
 /**
- * `npm run bench:serve [-- --json] [-- --workers N]`: `effscale serve` on a micro-28 model, from one run:
+ * `npm run bench:serve [-- --json] [-- --workers N]`: `effscale serve` on a micro-28 model (as many server processes
+ * as it starts by default, one per CPU, unless `--workers` says otherwise), from one run:
  *
  * - the model alone: images/s of its serving graph at batch 1 and 32 (one session, in this process, no HTTP);
  * - the server as deployed (its own process, loopback, one 28×28 Fashion-MNIST PNG per request) driven by
@@ -22,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from '../registry/registry.js';
 import { loadRegisteredModel } from '../serve/load.js';
+import { ServeOptions } from '../serve/options.js';
 import { openIdxSplit } from '../trainer/data/idx.js';
 import { loadNativeTf, type Tf } from '../trainer/tf.js';
 import { registerMicro28 } from '../test/integration/serve/fixture.js';
@@ -307,7 +309,7 @@ function print(report: Report, json: boolean): void {
 
 const args = process.argv.slice(2);
 const workersAt = args.indexOf('--workers');
-const workers = workersAt >= 0 ? Number(args[workersAt + 1]) : 1;
+const workers = workersAt >= 0 ? Number(args[workersAt + 1]) : ServeOptions.parse({}).workers;
 const unknown = args.filter((a, i) => a !== '--json' && i !== workersAt && i !== workersAt + 1);
 if (unknown.length || !(Number.isInteger(workers) && workers >= 1)) {
   console.error(`bench:serve: usage: bench:serve [-- --json] [--workers N]`);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cpuBudget } from './cpus.js';
 
 /** Flags of `effscale serve` (and options of `PredictionServer`): one schema, validated with `parseSpec`. */
 export const ServeOptions = z
@@ -56,7 +57,13 @@ export const ServeOptions = z
       .min(1)
       .default(30000)
       .describe('a request not run by then is answered 504 (gRPC: the call deadline, when sooner)'),
-    workers: z.number().int().min(1).max(64).default(1).describe('server processes sharing the ports'),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(() => Math.min(64, cpuBudget()))
+      .describe('server processes sharing the ports, each with its own session; default: one per CPU'),
     /** Required as `Authorization: Bearer <token>` on every route but /healthz and /readyz; absent: no auth. */
     token: z.string().min(16, 'a bearer token needs at least 16 characters').optional(),
     topK: z.number().int().min(1).default(5),

@@ -1,8 +1,8 @@
 import cluster from 'node:cluster';
-import { availableParallelism } from 'node:os';
 import { UsageError } from '../cli/run.js';
 import { Registry } from '../registry/registry.js';
 import { loadNativeTf } from '../trainer/tf.js';
+import { cpuBudget } from './cpus.js';
 import { loadRegisteredModel } from './load.js';
 import type { ServeOptions } from './options.js';
 import { PredictionServer } from './server.js';
@@ -21,12 +21,12 @@ export type WorkerMessage =
 
 /**
  * TensorFlow's thread pools for one of `processes` server processes, unless the operator set them: the intra-op
- * pool gets the process's share of the cores less one, which its own thread needs for HTTP, decoding and
- * answers while the session runs (on 2 cores: 1, measured fastest with bench:serve, docs/serving.md).
+ * pool gets the process's share of the CPUs (serve/cpus.ts). A session run blocks its process's thread, so the
+ * process needs no CPU of its own while the model runs.
  */
 export function tfThreadEnv(processes: number): { TF_NUM_INTRAOP_THREADS: string } {
-  const share = Math.floor(availableParallelism() / processes);
-  return { TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? String(Math.max(1, share - 1)) };
+  const share = Math.floor(cpuBudget() / processes);
+  return { TF_NUM_INTRAOP_THREADS: process.env.TF_NUM_INTRAOP_THREADS ?? String(Math.max(1, share)) };
 }
 
 /**

@@ -19,7 +19,7 @@ interface ServeFlags {
   maxWait: string;
   maxQueue: string;
   deadline: string;
-  workers: string;
+  workers?: string;
   tokenFile?: string;
   maxBodyBytes: string;
   topK: string;
@@ -50,7 +50,10 @@ export function registerServe(program: Command): void {
     .option('--max-wait <ms>', 'let a batch wait this long to fill up (default: run as soon as the model is free)', '0')
     .option('--max-queue <n>', 'instances waiting for the model; more: 503 with Retry-After', '1024')
     .option('--deadline <ms>', 'a request not run within this time gets 504', '30000')
-    .option('--workers <n>', 'server processes sharing the ports, each with its own model session', '1')
+    .option(
+      '--workers <n>',
+      'server processes sharing the ports, each with its own model session (default: one per CPU)',
+    )
     .option('--token-file <file>', "require 'Authorization: Bearer <token>' with this file's token (not on health)")
     .option('--max-body-bytes <n>', 'request body limit (larger requests get 413)', String(8 * 1024 * 1024))
     .option('--top-k <k>', 'labels per prediction', '5')
@@ -73,7 +76,7 @@ export function registerServe(program: Command): void {
           maxWaitMs: number(flags.maxWait),
           maxQueue: number(flags.maxQueue),
           deadlineMs: number(flags.deadline),
-          workers: number(flags.workers),
+          ...(flags.workers !== undefined && { workers: number(flags.workers) }),
           ...(flags.tokenFile !== undefined && { token: await readToken(flags.tokenFile) }),
           maxBodyBytes: number(flags.maxBodyBytes),
           topK: number(flags.topK),

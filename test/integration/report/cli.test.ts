@@ -82,7 +82,18 @@ describe('effscale report / export / serve (CLI)', () => {
   });
 
   it('serve answers predictions and stops gracefully on SIGTERM', async () => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--model', 'micro', '--port', '0', '--state-dir', stateDir]);
+    const child = spawn(process.execPath, [
+      BIN,
+      'serve',
+      '--model',
+      'micro',
+      '--port',
+      '0',
+      '--workers',
+      '1',
+      '--state-dir',
+      stateDir,
+    ]);
     let stderr = '';
     const ready = new Promise<string>((resolve, reject) => {
       child.stderr.on('data', (chunk: Buffer) => {
