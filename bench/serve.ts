@@ -288,10 +288,10 @@ function print(report: Report, json: boolean): void {
     `effscale serve, micro-28, ${report.workers} process(es), one 28×28 PNG per request, ${DURATION_SECONDS} s per ` +
       `level, loopback\nmodel alone: ${report.modelImagesPerSecondBatch1} images/s at batch 1, ${model} at batch 32`,
   );
-  console.log('batching  clients   req/s   p50 ms   p99 ms  mean batch   failed');
+  console.log('clients   req/s   p50 ms   p99 ms  mean batch   failed');
   for (const l of report.levels)
     console.log(
-      `${'on'.padEnd(9)} ${String(l.clients).padStart(7)} ${String(l.rps).padStart(7)} ${l.p50Ms.toFixed(1).padStart(8)} ` +
+      `${String(l.clients).padStart(7)} ${String(l.rps).padStart(7)} ${l.p50Ms.toFixed(1).padStart(8)} ` +
         `${l.p99Ms.toFixed(1).padStart(8)} ${l.meanBatch.toFixed(2).padStart(11)} ${String(l.failed).padStart(8)}`,
     );
   const top = report.levels.at(-1);

@@ -78,10 +78,27 @@ test('bench (plan-grid): a 10,000-point grid against the naive planner', async (
   assert.match(out, /speed-up vs naive: [\d.]+×/);
 });
 
-test('bench:serve: requests at 1 and 32 clients, batching on and off', async () => {
-  const out = await bench('serve', [], { BENCH_SECONDS: '1' });
-  assert.match(out, /batching\s+clients\s+req\/s/);
-  assert.ok(out.split('\n').filter((l) => /^\s*(on|off)\s+\d+\s+[\d.]+/.test(l)).length >= 2, out);
+test('bench:serve: the model alone, serve at 1, 8 and 32 clients, and a hostile phase all answered 4xx', async () => {
+  const report = lastJson(await bench('serve', ['--json', '--workers', '1'], { BENCH_SECONDS: '1' })) as {
+    workers: number;
+    modelImagesPerSecond: number;
+    levels: { clients: number; rps: number; meanBatch: number; failed: number }[];
+    hostile: { requests: number; status4xx: number; status5xx: number; peakRssMiB: number; boundMiB: number };
+  };
+  assert.equal(report.workers, 1);
+  assert.ok(report.modelImagesPerSecond > 0);
+  assert.deepEqual(
+    report.levels.map((l) => l.clients),
+    [1, 8, 32],
+  );
+  for (const level of report.levels)
+    assert.ok(level.rps > 0 && level.meanBatch >= 1 && level.failed === 0, JSON.stringify(level));
+  const { hostile } = report;
+  assert.ok(
+    hostile.requests > 0 && hostile.status4xx === hostile.requests && hostile.status5xx === 0,
+    JSON.stringify(hostile),
+  );
+  assert.ok(hostile.peakRssMiB > 0 && hostile.peakRssMiB <= hostile.boundMiB, JSON.stringify(hostile));
 });
 
 test('bench:train: the engines and Keras on micro-28, one round', async () => {
