@@ -266,12 +266,17 @@ export class KubernetesExecutor implements Executor {
       .log(this.execution.namespace, name, CONTAINER, stream, { follow: true })
       .then((c) => controller.signal.addEventListener('abort', () => c.abort(), { once: true }))
       .catch(() => stream.end());
-    void (async () => {
-      for await (const line of createInterface({ input: stream })) {
-        const parsed = TrainProgress.safeParse(safeJson(line));
-        if (parsed.success) hooks.onProgress(parsed.data);
+    // A 'line' listener, not `for await`: on Node 24 an async iterator over readline was seen to miss its stream's
+    // end (a CI hang, fixed the same way in executors/local.ts), and a best-effort follower must never hang or throw.
+    createInterface({ input: stream }).on('line', (line) => {
+      const parsed = TrainProgress.safeParse(safeJson(line));
+      if (!parsed.success) return;
+      try {
+        hooks.onProgress(parsed.data);
+      } catch {
+        // Progress is advisory here; the pod's status reports the outcome.
       }
-    })().catch(() => undefined);
+    });
     return controller;
   }
 
