@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { NATIVE_PACKAGES, nativePackage } from '../trainer/tf.js';
 
 /**
  * CPUs this process may keep busy: the cores it may run on, bounded by its cgroup's CPU quota (a container's CPU
@@ -11,6 +12,15 @@ export function cpuBudget(root = '/sys/fs/cgroup'): number {
   const quota = cgroupV2Quota(root) ?? cgroupV1Quota(root);
   const cores = availableParallelism();
   return quota === undefined ? cores : Math.max(1, Math.min(cores, Math.floor(quota)));
+}
+
+/**
+ * Server processes `effscale serve` starts unless told: one per CPU on TensorFlow's CPU build. One on the GPU
+ * build: each process's TensorFlow reserves nearly all of the GPU's memory, and the GPU runs a batch's ops in
+ * parallel by itself.
+ */
+export function defaultServerProcesses(env: NodeJS.ProcessEnv = process.env): number {
+  return nativePackage(env) === NATIVE_PACKAGES.gpu ? 1 : Math.min(64, cpuBudget());
 }
 
 /** cgroup v2 `cpu.max`: "QUOTA PERIOD", or "max PERIOD" without a limit. */

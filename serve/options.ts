@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cpuBudget } from './cpus.js';
+import { defaultServerProcesses } from './cpus.js';
 
 /** Flags of `effscale serve` (and options of `PredictionServer`): one schema, validated with `parseSpec`. */
 export const ServeOptions = z
@@ -62,8 +62,8 @@ export const ServeOptions = z
       .int()
       .min(1)
       .max(64)
-      .default(() => Math.min(64, cpuBudget()))
-      .describe('server processes sharing the ports, each with its own session; default: one per CPU'),
+      .default(() => defaultServerProcesses())
+      .describe('server processes sharing the ports, each with its own session; default: one per CPU (GPU build: one)'),
     /** Required as `Authorization: Bearer <token>` on every route but /healthz and /readyz; absent: no auth. */
     token: z.string().min(16, 'a bearer token needs at least 16 characters').optional(),
     topK: z.number().int().min(1).default(5),

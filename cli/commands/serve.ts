@@ -52,7 +52,7 @@ export function registerServe(program: Command): void {
     .option('--deadline <ms>', 'a request not run within this time gets 504', '30000')
     .option(
       '--workers <n>',
-      'server processes sharing the ports, each with its own model session (default: one per CPU)',
+      'server processes sharing the ports, each with its own model session (default: one per CPU; GPU build: 1)',
     )
     .option('--token-file <file>', "require 'Authorization: Bearer <token>' with this file's token (not on health)")
     .option('--max-body-bytes <n>', 'request body limit (larger requests get 413)', String(8 * 1024 * 1024))

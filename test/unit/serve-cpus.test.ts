@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cpuBudget } from '../../serve/cpus.js';
+import { cpuBudget, defaultServerProcesses } from '../../serve/cpus.js';
 import { tfThreadEnv } from '../../serve/run.js';
 
 /** A cgroup filesystem root holding `files` (paths relative to it). */
@@ -52,4 +52,11 @@ test("each server process's TensorFlow gets its share of the CPUs, at least one,
     if (saved === undefined) delete process.env.TF_NUM_INTRAOP_THREADS;
     else process.env.TF_NUM_INTRAOP_THREADS = saved;
   }
+});
+
+test('serve starts one process per CPU on the CPU build, one on the GPU build (its session takes the GPU)', () => {
+  assert.equal(defaultServerProcesses({}), Math.min(64, cpuBudget()));
+  assert.equal(defaultServerProcesses({ EFFSCALE_TFJS: 'cpu' }), Math.min(64, cpuBudget()));
+  assert.equal(defaultServerProcesses({ EFFSCALE_TFJS: 'gpu' }), 1);
+  assert.throws(() => defaultServerProcesses({ EFFSCALE_TFJS: 'tpu' }), /EFFSCALE_TFJS must be cpu or gpu/);
 });
