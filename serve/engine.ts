@@ -1,5 +1,6 @@
 import type { Architecture } from '../scaling/architecture.js';
 import { servingGraph, servingGraphTag, type ServingGraph } from '../trainer/graph/serving.js';
+import type { Signature } from '../trainer/graph/graph-def.js';
 import { GraphSession } from '../trainer/graph/session.js';
 import type { InputShape } from '../trainer/preprocess.js';
 import type { Tf } from '../trainer/tf.js';
@@ -24,8 +25,6 @@ export class ServingEngine {
     private readonly session: GraphSession,
     readonly input: InputShape,
     classes: number,
-    /** The graph tensors of its `serving_default` signature, "node:output", as a SignatureDef names them. */
-    readonly tensors: { images: string; probabilities: string },
   ) {
     this.slot = input.resolution * input.resolution * input.inputChannels;
     this.classes = classes;
@@ -35,9 +34,7 @@ export class ServingEngine {
   static load(tf: Tf, arch: Architecture, model: LayersModel, input: InputShape): ServingEngine {
     const { savedModel, ...graph } = servingGraph(arch, model, { cropPct: input.cropPct });
     const session = GraphSession.load(tf, savedModel, servingGraphTag);
-    const tensor = (endpoint: string) => (endpoint.includes(':') ? endpoint : `${endpoint}:0`);
-    const tensors = { images: tensor(graph.images), probabilities: tensor(graph.probabilities) };
-    return new ServingEngine(tf, graph, session, input, arch.classes, tensors);
+    return new ServingEngine(tf, graph, session, input, arch.classes);
   }
 
   /**
@@ -70,6 +67,11 @@ export class ServingEngine {
     } finally {
       x.dispose();
     }
+  }
+
+  /** Its `serving_default` signature, the SavedModel export's. */
+  get signature(): Signature {
+    return this.graph.signature;
   }
 
   dispose(): void {

@@ -1,3 +1,4 @@
+import { dtypeName, PREDICT_METHOD, tensorName, type Signature } from '../trainer/graph/graph-def.js';
 import type { InputShape } from '../trainer/preprocess.js';
 import type { ServingEngine } from './engine.js';
 
@@ -18,13 +19,13 @@ export interface ServedModel {
 /** A tensor of the served signature: its graph tensor, dtype and shape (-1: any size). */
 export interface SignatureTensor {
   name: string;
-  dtype: 'DT_FLOAT';
+  dtype: string;
   shape: number[];
 }
 
 /**
- * The model's one signature, `serving_default` — the SavedModel export's (trainer/graph/export.ts): `images`
- * (N×H×W×C, values 0–255, any size) in, `probabilities` (N×classes) out. What REST `/metadata` and gRPC
+ * The model's one signature, `serving_default`, as the SavedModel export carries it (trainer/graph/serving.ts):
+ * `images` (N×H×W×C, values 0–255, any size) in, `probabilities` (N×classes) out. What REST `/metadata` and gRPC
  * GetModelMetadata describe.
  */
 export function servingSignature(served: ServedModel): {
@@ -32,14 +33,15 @@ export function servingSignature(served: ServedModel): {
   outputs: Record<string, SignatureTensor>;
   methodName: string;
 } {
-  const { engine } = served;
-  return {
-    inputs: {
-      images: { name: engine.tensors.images, dtype: 'DT_FLOAT', shape: [-1, -1, -1, served.input.inputChannels] },
-    },
-    outputs: { probabilities: { name: engine.tensors.probabilities, dtype: 'DT_FLOAT', shape: [-1, engine.classes] } },
-    methodName: 'tensorflow/serving/predict',
-  };
+  const { inputs, outputs } = served.engine.signature;
+  const tensors = (side: Signature['inputs']) =>
+    Object.fromEntries(
+      Object.entries(side).map(([key, t]) => [
+        key,
+        { name: tensorName(t.endpoint), dtype: dtypeName(t.dtype), shape: t.shape },
+      ]),
+    );
+  return { inputs: tensors(inputs), outputs: tensors(outputs), methodName: PREDICT_METHOD };
 }
 
 export interface TopK {

@@ -59,6 +59,20 @@ export interface FunctionArg {
 export type Endpoint = string;
 
 /** A signature: named inputs and outputs with their dtypes and shapes (-1 for unknown dimensions). */
+/** The method name of a Predict signature, as TF Serving dispatches on it. */
+export const PREDICT_METHOD = 'tensorflow/serving/predict';
+
+/** An endpoint as a SignatureDef names its tensor: "node:output" (output 0 when the endpoint names none). */
+export function tensorName(endpoint: Endpoint): string {
+  return endpoint.includes(':') ? endpoint : `${endpoint}:0`;
+}
+
+/** TensorFlow's name of a dtype, as a SignatureDef's JSON form writes it (`DT_FLOAT`). */
+export function dtypeName(dtype: DType): string {
+  const [name = String(dtype)] = Object.entries(DType).find(([, value]) => value === dtype) ?? [];
+  return `DT_${name.toUpperCase()}`;
+}
+
 export interface Signature {
   inputs: Record<string, { endpoint: Endpoint; dtype: DType; shape: number[] }>;
   outputs: Record<string, { endpoint: Endpoint; dtype: DType; shape: number[] }>;
@@ -259,14 +273,14 @@ function listValue(attr: ListAttr) {
 
 function signatureDef(signature: Signature): any {
   const def = new pb.SignatureDef();
-  def.setMethodName('tensorflow/serving/predict');
+  def.setMethodName(PREDICT_METHOD);
   for (const [side, map] of [
     [signature.inputs, def.getInputsMap()],
     [signature.outputs, def.getOutputsMap()],
   ] as const) {
     for (const [key, { endpoint, dtype, shape }] of Object.entries(side)) {
       const info = new pb.TensorInfo();
-      info.setName(endpoint.includes(':') ? endpoint : `${endpoint}:0`);
+      info.setName(tensorName(endpoint));
       info.setDtype(dtype);
       info.setTensorShape(tensorShape(shape));
       map.set(key, info);

@@ -1,5 +1,5 @@
 import type { Architecture } from '../../scaling/architecture.js';
-import { DType, GraphBuilder, type Endpoint } from './graph-def.js';
+import { DType, GraphBuilder, type Endpoint, type Signature } from './graph-def.js';
 import { planVariables } from './model-weights.js';
 import { Ops } from './ops.js';
 import { emitPass, network } from './program.js';
@@ -20,6 +20,8 @@ export const SERVING_SIGNATURE = 'serving_default';
  */
 export interface ServingGraph {
   savedModel: Uint8Array;
+  /** Its `serving_default` signature (`images` in, `probabilities` out), as the SavedModel carries it. */
+  signature: Signature;
   /** float N×H×W×C, 0–255, any H×W (C = the network's channels). */
   images: Endpoint;
   /** float N×R×R×C, 0–255, at the network's resolution R. */
@@ -71,13 +73,12 @@ export function servingGraph(
     scaled,
   );
   const probabilities = ops.scope('output').softmax(pass.logits);
-  const savedModel = graph.savedModel([servingGraphTag], {
-    [SERVING_SIGNATURE]: {
-      inputs: { images: { endpoint: images, dtype: DType.float, shape: [-1, -1, -1, arch.inputChannels] } },
-      outputs: { probabilities: { endpoint: probabilities, dtype: DType.float, shape: [-1, arch.classes] } },
-    },
-  });
-  return { savedModel, images, pixels, probabilities };
+  const signature: Signature = {
+    inputs: { images: { endpoint: images, dtype: DType.float, shape: [-1, -1, -1, arch.inputChannels] } },
+    outputs: { probabilities: { endpoint: probabilities, dtype: DType.float, shape: [-1, arch.classes] } },
+  };
+  const savedModel = graph.savedModel([servingGraphTag], { [SERVING_SIGNATURE]: signature });
+  return { savedModel, signature, images, pixels, probabilities };
 }
 
 /**
