@@ -37,14 +37,19 @@ export async function syncDirectory(dir: string): Promise<void> {
 /** The file's content, or a writer that fills the open handle (large files written in parts). */
 export type Content = string | Uint8Array | ((handle: FileHandle) => Promise<void>);
 
+/** Creates `path` (it must not exist) with `content`, flushed before it is closed. */
+async function writeFlushed(path: string, content: Content): Promise<void> {
+  await withFile(path, 'wx', async (f) => {
+    await (typeof content === 'function' ? content(f) : f.writeFile(content));
+    await f.sync();
+  });
+}
+
 export async function writeFileAtomic(file: string, content: Content): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   const tmp = temporaryName(file);
   try {
-    await withFile(tmp, 'wx', async (f) => {
-      await (typeof content === 'function' ? content(f) : f.writeFile(content));
-      await f.sync();
-    });
+    await writeFlushed(tmp, content);
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true });
@@ -62,12 +67,7 @@ export async function writeFolderAtomically(dir: string, files: Record<string, C
   const partial = temporaryName(dir);
   await mkdir(partial, { recursive: true });
   try {
-    for (const [name, content] of Object.entries(files)) {
-      await withFile(join(partial, name), 'wx', async (f) => {
-        await (typeof content === 'function' ? content(f) : f.writeFile(content));
-        await f.sync();
-      });
-    }
+    for (const [name, content] of Object.entries(files)) await writeFlushed(join(partial, name), content);
     await syncDirectory(partial);
     const previous = temporaryName(dir);
     const replacing = await stat(dir).then(
