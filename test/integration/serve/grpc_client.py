@@ -51,41 +51,41 @@ for batch in batches:
 
 
 
-def signature_json(signature):
-    return json_format.MessageToDict(signature, preserving_proto_field_name=True)
+def message_json(message):
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
-request = get_model_metadata_pb2.GetModelMetadataRequest()
-request.model_spec.name = model
-request.metadata_field.append("signature_def")
-response = stub.GetModelMetadata(request, timeout=30, metadata=metadata)
+def metadata_request():
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = model
+    request.metadata_field.append("signature_def")
+    return request
+
+
+def code_without_token(call, request):
+    try:
+        call(request, timeout=30)
+        return "accepted"
+    except grpc.RpcError as error:
+        return error.code().name
+
+
+response = stub.GetModelMetadata(metadata_request(), timeout=30, metadata=metadata)
 signatures = get_model_metadata_pb2.SignatureDefMap()
 assert response.metadata["signature_def"].Unpack(signatures), response.metadata["signature_def"].type_url
 exported = saved_model_utils.get_meta_graph_def(saved_model_dir, "serve").signature_def["serving_default"]
 model_metadata = {
-    "modelSpec": json_format.MessageToDict(response.model_spec, preserving_proto_field_name=True),
+    "modelSpec": message_json(response.model_spec),
     "signatures": sorted(signatures.signature_def.keys()),
-    "served": signature_json(signatures.signature_def["serving_default"]),
-    "exported": signature_json(exported),
+    "served": message_json(signatures.signature_def["serving_default"]),
+    "exported": message_json(exported),
 }
 
-try:
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.inputs["images"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 4, 4, 1), np.float32)))
-    stub.Predict(request, timeout=30)
-    unauthenticated = "accepted"
-except grpc.RpcError as error:
-    unauthenticated = error.code().name
-
-try:
-    request = get_model_metadata_pb2.GetModelMetadataRequest()
-    request.model_spec.name = model
-    request.metadata_field.append("signature_def")
-    stub.GetModelMetadata(request, timeout=30)
-    metadata_unauthenticated = "accepted"
-except grpc.RpcError as error:
-    metadata_unauthenticated = error.code().name
+predict_request = predict_pb2.PredictRequest()
+predict_request.model_spec.name = model
+predict_request.inputs["images"].CopyFrom(tf.make_tensor_proto(np.zeros((1, 4, 4, 1), np.float32)))
+unauthenticated = code_without_token(stub.Predict, predict_request)
+metadata_unauthenticated = code_without_token(stub.GetModelMetadata, metadata_request())
 
 print(
     json.dumps(
