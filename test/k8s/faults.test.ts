@@ -142,13 +142,16 @@ describe('cluster faults never change the answer or eat the budget', { timeout: 
     await scheduling.createPriorityClass({ body: { metadata: { name: 'effscale-test-urgent' }, value: 1_000_000 } });
     const core = f.node.admin.makeApiClient(CoreV1Api);
     const preemptions = 3;
-    const { result } = await searchThrough('preempted', {}, async (id) => {
+    // Trainings of 10 s, preempted 4 s in: a trainer loses what it trained since its start, the recomputed time.
+    // The worker dates that start from the trainer's first log line, read once it follows the log of a pod it has
+    // seen running: 2 s after the container's start left some preemptions under the asserted second (CI: 6, 2 s).
+    const long = { env: { FIXTURE_SLEEP_MS: '10000', FIXTURE_BATCHES: '20' } };
+    const { result } = await searchThrough('preempted', long, async (id) => {
       for (let k = 0; k < preemptions; k++) {
-        // Preempted 2 s into its training, a trainer loses what it trained since its start: the recomputed time.
-        await until('a trainer 2 s into its training', async () =>
+        await until('a trainer 4 s into its training', async () =>
           (await running(id)).some((p) => {
             const startedAt = p.status?.containerStatuses?.[0]?.state?.running?.startedAt;
-            return startedAt !== undefined && Date.now() - new Date(startedAt).getTime() > 2000;
+            return startedAt !== undefined && Date.now() - new Date(startedAt).getTime() > 4000;
           }),
         );
         const name = `urgent-${k}`;
